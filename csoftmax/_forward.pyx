@@ -1,0 +1,88 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""softmax and log_softmax over the middle axis of an (outer, C, inner) view.
+
+The Python layer (forward.py) hands over views where either inner == 1 and the
+C entries of a row are contiguous, or the inner axis is contiguous; rows (or
+tiles of columns) are spread over threads.
+"""
+from cython.parallel cimport prange
+
+from csoftmax._kernels cimport cs_ops, cs_intp
+from csoftmax._runtime cimport current_ops, threads_for, tile_width
+
+ctypedef fused real:
+    float
+    double
+
+
+cdef inline void _rows(const cs_ops *ops, bint log, const real *x, cs_intp xs, real *y, cs_intp ys,
+                       cs_intp n, cs_intp C) noexcept nogil:
+    if real is float:
+        if log:
+            ops.log_softmax_rows_f32(x, xs, y, ys, n, C)
+        else:
+            ops.softmax_rows_f32(x, xs, y, ys, n, C)
+    else:
+        if log:
+            ops.log_softmax_rows_f64(x, xs, y, ys, n, C)
+        else:
+            ops.softmax_rows_f64(x, xs, y, ys, n, C)
+
+
+cdef inline void _cols(const cs_ops *ops, bint log, const real *x, cs_intp xs, real *y, cs_intp ys,
+                       cs_intp C, cs_intp W) noexcept nogil:
+    if real is float:
+        if log:
+            ops.log_softmax_cols_f32(x, xs, y, ys, C, W)
+        else:
+            ops.softmax_cols_f32(x, xs, y, ys, C, W)
+    else:
+        if log:
+            ops.log_softmax_cols_f64(x, xs, y, ys, C, W)
+        else:
+            ops.softmax_cols_f64(x, xs, y, ys, C, W)
+
+
+cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
+    cdef cs_intp outer = x.shape[0], C = x.shape[1], inner = x.shape[2]
+    cdef cs_intp sz = sizeof(real)
+    if outer == 0 or C == 0 or inner == 0:
+        return 0
+    cdef cs_intp xs0 = x.strides[0] // sz, xs1 = x.strides[1] // sz, xs2 = x.strides[2] // sz
+    cdef cs_intp ys0 = y.strides[0] // sz, ys1 = y.strides[1] // sz, ys2 = y.strides[2] // sz
+    cdef bint rows = inner == 1 and xs1 == 1 and ys1 == 1
+    if not rows and (xs2 != 1 or ys2 != 1):
+        raise ValueError("kernel views need contiguous rows or a contiguous inner axis")
+    cdef const cs_ops *ops = current_ops()
+    cdef const real *xp = &x[0, 0, 0]
+    cdef real *yp = &y[0, 0, 0]
+    cdef int nt = threads_for(outer * C * inner)
+    cdef cs_intp k, per, r0, W, tiles, ntask, o, j0
+    with nogil:
+        if rows:
+            if nt == 1:
+                _rows(ops, log, xp, xs0, yp, ys0, outer, C)
+            else:
+                per = (outer + 4 * nt - 1) // (4 * nt)
+                for k in prange((outer + per - 1) // per, num_threads=nt, schedule="static"):
+                    r0 = k * per
+                    _rows(ops, log, xp + r0 * xs0, xs0, yp + r0 * ys0, ys0,
+                          per if outer - r0 > per else outer - r0, C)
+        else:
+            W = tile_width(C, sz)
+            tiles = (inner + W - 1) // W
+            ntask = outer * tiles
+            for k in prange(ntask, num_threads=nt, schedule="static"):
+                o = k // tiles
+                j0 = (k % tiles) * W
+                _cols(ops, log, xp + o * xs0 + j0, xs1, yp + o * ys0 + j0, ys1, C,
+                      W if inner - j0 > W else inner - j0)
+    return 0
+
+
+def forward_f32(const float[:, :, :] x, float[:, :, :] y, bint log):
+    _forward(x, y, log)
+
+
+def forward_f64(const double[:, :, :] x, double[:, :, :] y, bint log):
+    _forward(x, y, log)

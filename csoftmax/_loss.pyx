@@ -1,0 +1,99 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Fused softmax cross-entropy: per-row loss and, optionally, the gradient
+k_i (s - y) in one pass over the logits (no softmax array beside the gradient).
+
+The Python layer (loss.py) has checked labels, shapes and weights; the per-row
+gradient scale k_i is ``rscale[i]`` or, when rscale is None, ``gscale``.
+"""
+from cython.parallel cimport prange
+
+from csoftmax._kernels cimport cs_ops, cs_intp
+from csoftmax._runtime cimport current_ops, threads_for
+
+ctypedef fused real:
+    float
+    double
+
+
+cdef inline void _index(const cs_ops *ops, const real *z, cs_intp zs, const cs_intp *lab, real *g, cs_intp gs,
+                        const double *rs, double k, double *loss, cs_intp n, cs_intp C) noexcept nogil:
+    if real is float:
+        ops.ce_index_rows_f32(z, zs, lab, g, gs, rs, k, loss, n, C)
+    else:
+        ops.ce_index_rows_f64(z, zs, lab, g, gs, rs, k, loss, n, C)
+
+
+cdef inline void _prob(const cs_ops *ops, const real *z, cs_intp zs, const real *t, cs_intp ts, real *g, cs_intp gs,
+                       const double *rs, double k, double *loss, cs_intp n, cs_intp C) noexcept nogil:
+    if real is float:
+        ops.ce_prob_rows_f32(z, zs, t, ts, g, gs, rs, k, loss, n, C)
+    else:
+        ops.ce_prob_rows_f64(z, zs, t, ts, g, gs, rs, k, loss, n, C)
+
+
+cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] target, real[:, :] grad,
+             const double[::1] rscale, double gscale, double[::1] loss) except -1:
+    cdef cs_intp N = z.shape[0], C = z.shape[1]
+    cdef cs_intp sz = sizeof(real)
+    if N == 0:
+        return 0
+    if C == 0 or z.strides[1] != sz:
+        raise ValueError("kernel views need non-empty contiguous rows")
+    if loss.shape[0] != N or (label is not None and label.shape[0] != N):
+        raise ValueError("per-row arrays must have one entry per row")
+    if rscale is not None and rscale.shape[0] != N:
+        raise ValueError("per-row arrays must have one entry per row")
+    if grad is not None and (grad.shape[0] != N or grad.shape[1] != C or grad.strides[1] != sz):
+        raise ValueError("the gradient must be shaped like the logits, with contiguous rows")
+    if target is not None and (target.shape[0] != N or target.shape[1] != C or target.strides[1] != sz):
+        raise ValueError("the target must be shaped like the logits, with contiguous rows")
+    cdef const cs_ops *ops = current_ops()
+    cdef const real *zp = &z[0, 0]
+    cdef cs_intp zs = z.strides[0] // sz
+    cdef real *gp = NULL
+    cdef cs_intp gs = 0
+    if grad is not None:
+        gp = &grad[0, 0]
+        gs = grad.strides[0] // sz
+    cdef const double *rp = NULL
+    if rscale is not None:
+        rp = &rscale[0]
+    cdef double *lp = &loss[0]
+    cdef const cs_intp *labp = NULL
+    cdef const real *tp = NULL
+    cdef cs_intp ts = 0
+    if label is not None:
+        labp = &label[0]
+    else:
+        tp = &target[0, 0]
+        ts = target.strides[0] // sz
+    cdef int nt = threads_for(N * C)
+    cdef cs_intp k, per, r0, n
+    with nogil:
+        if nt == 1:
+            if labp != NULL:
+                _index(ops, zp, zs, labp, gp, gs, rp, gscale, lp, N, C)
+            else:
+                _prob(ops, zp, zs, tp, ts, gp, gs, rp, gscale, lp, N, C)
+        else:
+            per = (N + 4 * nt - 1) // (4 * nt)
+            for k in prange((N + per - 1) // per, num_threads=nt, schedule="static"):
+                r0 = k * per
+                n = per if N - r0 > per else N - r0
+                if labp != NULL:
+                    _index(ops, zp + r0 * zs, zs, labp + r0, NULL if gp == NULL else gp + r0 * gs, gs,
+                           NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
+                else:
+                    _prob(ops, zp + r0 * zs, zs, tp + r0 * ts, ts, NULL if gp == NULL else gp + r0 * gs, gs,
+                          NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
+    return 0
+
+
+def ce_f32(const float[:, :] z, const cs_intp[::1] label, const float[:, :] target, float[:, :] grad,
+           const double[::1] rscale, double gscale, double[::1] loss):
+    _ce(z, label, target, grad, rscale, gscale, loss)
+
+
+def ce_f64(const double[:, :] z, const cs_intp[::1] label, const double[:, :] target, double[:, :] grad,
+           const double[::1] rscale, double gscale, double[::1] loss):
+    _ce(z, label, target, grad, rscale, gscale, loss)

@@ -1,0 +1,111 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Which compiled kernels run, and on how many threads.
+
+The kernel table for the CPU's instruction-set level is chosen once at import;
+the thread count for a call comes from its size, ``set_num_threads`` and the
+OpenMP limit (``OMP_NUM_THREADS``, threadpoolctl).
+"""
+import os
+
+from csoftmax._kernels cimport cs_ops, cs_intp, CS_TILE
+
+cdef extern from "cs_dispatch.h" nogil:
+    int cs_cpu_level()
+    const cs_ops *cs_ops_for(int level)
+
+cdef extern from "cs_threads.h" nogil:
+    int omp_get_max_threads()
+    enum: CS_HAVE_OPENMP
+
+# Below this many elements a call stays on the calling thread: starting an
+# OpenMP team costs about a microsecond, more than the work saves.
+cdef enum:
+    PAR_MIN = 32768
+
+_LEVELS = {"baseline": 0, "x86-64-v3": 3, "x86-64-v4": 4}
+
+cdef const cs_ops *_ops = cs_ops_for(cs_cpu_level())
+cdef int _thread_limit = 0   # 0: none of our own
+
+
+cdef const cs_ops *current_ops() noexcept nogil:
+    return _ops
+
+
+cdef int threads_for(cs_intp work) noexcept nogil:
+    if work < 2 * PAR_MIN:
+        return 1
+    cdef int n = omp_get_max_threads()
+    if _thread_limit > 0 and _thread_limit < n:
+        n = _thread_limit
+    if work // PAR_MIN < n:
+        n = <int>(work // PAR_MIN)
+    return n if n > 1 else 1
+
+
+cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:
+    # Columns per tile of a reduction over a strided axis: enough that each
+    # class row of the tile is a few cache lines, few enough that the tile's
+    # input and output stay in L2 between the passes.
+    cdef cs_intp w = (1 << 17) // (C * itemsize)
+    w = (w // 16) * 16
+    if w < 16:
+        w = 16
+    if w > CS_TILE:
+        w = CS_TILE
+    return w
+
+
+def cpu_level():
+    """The highest instruction-set level this CPU runs: "baseline",
+    "x86-64-v3" or "x86-64-v4" (what this build can use)."""
+    return cs_ops_for(cs_cpu_level()).name.decode()
+
+
+def isa():
+    """The instruction-set level of the kernels in use."""
+    return _ops.name.decode()
+
+
+def set_isa(name):
+    """Use the kernels of another level (at most the CPU's), e.g. to test them.
+
+    Not thread-safe: for tests and benchmarks, not for use during calls.
+    """
+    global _ops
+    if name not in _LEVELS:
+        raise ValueError(f"unknown instruction-set level {name!r}; expected one of {list(_LEVELS)}")
+    level = _LEVELS[name]
+    if level > _LEVELS[cpu_level()]:
+        raise ValueError(f"this CPU or build does not run {name!r} (highest: {cpu_level()!r})")
+    _ops = cs_ops_for(level)
+
+
+def get_num_threads():
+    """The number of threads a large call uses."""
+    cdef int n = omp_get_max_threads()
+    if _thread_limit > 0 and _thread_limit < n:
+        n = _thread_limit
+    return n
+
+
+def set_num_threads(n):
+    """Set the number of threads large calls use (in every Python thread).
+
+    OpenMP's own limit (``OMP_NUM_THREADS``, threadpoolctl) still caps it.
+    """
+    global _thread_limit
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    _thread_limit = n
+
+
+def has_openmp():
+    """Whether this build runs its kernels in parallel."""
+    return bool(CS_HAVE_OPENMP)
+
+
+_env = os.environ.get("CSOFTMAX_ISA")
+if _env:
+    set_isa(_env)

@@ -1,0 +1,137 @@
+/*
+ * cs_math.h -- exp and log written so that a loop calling them vectorises.
+ *
+ * glibc's exp/log are scalar calls; a loop over them never vectorises.  These
+ * are branch-free: range reduction x = n*ln2 + r, a polynomial for exp(r) and
+ * 2^n built from exponent bits, with the special cases (-inf -> 0, +inf, nan,
+ * underflow to subnormals, overflow) selected by compares at the end.  Each is
+ * within ~1 ulp; the tests measure them through the kernels that use them.
+ *
+ * The functions carry no target attribute: they are inlined into kernels that
+ * are compiled once per instruction-set level (see cs_dispatch.h), so each copy
+ * is vectorised for that level.  a*b + c is contracted to an FMA where the level
+ * has one (GCC's default -ffp-contract=fast); the ln2 splits keep the reduction
+ * exact without FMA too.
+ */
+#ifndef CS_MATH_H
+#define CS_MATH_H
+
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#if defined(__GNUC__)
+#define CS_INLINE static inline __attribute__((always_inline))
+#else
+#define CS_INLINE static inline
+#endif
+
+CS_INLINE uint64_t cs_bits_f64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+CS_INLINE double cs_from_bits_f64(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+CS_INLINE uint32_t cs_bits_f32(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+CS_INLINE float cs_from_bits_f32(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+/* exp(x) in double for every x (nan stays nan). */
+CS_INLINE double cs_exp_f64(double x)
+{
+    const double shift = 0x1.8p52;            /* adding it rounds to an integer */
+    const double log2e = 0x1.71547652b82fep0;
+    const double ln2_hi = 0x1.62e42fee00000p-1; /* n * ln2_hi is exact for |n| < 2^11 */
+    const double ln2_lo = 0x1.a39ef35793c76p-33;
+    double kd = (x * log2e + shift) - shift;   /* n = round(x / ln2) */
+    double r = x - kd * ln2_hi;
+    r = r - kd * ln2_lo;
+    /* Taylor to degree 13: the remainder is < 2^-56 for |r| <= ln2/2. */
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    /* 2^n as 2^n1 * 2^n2 so that results down to the smallest subnormal round
+       once; inside the masks below n lies in [-1076, 1024], n1 and n2 in
+       [-538, 513].  Both factors are built with unsigned adds and left shifts
+       only: the integer ops every vector unit has.  The low bits of k + shift
+       hold k in two's complement; the shift by 52 drops the rest. */
+    double k1 = (kd * 0.5 + shift) - shift;
+    double k2 = kd - k1;
+    double s1 = cs_from_bits_f64((cs_bits_f64(k1 + shift) + 1023) << 52);
+    double s2 = cs_from_bits_f64((cs_bits_f64(k2 + shift) + 1023) << 52);
+    double y = p * s1 * s2;
+    /* selects as bit masks: a ternary here stops the vectoriser before AVX */
+    uint64_t under = -(uint64_t)(x < -745.2);  /* also -inf: 0 */
+    uint64_t over = -(uint64_t)(x > 709.8);    /* also +inf: inf */
+    uint64_t b = cs_bits_f64(y) & ~under;
+    return cs_from_bits_f64((b & ~over) | (0x7ff0000000000000ULL & over));
+}
+
+/* exp(x) in float for every x (nan stays nan). */
+CS_INLINE float cs_exp_f32(float x)
+{
+    const float shift = 0x1.8p23f;
+    const float log2e = 0x1.715476p0f;
+    const float ln2_hi = 0x1.62e4p-1f;         /* n * ln2_hi is exact for |n| < 2^8 */
+    const float ln2_lo = 0x1.7f7d1cp-20f;
+    float kd = (x * log2e + shift) - shift;
+    float r = x - kd * ln2_hi;
+    r = r - kd * ln2_lo;
+    /* Taylor to degree 7: the remainder is < 2^-27 for |r| <= ln2/2. */
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float k1 = (kd * 0.5f + shift) - shift;
+    float k2 = kd - k1;
+    float s1 = cs_from_bits_f32((cs_bits_f32(k1 + shift) + 127) << 23);
+    float s2 = cs_from_bits_f32((cs_bits_f32(k2 + shift) + 127) << 23);
+    float y = p * s1 * s2;
+    uint32_t under = -(uint32_t)(x < -104.0f);
+    uint32_t over = -(uint32_t)(x > 88.73f);
+    uint32_t b = cs_bits_f32(y) & ~under;
+    return cs_from_bits_f32((b & ~over) | (0x7f800000U & over));
+}
+
+/* log(s) in double for finite s >= 1 (a sum of exponentials whose largest term
+   is 1); nan stays nan.  Other inputs take the scalar libm path in the caller. */
+CS_INLINE double cs_log_sum(double s)
+{
+    const double ln2_hi = 0x1.62e42fee00000p-1;
+    const double ln2_lo = 0x1.a39ef35793c76p-33;
+    /* s = 2^k * f with f in [sqrt(1/2), sqrt(2)). */
+    uint64_t u = cs_bits_f64(s) - 0x3fe6a09e667f3bcdULL;   /* > 0 for s >= 1 */
+    /* k = u >> 52 as a double without an int64 conversion (none before AVX-512) */
+    double kd = cs_from_bits_f64(0x4330000000000000ULL | (u >> 52)) - 0x1p52;
+    double f = cs_from_bits_f64((u & 0x000fffffffffffffULL) + 0x3fe6a09e667f3bcdULL);
+    /* log f = 2 atanh(t), t = (f-1)/(f+1), |t| < 0.172: odd series to t^23. */
+    double t = (f - 1.0) / (f + 1.0);
+    double t2 = t * t;
+    double q = 2.0 / 23.0;
+    q = q * t2 + 2.0 / 21.0;
+    q = q * t2 + 2.0 / 19.0;
+    q = q * t2 + 2.0 / 17.0;
+    q = q * t2 + 2.0 / 15.0;
+    q = q * t2 + 2.0 / 13.0;
+    q = q * t2 + 2.0 / 11.0;
+    q = q * t2 + 2.0 / 9.0;
+    q = q * t2 + 2.0 / 7.0;
+    q = q * t2 + 2.0 / 5.0;
+    q = q * t2 + 2.0 / 3.0;
+    /* 2t + t^3 q, with the leading 2t kept apart from the small tail */
+    double y = kd * ln2_hi + (2.0 * t + (t * t2 * q + kd * ln2_lo));
+    uint64_t keep = -(uint64_t)(s < (double)INFINITY);   /* not for nan, +inf */
+    return cs_from_bits_f64((cs_bits_f64(y) & keep) | (cs_bits_f64(s) & ~keep));
+}
+
+#endif /* CS_MATH_H */

@@ -1,0 +1,73 @@
+"""Build the compiled kernels of csoftmax.
+
+Each .pyx under csoftmax/ is one extension module.  OpenMP is used where the
+compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
+the kernels build serially with a warning.  Optimisation flags keep IEEE
+semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
+-march=native (the kernels for newer instruction sets are compiled in and chosen
+at import time, see csoftmax/src/cs_dispatch.h).
+"""
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+MODULES = ["_runtime", "_forward", "_backward", "_jacobian", "_loss"]
+
+
+def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
+    """Whether a tiny C program builds and links with these flags."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags,
+                                     libraries=list(libs))
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        cc = self.compiler
+        if cc.compiler_type == "msvc":
+            compile_args, link_args = ["/O2", "/openmp"], []
+        else:
+            compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c99"]
+            omp = ["-fopenmp"]
+            omp_code = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+            if os.environ.get("CSOFTMAX_NO_OPENMP") or not _compiles(cc, omp, omp_code):
+                warnings.warn("the compiler has no OpenMP: building csoftmax's kernels serially")
+                omp = []
+            compile_args += omp
+            link_args = list(omp)
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args
+            ext.extra_link_args = link_args
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        f"csoftmax.{name}",
+        [f"csoftmax/{name}.pyx"],
+        include_dirs=[np.get_include(), "csoftmax/src"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+        depends=[os.path.join("csoftmax", "src", h) for h in os.listdir(os.path.join("csoftmax", "src"))],
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(extensions, language_level=3,
+                          compiler_directives={"embedsignature": True}),
+    cmdclass={"build_ext": BuildExt},
+)
