@@ -6,13 +6,30 @@ regression; ``csoftmax.reference`` is the plain NumPy oracle they are tested
 against.
 """
 from ._runtime import get_num_threads, set_num_threads
+from .backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from .forward import log_softmax, softmax
+from .loss import cross_entropy, cross_entropy_grad, softmax_regression_loss_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "softmax",
     "log_softmax",
+    "softmax_jacobian",
+    "softmax_backward",
+    "log_softmax_backward",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "softmax_regression_loss_grad",
+    "SoftmaxRegression",
     "get_num_threads",
     "set_num_threads",
 ]
+
+
+def __getattr__(name):
+    # The estimator imports its optional peers (scikit-learn, SciPy) lazily.
+    if name == "SoftmaxRegression":
+        from .regression import SoftmaxRegression
+        return SoftmaxRegression
+    raise AttributeError(f"module 'csoftmax' has no attribute {name!r}")
