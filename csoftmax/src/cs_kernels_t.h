@@ -40,24 +40,34 @@ static inline void CS_FN(sumexp_block)(const T *x, cs_intp xs, T *e, cs_intp es,
                                        cs_intp nb, cs_intp C, T *m, double *s)
 {
     if (e != NULL && C <= CS_NARROW && es == C && nb > 1) {
-        for (cs_intp r = 0; r < nb; r++) {
-            const T *xr = x + r * xs;
-            T *er = e + r * C;
-            T mr = CS_FN(row_max)(xr, C);
-            m[r] = mr;
-            for (cs_intp j = 0; j < C; j++)
-                er[j] = xr[j] - mr;
+        /* Loops run down the block (over rows) for each column j, so the
+           reductions are independent lanes rather than one chain per row. */
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            m[r] = x[r * xs];
+        for (cs_intp j = 1; j < C; j++) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++) {
+                T v = x[r * xs + j];
+                m[r] = v > m[r] ? v : m[r];
+            }
+        }
+        for (cs_intp j = 0; j < C; j++) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                e[r * C + j] = x[r * xs + j] - m[r];
         }
         cs_intp n = nb * C;
 #pragma omp simd
         for (cs_intp k = 0; k < n; k++)
             e[k] = EXP(e[k]);
-        for (cs_intp r = 0; r < nb; r++) {
-            const T *er = e + r * C;
-            double sr = 0.0;
-            for (cs_intp j = 0; j < C; j++)
-                sr += er[j];
-            s[r] = sr;
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            s[r] = 0.0;
+        for (cs_intp j = 0; j < C; j++) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] += e[r * C + j];
         }
         return;
     }
@@ -80,6 +90,26 @@ static inline void CS_FN(sumexp_block)(const T *x, cs_intp xs, T *e, cs_intp es,
         }
         m[r] = mr;
         s[r] = sr;
+    }
+}
+
+/* y[r, :] *= k[r] for nb rows (down the block for narrow rows, as above). */
+static inline void CS_FN(scale_rows)(T *y, cs_intp ys, cs_intp nb, cs_intp C, const double *k)
+{
+    if (C <= CS_NARROW && nb > 1) {
+        for (cs_intp j = 0; j < C; j++) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                y[r * ys + j] = (T)(y[r * ys + j] * k[r]);
+        }
+        return;
+    }
+    for (cs_intp r = 0; r < nb; r++) {
+        T *yr = y + r * ys;
+        T kr = (T)k[r];
+#pragma omp simd
+        for (cs_intp j = 0; j < C; j++)
+            yr[j] *= kr;
     }
 }
 
@@ -112,13 +142,10 @@ static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         CS_FN(sumexp_block)(x + i0 * xs, xs, y + i0 * ys, ys, nb, C, m, s);
-        for (cs_intp r = 0; r < nb; r++) {
-            T *yr = y + (i0 + r) * ys;
-            T inv = (T)(1.0 / s[r]);
 #pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                yr[j] *= inv;
-        }
+        for (cs_intp r = 0; r < nb; r++)
+            s[r] = 1.0 / s[r];
+        CS_FN(scale_rows)(y + i0 * ys, ys, nb, C, s);
     }
 }
 
@@ -133,9 +160,18 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
         const T *xb = x + i0 * xs;
         CS_FN(sumexp_block)(xb, xs, nb > 1 ? buf : NULL, C, nb, C, m, s);
         CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
+        T *yb = y + i0 * ys;
+        if (C <= CS_NARROW && nb > 1) {
+            for (cs_intp j = 0; j < C; j++) {
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++)
+                    yb[r * ys + j] = (T)(((double)xb[r * xs + j] - (double)m[r]) - ls[r]);
+            }
+            continue;
+        }
         for (cs_intp r = 0; r < nb; r++) {
             const T *xr = xb + r * xs;
-            T *yr = y + (i0 + r) * ys;
+            T *yr = yb + r * ys;
             double mr = m[r], lr = ls[r];
 #pragma omp simd
             for (cs_intp j = 0; j < C; j++)
@@ -341,21 +377,24 @@ static void CS_FN(ce_index_rows)(const T *z, cs_intp zs, const cs_intp *label, T
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             ls[r] = cs_log_sum(s[r]);
-        for (cs_intp r = 0; r < nb; r++) {
-            cs_intp i = i0 + r, c = label[i];
-            int ok = c >= 0 && c < C;
-            loss[i] = ((double)m[r] - (double)zc[r]) + ls[r];
-            if (grad == NULL)
-                continue;
-            double k = rscale != NULL ? rscale[i] : gscale;
-            double q = k / s[r];
-            T *gr = grad + i * gs;
 #pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                gr[j] = (T)(gr[j] * q);
-            if (ok)
-                gr[c] = (T)((double)gr[c] - k);
+        for (cs_intp r = 0; r < nb; r++)
+            loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
+        if (grad == NULL)
+            continue;
+        /* k (e - s onehot) / s: the label's entry is taken down before the
+           scaling, so a certain prediction gives exactly 0 */
+        for (cs_intp r = 0; r < nb; r++) {
+            cs_intp c = label[i0 + r];
+            if (c >= 0 && c < C) {
+                T *gc = e + r * gs + c;
+                *gc = (T)((double)*gc - s[r]);
+            }
         }
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            s[r] = (rscale != NULL ? rscale[i0 + r] : gscale) / s[r];
+        CS_FN(scale_rows)(e, gs, nb, C, s);
     }
 }
 
