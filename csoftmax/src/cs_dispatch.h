@@ -36,57 +36,74 @@
 #define CS_LEVEL_TABLE(L, NAME) \
     static const cs_ops cs_ops_##L = {NAME, CS_OPS_FIELDS(f32, L), CS_OPS_FIELDS(f64, L)};
 
+#define CS_VEC_BYTES 16
 #define T float
 #define EXP cs_exp_f32
+#define EXPNEG cs_expneg_f32
 #define CS_FN(name) CS_CAT3(name, f32, base)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 #define T double
 #define EXP cs_exp_f64
+#define EXPNEG cs_expneg_f64
 #define CS_FN(name) CS_CAT3(name, f64, base)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 CS_LEVEL_TABLE(base, "baseline")
 
 #if CS_MULTI_ISA
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
+#undef CS_VEC_BYTES
+#define CS_VEC_BYTES 32
 #define T float
 #define EXP cs_exp_f32
+#define EXPNEG cs_expneg_f32
 #define CS_FN(name) CS_CAT3(name, f32, v3)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 #define T double
 #define EXP cs_exp_f64
+#define EXPNEG cs_expneg_f64
 #define CS_FN(name) CS_CAT3(name, f64, v3)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 #pragma GCC pop_options
 CS_LEVEL_TABLE(v3, "x86-64-v3")
 
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
+#undef CS_VEC_BYTES
+#define CS_VEC_BYTES 64
 #define T float
 #define EXP cs_exp_f32
+#define EXPNEG cs_expneg_f32
 #define CS_FN(name) CS_CAT3(name, f32, v4)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 #define T double
 #define EXP cs_exp_f64
+#define EXPNEG cs_expneg_f64
 #define CS_FN(name) CS_CAT3(name, f64, v4)
 #include "cs_kernels_t.h"
 #undef T
 #undef EXP
+#undef EXPNEG
 #undef CS_FN
 #pragma GCC pop_options
 CS_LEVEL_TABLE(v4, "x86-64-v4")

@@ -4,13 +4,14 @@
  * A template: cs_dispatch.h includes it once per (level, dtype) with
  *   T      float or double       (storage and exp precision)
  *   CS_FN  name -> name_<dtype>_<level>
- *   EXP    cs_exp_f32 or cs_exp_f64
+ *   EXP    cs_exp_f32 or cs_exp_f64 (any argument)
+ *   EXPNEG cs_expneg_f32 or cs_expneg_f64 (arguments x - max <= 0)
  * Sums, dot products and logarithms are accumulated in double for both dtypes.
  *
- * Rows narrower than CS_NARROW are taken CS_BLOCK entries at a time: x - max is
- * written for the whole block and exp runs over it as one flat vector loop, since
- * a per-row loop of ten entries never fills a vector.  Wider rows are taken one
- * at a time and stay in L1 between their passes.
+ * Rows of at most CS_NARROW entries are taken a block of about CS_BLOCK entries
+ * at a time, transposed so that the vector loops run over rows (see
+ * narrow_load).  Wider rows are taken one at a time and stay in L1 between
+ * their passes.
  *
  * Every loop that must vectorise carries `omp simd`; the output may be the input
  * itself (same pointer, same strides), never a partial overlap.
@@ -18,99 +19,112 @@
 
 #define CS_NARROW 32
 #define CS_BLOCK 1024
+/* float64 sums are taken in chunks whose totals are added with their rounding
+   errors kept: a row's chunk fills each vector lane with 32 terms (CS_VEC_BYTES
+   is the level's vector width), a column's chain is 16 terms.  float32 sums,
+   taken in double, lose nothing that shows in float: one chunk. */
+#define CS_ROW_CHUNK(C) (sizeof(T) == 8 ? 4 * CS_VEC_BYTES : (C))
+#define CS_COL_CHUNK(C) (sizeof(T) == 8 ? 16 : (C))
 
 static inline cs_intp CS_FN(block_rows)(cs_intp C)
 {
     return C <= CS_NARROW ? CS_BLOCK / C : 1;
 }
 
-static inline T CS_FN(row_max)(const T *x, cs_intp C)
+/* Narrow rows (C <= CS_NARROW, several of them) go a block at a time through t,
+   the block transposed: t[j * nb + r] = x[r, j].  Every pass then runs down the
+   block's rows in full vectors; only the copy in and the store out are strided
+   (a per-row loop of ten entries never fills a vector).  m[r] is the row's max
+   (nan may be skipped: it reaches the sum through exp). */
+static inline int CS_FN(is_narrow)(cs_intp nb, cs_intp C)
+{
+    return C <= CS_NARROW && nb > 1;
+}
+
+static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
+{
+    for (cs_intp j = 0; j < C; j++) {
+        T *tj = t + j * nb;
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            tj[r] = x[r * xs + j];
+    }
+#pragma omp simd
+    for (cs_intp r = 0; r < nb; r++)
+        m[r] = t[r];
+    for (cs_intp j = 1; j < C; j++) {
+        const T *tj = t + j * nb;
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            m[r] = tj[r] > m[r] ? tj[r] : m[r];
+    }
+}
+
+/* s[r] = sum_j exp(t[j, r] - m[r]); with keep, t receives the exponentials. */
+static inline void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m, double *s, int keep)
+{
+#pragma omp simd
+    for (cs_intp r = 0; r < nb; r++)
+        s[r] = 0.0;
+    for (cs_intp j = 0; j < C; j++) {
+        T *tj = t + j * nb;
+        if (keep) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++) {
+                T v = EXPNEG(tj[r] - m[r]);
+                tj[r] = v;
+                s[r] += v;
+            }
+        } else {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] += EXPNEG(tj[r] - m[r]);
+        }
+    }
+}
+
+/* y[r, j] = t[j, r] * k[r]: the narrow block's store. */
+static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const double *k, T *y, cs_intp ys)
+{
+    for (cs_intp j = 0; j < C; j++) {
+        const T *tj = t + j * nb;
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            y[r * ys + j] = (T)(tj[r] * k[r]);
+    }
+}
+
+/* One wide row: returns its max; *s = sum of exp(x - max); e receives the
+   exponentials unless NULL.  The row stays in L1 between the passes.  The sum
+   goes by chunks (CS_ROW_CHUNK) into vector lanes, chunk totals added with
+   cs_two_sum: a row of one 1 and many entries under half an ulp of 1 sums right. */
+static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
 {
     T m = x[0];
 #pragma omp simd reduction(max : m)
     for (cs_intp j = 1; j < C; j++)
         m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-/* For nb rows: m[r] = max of the row (nan may be skipped: it reaches s),
-   s[r] = sum of exp(x - m[r]); e receives exp(x - m[r]) unless NULL.  The narrow
-   path needs e, contiguous (es == C). */
-static inline void CS_FN(sumexp_block)(const T *x, cs_intp xs, T *e, cs_intp es,
-                                       cs_intp nb, cs_intp C, T *m, double *s)
-{
-    if (e != NULL && C <= CS_NARROW && es == C && nb > 1) {
-        /* Loops run down the block (over rows) for each column j, so the
-           reductions are independent lanes rather than one chain per row. */
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            m[r] = x[r * xs];
-        for (cs_intp j = 1; j < C; j++) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++) {
-                T v = x[r * xs + j];
-                m[r] = v > m[r] ? v : m[r];
-            }
-        }
-        for (cs_intp j = 0; j < C; j++) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                e[r * C + j] = x[r * xs + j] - m[r];
-        }
-        cs_intp n = nb * C;
-#pragma omp simd
-        for (cs_intp k = 0; k < n; k++)
-            e[k] = EXP(e[k]);
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            s[r] = 0.0;
-        for (cs_intp j = 0; j < C; j++) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                s[r] += e[r * C + j];
-        }
-        return;
-    }
-    for (cs_intp r = 0; r < nb; r++) {
-        const T *xr = x + r * xs;
-        T mr = CS_FN(row_max)(xr, C);
-        double sr = 0.0;
+    double sr = 0.0, err = 0.0;
+    const cs_intp chunk = CS_ROW_CHUNK(C);
+    for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
+        cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
+        double part = 0.0;
         if (e != NULL) {
-            T *er = e + r * es;
-#pragma omp simd reduction(+ : sr)
-            for (cs_intp j = 0; j < C; j++) {
-                T v = EXP(xr[j] - mr);
-                er[j] = v;
-                sr += v;
+#pragma omp simd reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++) {
+                T v = EXPNEG(x[j] - m);
+                e[j] = v;
+                part += v;
             }
         } else {
-#pragma omp simd reduction(+ : sr)
-            for (cs_intp j = 0; j < C; j++)
-                sr += EXP(xr[j] - mr);
+#pragma omp simd reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++)
+                part += EXPNEG(x[j] - m);
         }
-        m[r] = mr;
-        s[r] = sr;
+        cs_two_sum(&sr, &err, part);
     }
-}
-
-/* y[r, :] *= k[r] for nb rows (down the block for narrow rows, as above). */
-static inline void CS_FN(scale_rows)(T *y, cs_intp ys, cs_intp nb, cs_intp C, const double *k)
-{
-    if (C <= CS_NARROW && nb > 1) {
-        for (cs_intp j = 0; j < C; j++) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                y[r * ys + j] = (T)(y[r * ys + j] * k[r]);
-        }
-        return;
-    }
-    for (cs_intp r = 0; r < nb; r++) {
-        T *yr = y + r * ys;
-        T kr = (T)k[r];
-#pragma omp simd
-        for (cs_intp j = 0; j < C; j++)
-            yr[j] *= kr;
-    }
+    *s = sr + err;
+    return m;
 }
 
 /* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
@@ -136,39 +150,59 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
 static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                 cs_intp nrows, cs_intp C)
 {
-    T m[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK];
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
-        CS_FN(sumexp_block)(x + i0 * xs, xs, y + i0 * ys, ys, nb, C, m, s);
+        const T *xb = x + i0 * xs;
+        T *yb = y + i0 * ys;
+        if (CS_FN(is_narrow)(nb, C)) {
+            CS_FN(narrow_load)(xb, xs, nb, C, t, m);
+            CS_FN(narrow_sumexp)(t, nb, C, m, s, 1);
 #pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            s[r] = 1.0 / s[r];
-        CS_FN(scale_rows)(y + i0 * ys, ys, nb, C, s);
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] = 1.0 / s[r];
+            CS_FN(narrow_store)(t, nb, C, s, yb, ys);
+            continue;
+        }
+        for (cs_intp r = 0; r < nb; r++) {
+            T *yr = yb + r * ys;
+            double sr;
+            CS_FN(row_sumexp)(xb + r * xs, C, yr, &sr);
+            T k = (T)(1.0 / sr);
+#pragma omp simd
+            for (cs_intp j = 0; j < C; j++)
+                yr[j] *= k;
+        }
     }
 }
 
 static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                     cs_intp nrows, cs_intp C)
 {
-    T m[CS_BLOCK], buf[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *xb = x + i0 * xs;
-        CS_FN(sumexp_block)(xb, xs, nb > 1 ? buf : NULL, C, nb, C, m, s);
-        CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
         T *yb = y + i0 * ys;
-        if (C <= CS_NARROW && nb > 1) {
+        if (CS_FN(is_narrow)(nb, C)) {
+            CS_FN(narrow_load)(xb, xs, nb, C, t, m);
+            CS_FN(narrow_sumexp)(t, nb, C, m, s, 0);
+            CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
             for (cs_intp j = 0; j < C; j++) {
+                const T *tj = t + j * nb;
 #pragma omp simd
                 for (cs_intp r = 0; r < nb; r++)
-                    yb[r * ys + j] = (T)(((double)xb[r * xs + j] - (double)m[r]) - ls[r]);
+                    yb[r * ys + j] = (T)(((double)tj[r] - (double)m[r]) - ls[r]);
             }
             continue;
         }
+        for (cs_intp r = 0; r < nb; r++)
+            m[r] = CS_FN(row_sumexp)(xb + r * xs, C, NULL, &s[r]);
+        CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
         for (cs_intp r = 0; r < nb; r++) {
             const T *xr = xb + r * xs;
             T *yr = yb + r * ys;
@@ -180,14 +214,18 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                cs_intp C, cs_intp W)
+/* Over a strided class axis, W columns (a tile) at a time: m[j] = the column's
+   max, s[j] = sum of exp(x - m[j]) by chunks of classes (CS_COL_CHUNK), chunk
+   totals added with cs_two_sum; y receives the exponentials
+   unless NULL. */
+static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, T *y, cs_intp ys,
+                                      cs_intp C, cs_intp W, T *m, double *s)
 {
-    T m[CS_TILE];
-    double s[CS_TILE];
+    double part[CS_TILE], err[CS_TILE];
     for (cs_intp j = 0; j < W; j++) {
         m[j] = x[j];
         s[j] = 0.0;
+        err[j] = 0.0;
     }
     for (cs_intp c = 1; c < C; c++) {
         const T *xc = x + c * xs;
@@ -195,16 +233,42 @@ static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
         for (cs_intp j = 0; j < W; j++)
             m[j] = xc[j] > m[j] ? xc[j] : m[j];
     }
-    for (cs_intp c = 0; c < C; c++) {
-        const T *xc = x + c * xs;
-        T *yc = y + c * ys;
+    const cs_intp chunk = CS_COL_CHUNK(C);
+    for (cs_intp c0 = 0; c0 < C; c0 += chunk) {
+        cs_intp c1 = C - c0 > chunk ? c0 + chunk : C;
+        for (cs_intp j = 0; j < W; j++)
+            part[j] = 0.0;
+        for (cs_intp c = c0; c < c1; c++) {
+            const T *xc = x + c * xs;
+            if (y != NULL) {
+                T *yc = y + c * ys;
 #pragma omp simd
-        for (cs_intp j = 0; j < W; j++) {
-            T v = EXP(xc[j] - m[j]);
-            yc[j] = v;
-            s[j] += v;
+                for (cs_intp j = 0; j < W; j++) {
+                    T v = EXPNEG(xc[j] - m[j]);
+                    yc[j] = v;
+                    part[j] += v;
+                }
+            } else {
+#pragma omp simd
+                for (cs_intp j = 0; j < W; j++)
+                    part[j] += EXPNEG(xc[j] - m[j]);
+            }
         }
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            cs_two_sum(&s[j], &err[j], part[j]);
     }
+#pragma omp simd
+    for (cs_intp j = 0; j < W; j++)
+        s[j] += err[j];
+}
+
+static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
+                                cs_intp C, cs_intp W)
+{
+    T m[CS_TILE];
+    double s[CS_TILE];
+    CS_FN(cols_sumexp)(x, xs, y, ys, C, W, m, s);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
@@ -221,22 +285,7 @@ static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
 {
     T m[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    for (cs_intp j = 0; j < W; j++) {
-        m[j] = x[j];
-        s[j] = 0.0;
-    }
-    for (cs_intp c = 1; c < C; c++) {
-        const T *xc = x + c * xs;
-#pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
-            m[j] = xc[j] > m[j] ? xc[j] : m[j];
-    }
-    for (cs_intp c = 0; c < C; c++) {
-        const T *xc = x + c * xs;
-#pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
-            s[j] += EXP(xc[j] - m[j]);
-    }
+    CS_FN(cols_sumexp)(x, xs, NULL, 0, C, W, m, s);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -355,64 +404,93 @@ static void CS_FN(jacobian_rows)(const T *x, cs_intp xs, T *J, cs_intp nrows, cs
 
 /* Cross-entropy with class indices: loss = lse - z[c]; grad = k (s - onehot(c)).
    A label outside [0, C) (the caller has refused those) gives a nan loss and is
-   never used as an index. */
+   never used as an index.  The gradient may overwrite the logits in place:
+   z[c] is read before any write. */
 static void CS_FN(ce_index_rows)(const T *z, cs_intp zs, const cs_intp *label, T *grad, cs_intp gs,
                                  const double *rscale, double gscale, double *loss,
                                  cs_intp nrows, cs_intp C)
 {
-    T m[CS_BLOCK], buf[CS_BLOCK], zc[CS_BLOCK];
-    double s[CS_BLOCK], ls[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK], zc[CS_BLOCK];
+    double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK];
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *zb = z + i0 * zs;
-        T *e = grad != NULL ? grad + i0 * gs : (nb > 1 ? buf : NULL);
-        cs_intp es = grad != NULL ? gs : C;
-        /* the gradient may overwrite the logits in place: take z[c] first */
-        for (cs_intp r = 0; r < nb; r++) {
-            cs_intp c = label[i0 + r];
-            zc[r] = (c >= 0 && c < C) ? zb[r * zs + c] : (T)NAN;
+        const cs_intp *lb = label + i0;
+        T *gb = grad != NULL ? grad + i0 * gs : NULL;
+        int narrow = CS_FN(is_narrow)(nb, C);
+        for (cs_intp r = 0; r < nb; r++)
+            zc[r] = (lb[r] >= 0 && lb[r] < C) ? zb[r * zs + lb[r]] : (T)NAN;
+        if (narrow) {
+            CS_FN(narrow_load)(zb, zs, nb, C, t, m);
+            CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL);
+        } else {
+            for (cs_intp r = 0; r < nb; r++)
+                m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
         }
-        CS_FN(sumexp_block)(zb, zs, e, es, nb, C, m, s);
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             ls[r] = cs_log_sum(s[r]);
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
-        if (grad == NULL)
+        if (gb == NULL)
             continue;
-        /* k (e - s onehot) / s: the label's entry is taken down before the
-           scaling, so a certain prediction gives exactly 0 */
-        for (cs_intp r = 0; r < nb; r++) {
-            cs_intp c = label[i0 + r];
-            if (c >= 0 && c < C) {
-                T *gc = e + r * gs + c;
-                *gc = (T)((double)*gc - s[r]);
-            }
-        }
+        /* grad = q (e - s onehot), q = k / s: the label's entry is taken down
+           before the scaling, so a certain prediction gives exactly 0 */
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
-            s[r] = (rscale != NULL ? rscale[i0 + r] : gscale) / s[r];
-        CS_FN(scale_rows)(e, gs, nb, C, s);
+            q[r] = (rscale != NULL ? rscale[i0 + r] : gscale) / s[r];
+        for (cs_intp r = 0; r < nb; r++) {
+            cs_intp c = lb[r];
+            if (c >= 0 && c < C) {
+                T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
+                *e_c = (T)((double)*e_c - s[r]);
+            }
+        }
+        if (narrow) {
+            CS_FN(narrow_store)(t, nb, C, q, gb, gs);
+            continue;
+        }
+        for (cs_intp r = 0; r < nb; r++) {
+            T *gr = gb + r * gs;
+            T k = (T)q[r];
+#pragma omp simd
+            for (cs_intp j = 0; j < C; j++)
+                gr[j] *= k;
+        }
     }
 }
 
 /* Cross-entropy with probabilities y: loss = sum_k y_k (lse - z_k) over y_k != 0;
-   grad = k (s sum(y) - y). */
+   grad = k (s sum(y) - y).  The gradient never overlaps z or y (the caller
+   copies otherwise). */
 static void CS_FN(ce_prob_rows)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
                                 const double *rscale, double gscale, double *loss,
                                 cs_intp nrows, cs_intp C)
 {
-    T m[CS_BLOCK], buf[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *zb = z + i0 * zs;
-        T *e = grad != NULL ? grad + i0 * gs : (nb > 1 ? buf : NULL);
-        cs_intp es = grad != NULL ? gs : C;
-        CS_FN(sumexp_block)(zb, zs, e, es, nb, C, m, s);
+        T *gb = grad != NULL ? grad + i0 * gs : NULL;
+        int narrow = CS_FN(is_narrow)(nb, C);
+        if (narrow) {
+            CS_FN(narrow_load)(zb, zs, nb, C, t, m);
+            CS_FN(narrow_sumexp)(t, nb, C, m, s, 1);
+            if (gb != NULL)
+                for (cs_intp j = 0; j < C; j++) {
+                    const T *tj = t + j * nb;
+#pragma omp simd
+                    for (cs_intp r = 0; r < nb; r++)
+                        gb[r * gs + j] = tj[r];
+                }
+        } else {
+            for (cs_intp r = 0; r < nb; r++)
+                m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
+        }
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             ls[r] = cs_log_sum(s[r]);
@@ -423,16 +501,16 @@ static void CS_FN(ce_prob_rows)(const T *z, cs_intp zs, const T *target, cs_intp
 #pragma omp simd reduction(+ : l, sy)
             for (cs_intp j = 0; j < C; j++) {
                 double yj = yr[j];
-                double t = yj * ((mr - (double)zr[j]) + lr);
-                l += yj != 0.0 ? t : 0.0;
+                double v = yj * ((mr - (double)zr[j]) + lr);
+                l += yj != 0.0 ? v : 0.0;
                 sy += yj;
             }
             loss[i] = l;
-            if (grad == NULL)
+            if (gb == NULL)
                 continue;
             double k = rscale != NULL ? rscale[i] : gscale;
             double q = k * sy / s[r];
-            T *gr = grad + i * gs;
+            T *gr = gb + r * gs;
 #pragma omp simd
             for (cs_intp j = 0; j < C; j++)
                 gr[j] = (T)((double)gr[j] * q - k * (double)yr[j]);

@@ -103,6 +103,70 @@ CS_INLINE float cs_exp_f32(float x)
     return cs_from_bits_f32((b & ~over) | (0x7f800000U & over));
 }
 
+/* exp(x) for x <= 0 or nan: the arguments x - max of softmax and its relatives.
+   No overflow to handle, 2^n in one factor, the reduction in one step (its error,
+   n·|ln2 - fl(ln2)|, is below the rounding error of x - max itself).  Results
+   below exp(-708.5) (2^-1022, about DBL_MIN) are flushed to 0: an absolute error
+   under DBL_MIN.  -inf gives 0, nan stays nan. */
+CS_INLINE double cs_expneg_f64(double x)
+{
+    const double shift = 0x1.8p52;
+    double z = x * 0x1.71547652b82fep0 + shift;   /* low bits: n = round(x/ln2) */
+    double kd = z - shift;
+    double r = x - kd * 0x1.62e42fefa39efp-1;
+    r = r - kd * 0x1.abc9e3b39803fp-56;          /* ln2 - fl(ln2) */
+    /* exp(r) = 1 + r q(r), q of degree 10 fitted on |r| <= ln2/2 (Chebyshev,
+       |error| < 2e-17 relative) */
+    double q = 0x1.af4ddd84882fep-26;
+    q = q * r + 0x1.28a2c0a7209fbp-22;
+    q = q * r + 0x1.71de02375656cp-19;
+    q = q * r + 0x1.a019a66a75dd4p-16;
+    q = q * r + 0x1.a01a01abe62ddp-13;
+    q = q * r + 0x1.6c16c17f43a58p-10;
+    q = q * r + 0x1.11111111100dfp-7;
+    q = q * r + 0x1.55555555520afp-5;
+    q = q * r + 0x1.5555555555557p-3;
+    q = q * r + 0x1.0000000000005p-1;
+    q = q * r + 1.0;
+    /* 2^n for n in [-1022, 0]: n's low bits moved into the exponent field */
+    double scale = cs_from_bits_f64((cs_bits_f64(z) << 52) + 0x3ff0000000000000ULL);
+    double y = (q * r + 1.0) * scale;
+    uint64_t under = -(uint64_t)(x < -708.5);     /* also -inf */
+    return cs_from_bits_f64(cs_bits_f64(y) & ~under);
+}
+
+/* exp(x) for x <= 0 or nan in float, as cs_expneg_f64: flushed to 0 below
+   exp(-87.5) (about FLT_MIN). */
+CS_INLINE float cs_expneg_f32(float x)
+{
+    const float shift = 0x1.8p23f;
+    float z = x * 0x1.715476p0f + shift;
+    float kd = z - shift;
+    float r = x - kd * 0x1.62e430p-1f;
+    r = r - kd * -0x1.05c610p-29f;               /* ln2 - fl(ln2) */
+    /* exp(r) = 1 + r q(r), q of degree 5 (|error| < 1.2e-8 relative) */
+    float q = 0x1.6d431504c53d3p-10f;
+    q = q * r + 0x1.123d818823e7fp-7f;
+    q = q * r + 0x1.5554e9114ecf9p-5f;
+    q = q * r + 0x1.55547cb290b03p-3f;
+    q = q * r + 0x1.0000000b8f62bp-1f;
+    q = q * r + 0x1.0000002e43777p+0f;
+    float scale = cs_from_bits_f32((cs_bits_f32(z) << 23) + 0x3f800000U);
+    float y = (q * r + 1.0f) * scale;
+    uint32_t under = -(uint32_t)(x < -87.5f);
+    return cs_from_bits_f32(cs_bits_f32(y) & ~under);
+}
+
+/* *s + v, with the rounding error of the add accumulated in *err (Knuth's
+   TwoSum: exact for any order of magnitudes, no branch). */
+CS_INLINE void cs_two_sum(double *s, double *err, double v)
+{
+    double t = *s + v;
+    double vp = t - *s;
+    *err += (*s - (t - vp)) + (v - vp);
+    *s = t;
+}
+
 /* log(s) in double for finite s >= 1 (a sum of exponentials whose largest term
    is 1); nan stays nan.  Other inputs take the scalar libm path in the caller. */
 CS_INLINE double cs_log_sum(double s)
