@@ -8,6 +8,14 @@ from ._arrays import F32, F64, Plan, as_real, check_out, normalize_axes, writabl
 __all__ = ["softmax_jacobian", "softmax_backward", "log_softmax_backward"]
 
 
+def _single_axis(axis, ndim):
+    """The class axis as a non-negative int; a tuple of one axis is accepted."""
+    axes = normalize_axes(axis, ndim) if axis is not None else ()
+    if len(axes) != 1:
+        raise ValueError(f"axis must be a single axis, got {axis!r}")
+    return axes[0]
+
+
 def _common(a, adt, b, bdt):
     """Cast two operands to the dtype they are computed in; return the result dtype."""
     rdt = np.result_type(adt, bdt)
@@ -25,9 +33,7 @@ def _vjp(s, grad_output, axis, out, log):
     a, g, rdt = _common(a, adt, g, gdt)
     if out is not None:
         check_out(out, a.shape, rdt)
-    axes = normalize_axes(axis, a.ndim)
-    if len(axes) != 1:
-        raise ValueError(f"axis must be a single axis, got {axis!r}")
+    axes = (_single_axis(axis, a.ndim),)
     if a.size == 0:
         return out if out is not None else np.empty(a.shape, rdt)
     plan = Plan(a, axes)
@@ -137,7 +143,7 @@ def softmax_jacobian(x, axis=-1):
     a, rdt = as_real(x)
     if a.ndim == 0:
         raise ValueError("softmax_jacobian needs at least one dimension")
-    (ax,) = normalize_axes(axis if isinstance(axis, tuple) else (axis,), a.ndim)
+    ax = _single_axis(axis, a.ndim)
     moved = np.moveaxis(a, ax, -1)
     C = moved.shape[-1]
     res = np.empty(moved.shape + (C,), a.dtype)

@@ -1,5 +1,7 @@
 """Softmax cross-entropy, fused with its gradient, and the softmax-regression
 objective built on it (seeds 000-003)."""
+import warnings
+
 import numpy as np
 
 from . import _loss
@@ -53,8 +55,12 @@ def _row_scales(w, reduction, grad_output, N, single):
     if reduction == "mean":
         total = N if w is None else w.sum()
         if total == 0:
-            raise ValueError("the sample weights sum to zero: the weighted mean is undefined")
-        k /= total
+            # As np.mean of nothing and torch's weighted mean: nan, with a warning.
+            warnings.warn("cross_entropy: the sample weights sum to zero (or there are no samples), "
+                          "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=4)
+            k = np.nan
+        else:
+            k /= total
     return (None, k) if w is None else (w * k, 0.0)
 
 
@@ -65,7 +71,8 @@ def _reduce(per, w, reduction, dtype, single):
         return r[0] if single else r
     total = per.sum() if w is None else per @ w
     if reduction == "mean":
-        total /= len(per) if w is None else w.sum()
+        n = len(per) if w is None else w.sum()
+        total = total / n if n else np.nan
     return dtype.type(total)
 
 
@@ -82,7 +89,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
         raise ValueError("logits need at least one class")
     t = np.asarray(target)
     label = probs = None
-    if t.shape == z.shape and not (single and C == 1 and t.dtype.kind in "iu"):
+    if t.shape == z.shape:
         probs, _ = as_real(t, "target")
         probs = probs.reshape(N, C).astype(z.dtype, copy=False)
         if probs.strides[1] != probs.itemsize:

@@ -1,0 +1,340 @@
+"""softmax_backward and log_softmax_backward (the vector-Jacobian products)
+against the oracle, finite differences, PyTorch's autograd and their identities."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import csoftmax as cs
+from csoftmax import reference as ref
+
+from gradcheck import F16, F32, F64, assert_grad_matches, assert_within, eps_of
+
+FLOATS = [F32, F64]
+FUNCS = {"softmax": (cs.softmax_backward, ref.softmax_backward, ref.softmax),
+         "log_softmax": (cs.log_softmax_backward, ref.log_softmax_backward, ref.log_softmax)}
+EPS64 = float(np.finfo(F64).eps)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(3003)
+
+
+def make(rng, shape, axis, dtype, kind, scale=3.0):
+    """(forward output, upstream gradient) in ``dtype`` for logits drawn at ``scale``."""
+    z = scale * rng.standard_normal(shape)
+    fwd = FUNCS[kind][2](z, axis=axis)
+    return np.asarray(fwd).astype(dtype), rng.standard_normal(shape).astype(dtype)
+
+
+def bound(a, g, axis, dtype, kind):
+    """The error allowed in the product computed from the same (rounded) inputs:
+    a few roundings of the result's terms in ``dtype`` plus the class-axis sum
+    accumulated in double."""
+    a, g = np.asarray(a, F64), np.asarray(g, F64)
+    C = a.shape[axis] if a.ndim else 1
+    eps = eps_of(dtype)
+    with np.errstate(all="ignore"):
+        if kind == "softmax":
+            s = np.abs(a)
+            dot = np.sum(np.abs(g * a), axis=axis, keepdims=True)
+            b = 4 * eps * s * (np.abs(g) + dot) + 4 * (C + 2) * EPS64 * s * dot
+        else:
+            s = np.exp(a)
+            sg = np.sum(np.abs(g), axis=axis, keepdims=True)
+            b = 4 * eps * (np.abs(g) + s * sg) + 4 * (C + 2) * EPS64 * s * sg + np.finfo(dtype).tiny * sg
+    return b + np.finfo(dtype).tiny
+
+
+def check(kind, a, g, axis, dtype, got=None, **kw):
+    func, oracle, _ = FUNCS[kind]
+    got = func(a, g, axis=axis, **kw) if got is None else got
+    want = oracle(a, g, axis=axis)
+    assert got.shape == np.shape(a)
+    assert_within(got, want, bound(a, g, axis, dtype, kind), err_msg=f"{kind} axis={axis}")
+    return got
+
+
+# ------------------------------------------------------------------ vs oracle
+
+SHAPES_AXES = [
+    ((1,), 0), ((2,), -1), ((10,), 0), ((33,), -1), ((1000,), 0),
+    ((1, 10), -1), ((7, 1), -1), ((7, 2), -1), ((7, 10), -1), ((7, 32), 1), ((7, 33), -1), ((7, 1000), -1),
+    ((1, 7), 0), ((2, 7), 0), ((10, 7), 0), ((33, 7), -2), ((1000, 7), 0), ((10, 1), 0),
+    ((2, 3, 4), 0), ((2, 3, 4), 1), ((2, 3, 4), 2), ((2, 3, 4), -1), ((2, 3, 4), -2), ((2, 3, 4), -3),
+    ((3, 33, 5), 1), ((4, 2, 3, 5), 2),
+    # >= 65536 elements: the threaded row and column (strided class axis) paths
+    ((600, 128), -1), ((128, 600), 0), ((3, 100, 300), 1), ((70000,), 0), ((2, 33000), 0), ((66000, 1), 1),
+    ((5, 14000), 0),
+]
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape, axis", SHAPES_AXES, ids=str)
+def test_matches_reference(isa, shape, axis, dtype, kind, rng):
+    a, g = make(rng, shape, axis, dtype, kind)
+    a0, g0 = a.copy(), g.copy()
+    got = check(kind, a, g, axis, dtype)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(g, g0)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("axis", [0, -1])
+def test_extreme_inputs(isa, axis, dtype, kind):
+    z = np.array([[1e4, 0.0, -1e4, 5.0, 1.0],
+                  [0.0, -np.inf, 0.0, -np.inf, 1.0],
+                  [-1e4, -1e4 + 1, -1e4 + 2, -1e4, -1e4 - 50],
+                  [0.0, 1.0, 2.0, 3.0, 4.0]])
+    z = z if axis == -1 else z.T
+    a = np.asarray(FUNCS[kind][2](z, axis=axis)).astype(dtype)
+    g = np.linspace(-3, 7, a.size).reshape(a.shape).astype(dtype)
+    g[np.unravel_index(3, a.shape)] = 1e30 if dtype == F32 else 1e300
+    got = check(kind, a, g, axis, dtype)
+    assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("shape, axis", [((0, 5), -1), ((5, 0), -1), ((0, 5), 0), ((0,), 0), ((2, 0, 3), 0)],
+                         ids=str)
+def test_empty(shape, axis, kind):
+    func = FUNCS[kind][0]
+    r = func(np.zeros(shape), np.zeros(shape), axis=axis)
+    assert r.shape == shape and r.dtype == F64
+    out = np.empty(shape, F32)
+    assert func(np.zeros(shape, F32), np.zeros(shape, F32), axis=axis, out=out) is out
+
+
+# ------------------------------------------------------------------ finite differences
+
+@pytest.mark.parametrize("shape, axis", [((7,), 0), ((3, 5), -1), ((5, 3), 0), ((2, 4, 3), 1), ((3, 2, 4), -3)],
+                         ids=str)
+def test_softmax_backward_is_the_gradient_of_g_dot_softmax(shape, axis, rng):
+    z = rng.standard_normal(shape)
+    g = rng.standard_normal(shape)
+    got = cs.softmax_backward(cs.softmax(z, axis=axis), g, axis=axis)
+    assert_grad_matches(lambda x: np.vdot(g, cs.softmax(x, axis=axis)), z, got)
+
+
+@pytest.mark.parametrize("shape, axis", [((7,), 0), ((3, 5), -1), ((5, 3), 0), ((2, 4, 3), 1), ((3, 2, 4), -3)],
+                         ids=str)
+def test_log_softmax_backward_is_the_gradient_of_g_dot_log_softmax(shape, axis, rng):
+    z = rng.standard_normal(shape)
+    g = rng.standard_normal(shape)
+    got = cs.log_softmax_backward(cs.log_softmax(z, axis=axis), g, axis=axis)
+    assert_grad_matches(lambda x: np.vdot(g, cs.log_softmax(x, axis=axis)), z, got)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_backward_is_the_jacobian_product(axis, rng):
+    z = rng.standard_normal((4, 6, 5))
+    g = rng.standard_normal(z.shape)
+    J = cs.softmax_jacobian(z, axis=axis)
+    want = np.moveaxis(np.einsum("...ij,...i->...j", J, np.moveaxis(g, axis, -1)), -1, axis)
+    np.testing.assert_allclose(cs.softmax_backward(cs.softmax(z, axis=axis), g, axis=axis), want,
+                               rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ layouts, out=, in place
+
+def _layout_pairs(rng, dtype, kind):
+    a, g = make(rng, (40, 24), -1, dtype, kind)
+    a0, _ = make(rng, (24, 40), 0, dtype, kind)   # classes on axis 0 of this one
+    ro_a, ro_g = a.copy(), g.copy()
+    ro_a.flags.writeable = ro_g.flags.writeable = False
+    a3, g3 = make(rng, (4, 24, 10), 1, dtype, kind)
+    yield "fortran", np.asfortranarray(a), np.asfortranarray(g), -1
+    yield "mixed C/F", a, np.asfortranarray(g), -1
+    yield "transposed", a0.T, np.asfortranarray(g), -1
+    yield "strided", a[::2], g[1::2], -1
+    yield "negative", a[::-1, ::-1], g[::-1], -1
+    yield "column slice", np.asfortranarray(a0)[:, 3:30], g.T[:, 3:30], 0
+    yield "readonly", ro_a, ro_g, -1
+    yield "3d fortran", np.asfortranarray(a3), g3, 1
+    yield "3d strided", a3[::-1, :, ::2], g3[:, :, 1::2], 1
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_layouts(isa, dtype, kind, rng):
+    for name, a, g, axis in _layout_pairs(rng, dtype, kind):
+        a0, g0 = a.copy(), g.copy()
+        check(kind, a, g, axis, dtype)
+        np.testing.assert_array_equal(a, a0, err_msg=name)
+        np.testing.assert_array_equal(g, g0, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("order, axis", [("C", -1), ("C", 0), ("F", -1), ("F", 0)])
+def test_out(isa, order, axis, dtype, kind, rng):
+    func = FUNCS[kind][0]
+    a, g = make(rng, (9, 40), axis, dtype, kind)
+    a, g = np.asarray(a, order=order), np.asarray(g, order=order)
+    want = func(a, g, axis=axis)
+    for out in (np.empty_like(a, order="C"), np.empty_like(a, order="F"), np.empty((9, 80), dtype)[:, ::2]):
+        assert func(a, g, axis=axis, out=out) is out
+        np.testing.assert_array_equal(out, want)
+    for which in ("s", "g"):
+        a2, g2 = a.copy(order=order), g.copy(order=order)
+        target = a2 if which == "s" else g2
+        assert func(a2, g2, axis=axis, out=target) is target
+        np.testing.assert_array_equal(target, want, err_msg=f"in place over {which}")
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+def test_out_in_place_with_mixed_layouts_and_float16(isa, kind, rng):
+    func = FUNCS[kind][0]
+    a, g = make(rng, (30, 12), -1, F64, kind)
+    want = FUNCS[kind][1](a, g)
+    for which in ("s", "g"):
+        a2, g2 = np.asfortranarray(a), g.copy()
+        target = a2 if which == "s" else g2
+        assert func(a2, g2, out=target) is target
+        assert_within(target, want, bound(a, g, -1, F64, kind), err_msg=f"in place over {which}")
+    a16, g16 = a.astype(F16), g.astype(F16)
+    want = func(a16, g16)
+    out = np.empty(a.shape, F16)
+    assert func(a16, g16, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    assert func(a16, g16, out=g16) is g16
+    np.testing.assert_array_equal(g16, want)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+def test_out_overlapping_an_input(kind, rng):
+    func = FUNCS[kind][0]
+    a, g = make(rng, (6, 10), -1, F64, kind)
+    want = func(a, g)
+    buf = np.empty((6, 11))
+    buf[:, :10] = a
+    assert np.shares_memory(buf[:, :10], buf[:, 1:])
+    out = func(buf[:, :10], g, out=buf[:, 1:])
+    np.testing.assert_array_equal(out, want)
+    buf = np.empty((6, 11))
+    buf[:, 1:] = g
+    out = func(a, buf[:, 1:], out=buf[:, :10])
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+def test_out_with_a_big_threaded_input(kind, rng):
+    func = FUNCS[kind][0]
+    for shape, axis in (((600, 128), -1), ((128, 600), 0)):
+        a, g = make(rng, shape, axis, F32, kind)
+        want = func(a, g, axis=axis)
+        assert func(a, g, axis=axis, out=g) is g
+        np.testing.assert_array_equal(g, want)
+
+
+# ------------------------------------------------------------------ dtypes and bad input
+
+@pytest.mark.parametrize("kind", FUNCS)
+def test_dtypes(kind, rng):
+    func = FUNCS[kind][0]
+    a, g = make(rng, (3, 5), -1, F64, kind)
+    cases = [
+        (a.astype(F16), g.astype(F16), F16, 2e-3),
+        (a.astype(F32), g.astype(F64), F64, 1e-14),
+        (a.astype(F16), g.astype(F32), F32, 1e-6),
+        (a, g.astype(np.int64), F64, 1e-14),
+        (a.astype(F32), (g > 0), F64, 1e-6),  # SPEC: bool inputs give float64
+        (a.tolist(), g.tolist(), F64, 1e-14),
+    ]
+    for x, y, dt, tol in cases:
+        r = func(x, y)
+        assert r.dtype == dt, (np.asarray(x).dtype, np.asarray(y).dtype)
+        assert_within(r, FUNCS[kind][1](np.asarray(x).astype(dt), np.asarray(y).astype(dt)),
+                      tol * (1 + np.abs(np.asarray(r, F64))))
+    assert func([0, 1], [1, 0]).dtype == F64  # one-hot integer s
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("bad", ["s", "g"])
+def test_non_real_input_raises_type_error(kind, bad):
+    func = FUNCS[kind][0]
+    for x in (np.array([0.5 + 1j, 0.5]), np.array([0.5, 0.5], object), np.array(["0.5", "0.5"])):
+        args = (x, [1.0, 0.0]) if bad == "s" else ([0.5, 0.5], x)
+        with pytest.raises(TypeError):
+            func(*args)
+
+
+def _bad_calls():
+    s = np.full((4, 5), 0.2)
+    g = np.ones((4, 5))
+    yield "shape mismatch", (s, g[:, :4]), {}
+    yield "broadcastable g", (s, g[:1]), {}
+    yield "0-d", (np.float64(1.0), np.float64(1.0)), {}
+    yield "axis out of range", (s, g), {"axis": 2}
+    yield "negative axis out of range", (s, g), {"axis": -3}
+    yield "two axes", (s, g), {"axis": (0, 1)}
+    yield "axis None", (s, g), {"axis": None}
+    yield "out shape", (s, g), {"out": np.full((5, 4), 7.0)}
+    yield "out dtype", (s, g), {"out": np.full((4, 5), 7.0, F32)}
+    yield "out dtype f16", (s.astype(F16), g.astype(F16)), {"out": np.full((4, 5), 7.0, F32)}
+    ro = np.full((4, 5), 7.0)
+    ro.flags.writeable = False
+    yield "out read-only", (s, g), {"out": ro}
+    yield "out with bad g", (s, g[:, :4]), {"out": np.full((4, 5), 7.0)}
+    yield "out with bad axis", (s, g), {"axis": 5, "out": np.full((4, 5), 7.0)}
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("name, args, kwargs", list(_bad_calls()), ids=[c[0] for c in _bad_calls()])
+def test_bad_input_raises_and_writes_nothing(name, args, kwargs, kind):
+    out = kwargs.get("out")
+    before = None if out is None else out.copy()
+    with pytest.raises(ValueError):
+        FUNCS[kind][0](*args, **kwargs)
+    if out is not None:
+        np.testing.assert_array_equal(out, before)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+def test_out_must_be_an_ndarray(kind):
+    with pytest.raises(TypeError):
+        FUNCS[kind][0]([0.5, 0.5], [1.0, 0.0], out=[0.0, 0.0])
+
+
+# ------------------------------------------------------------------ PyTorch
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape, axis", [((8, 10), -1), ((8, 10), 0), ((3, 4, 33), 1), ((1000,), 0)], ids=str)
+def test_matches_torch_autograd(shape, axis, dtype, kind, rng):
+    torch = pytest.importorskip("torch")
+    z = torch.tensor((3 * rng.standard_normal(shape)).astype(dtype), requires_grad=True)
+    g = rng.standard_normal(shape).astype(dtype)
+    fwd = torch.softmax(z, dim=axis) if kind == "softmax" else torch.log_softmax(z, dim=axis)
+    fwd.backward(torch.from_numpy(g))
+    a = fwd.detach().numpy()
+    got = FUNCS[kind][0](a, g, axis=axis)
+    want = z.grad.numpy()
+    # torch accumulates its class-axis sums in the input's dtype
+    s = np.abs(a) if kind == "softmax" else np.exp(a)
+    tol = bound(a, g, axis, dtype, kind) + 8 * shape[axis] * eps_of(dtype) * s * np.abs(g).max()
+    assert_within(got, want, tol)
+
+
+# ------------------------------------------------------------------ properties
+
+_arrays = hnp.arrays(st.sampled_from([F32, F64]), hnp.array_shapes(min_dims=1, max_dims=3, max_side=12),
+                     elements=st.floats(-30, 30, width=32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(z=_arrays, data=st.data())
+def test_property_sums_to_zero_and_matches_reference(z, data):
+    axis = data.draw(st.integers(-z.ndim, z.ndim - 1))
+    g = data.draw(hnp.arrays(z.dtype, z.shape, elements=st.floats(-100, 100, width=32)))
+    for kind in FUNCS:
+        a = np.asarray(FUNCS[kind][2](z, axis=axis)).astype(z.dtype)
+        got = check(kind, a, g, axis, z.dtype)
+        # Σ_i s_i (g_i - <g, s>) = <g, s>(1 - Σ s) and Σ g - Σ s · Σ g: zero up to Σ s - 1
+        C = z.shape[axis]
+        scale = np.sum(np.abs(g), axis=axis) + 1
+        assert_within(np.sum(got, axis=axis), 0, 4 * (C + 2) * eps_of(z.dtype) * scale)
