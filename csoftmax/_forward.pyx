@@ -7,6 +7,10 @@ tiles of columns) are spread over threads.
 """
 from cython.parallel cimport prange
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 from csoftmax._kernels cimport cs_ops, cs_intp
 from csoftmax._runtime cimport current_ops, threads_for, tile_width
 
@@ -43,6 +47,19 @@ cdef inline void _cols(const cs_ops *ops, bint log, const real *x, cs_intp xs, r
             ops.softmax_cols_f64(x, xs, y, ys, C, W)
 
 
+cdef void _rows_threaded(const cs_ops *ops, bint log, const real *xp, cs_intp xs0, real *yp, cs_intp ys0,
+                         cs_intp outer, cs_intp C, int nt) noexcept nogil:
+    cdef cs_intp k, per, r0
+    if nt == 1:
+        _rows(ops, log, xp, xs0, yp, ys0, outer, C)
+        return
+    per = (outer + 4 * nt - 1) // (4 * nt)
+    for k in prange((outer + per - 1) // per, num_threads=nt, schedule="static"):
+        r0 = k * per
+        _rows(ops, log, xp + r0 * xs0, xs0, yp + r0 * ys0, ys0,
+              per if outer - r0 > per else outer - r0, C)
+
+
 cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
     cdef cs_intp outer = x.shape[0], C = x.shape[1], inner = x.shape[2]
     cdef cs_intp sz = sizeof(real)
@@ -57,17 +74,10 @@ cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
     cdef const real *xp = &x[0, 0, 0]
     cdef real *yp = &y[0, 0, 0]
     cdef int nt = threads_for(outer * C * inner)
-    cdef cs_intp k, per, r0, W, tiles, ntask, o, j0
+    cdef cs_intp k, W, tiles, ntask, o, j0
     with nogil:
         if rows:
-            if nt == 1:
-                _rows(ops, log, xp, xs0, yp, ys0, outer, C)
-            else:
-                per = (outer + 4 * nt - 1) // (4 * nt)
-                for k in prange((outer + per - 1) // per, num_threads=nt, schedule="static"):
-                    r0 = k * per
-                    _rows(ops, log, xp + r0 * xs0, xs0, yp + r0 * ys0, ys0,
-                          per if outer - r0 > per else outer - r0, C)
+            _rows_threaded(ops, log, xp, xs0, yp, ys0, outer, C, nt)
         else:
             W = tile_width(C, sz)
             tiles = (inner + W - 1) // W
@@ -78,6 +88,33 @@ cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
                 _cols(ops, log, xp + o * xs0 + j0, xs1, yp + o * ys0 + j0, ys1, C,
                       W if inner - j0 > W else inner - j0)
     return 0
+
+
+def forward_last(cnp.ndarray x, bint whole, bint log):
+    """The common call, without views: softmax of a C-contiguous, aligned float32
+    or float64 array over its last axis (over all of it when ``whole``), into a
+    new array.  None when x is anything else: the general path takes it."""
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if (typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT) or not cnp.PyArray_ISCARRAY_RO(x):
+        return None
+    cdef cs_intp n = cnp.PyArray_SIZE(x)
+    cdef int nd = cnp.PyArray_NDIM(x)
+    if n == 0 or nd == 0:
+        return None
+    cdef cs_intp C = n if whole else cnp.PyArray_DIMS(x)[nd - 1]
+    cdef cs_intp outer = n // C
+    cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typenum, 0)
+    cdef const cs_ops *ops = current_ops()
+    cdef int nt = threads_for(n)
+    if typenum == cnp.NPY_DOUBLE:
+        with nogil:
+            _rows_threaded(ops, log, <const double *>cnp.PyArray_DATA(x), C,
+                           <double *>cnp.PyArray_DATA(y), C, outer, C, nt)
+    else:
+        with nogil:
+            _rows_threaded(ops, log, <const float *>cnp.PyArray_DATA(x), C,
+                           <float *>cnp.PyArray_DATA(y), C, outer, C, nt)
+    return y
 
 
 def forward_f32(const float[:, :, :] x, float[:, :, :] y, bint log):

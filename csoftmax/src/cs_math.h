@@ -131,8 +131,7 @@ CS_INLINE double cs_expneg_f64(double x)
     /* 2^n for n in [-1022, 0]: n's low bits moved into the exponent field */
     double scale = cs_from_bits_f64((cs_bits_f64(z) << 52) + 0x3ff0000000000000ULL);
     double y = (q * r + 1.0) * scale;
-    uint64_t under = -(uint64_t)(x < -708.5);     /* also -inf */
-    return cs_from_bits_f64(cs_bits_f64(y) & ~under);
+    return x < -708.5 ? 0.0 : y;                  /* also -inf; nan stays */
 }
 
 /* exp(x) for x <= 0 or nan in float, as cs_expneg_f64: flushed to 0 below
@@ -153,6 +152,8 @@ CS_INLINE float cs_expneg_f32(float x)
     q = q * r + 0x1.0000002e43777p+0f;
     float scale = cs_from_bits_f32((cs_bits_f32(z) << 23) + 0x3f800000U);
     float y = (q * r + 1.0f) * scale;
+    /* a bit mask here, a ternary in the float64 version: each is the form
+       that vectorises best for its type */
     uint32_t under = -(uint32_t)(x < -87.5f);
     return cs_from_bits_f32(cs_bits_f32(y) & ~under);
 }
