@@ -1,4 +1,6 @@
 """softmax and log_softmax: drop-ins for scipy.special's, compiled."""
+from math import prod
+
 import numpy as np
 
 from . import _forward
@@ -34,11 +36,16 @@ def _run(x, axis, out, log):
 
 
 def _over_some_axes(a, axes, rdt, out, log):
-    """Several but not all axes: move them last and reduce over them as one."""
+    """Several but not all axes: move them last and reduce over them as one.
+
+    ``axis=()`` lands here too: every element is a slice of its own, as in SciPy.
+    """
     k = len(axes)
-    ends = tuple(range(a.ndim - k, a.ndim))
+    lead = a.ndim - k
+    ends = tuple(range(lead, a.ndim))
     moved = np.moveaxis(a, axes, ends)
-    flat = np.ascontiguousarray(moved).reshape(moved.shape[:-k] + (-1,))
+    # The slice length is spelled out: -1 cannot be solved for an empty array.
+    flat = np.ascontiguousarray(moved).reshape(moved.shape[:lead] + (prod(moved.shape[lead:]),))
     res = _run(flat, -1, None, log).reshape(moved.shape)
     res = np.moveaxis(res, ends, axes)
     if out is None:
