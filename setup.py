@@ -41,7 +41,9 @@ class BuildExt(build_ext):
         if cc.compiler_type == "msvc":
             compile_args, link_args = ["/O2", "/openmp"], []
         else:
-            compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c99"]
+            # -fno-wrapv undoes CPython's -fwrapv: with wrapping signed
+            # arithmetic the strided row loops vectorise worse (measured 20-50 %).
+            compile_args = ["-O3", "-fno-wrapv", "-fno-math-errno", "-fno-trapping-math", "-std=c99"]
             omp = ["-fopenmp"]
             omp_code = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
             if os.environ.get("CSOFTMAX_NO_OPENMP") or not _compiles(cc, omp, omp_code):

@@ -9,6 +9,19 @@ from ._arrays import F32, Plan, as_real, check_out, normalize_axes, writable_vie
 __all__ = ["softmax", "log_softmax"]
 
 
+def _fast(x, axis, log):
+    """The common call straight to the kernel: a float32/float64 ndarray over its
+    last axis or all of it, into a new array.  None where that does not apply
+    (forward_last also refuses other dtypes and layouts)."""
+    if type(x) is not np.ndarray:
+        return None
+    if axis is None:
+        return _forward.forward_last(x, True, log)
+    if type(axis) is int and x.ndim > 0 and (axis == -1 or axis == x.ndim - 1):
+        return _forward.forward_last(x, False, log)
+    return None
+
+
 def _run(x, axis, out, log):
     a, rdt = as_real(x)
     if out is not None:
@@ -88,6 +101,10 @@ def softmax(x, axis=None, *, out=None):
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
+    if out is None:
+        res = _fast(x, axis, False)
+        if res is not None:
+            return res
     return _run(x, axis, out, False)
 
 
@@ -119,4 +136,8 @@ def log_softmax(x, axis=None, *, out=None):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
+    if out is None:
+        res = _fast(x, axis, True)
+        if res is not None:
+            return res
     return _run(x, axis, out, True)
