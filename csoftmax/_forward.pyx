@@ -90,10 +90,12 @@ cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
     return 0
 
 
-def forward_last(cnp.ndarray x, bint whole, bint log):
+def forward_last(cnp.ndarray x, bint whole, bint log, out=None):
     """The common call, without views: softmax of a C-contiguous, aligned float32
     or float64 array over its last axis (over all of it when ``whole``), into a
-    new array.  None when x is anything else: the general path takes it."""
+    new array or into ``out`` (same dtype and shape, C-contiguous, either x itself
+    or not overlapping it).  None when the call is anything else: the general
+    path takes it."""
     cdef int typenum = cnp.PyArray_TYPE(x)
     if (typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT) or not cnp.PyArray_ISCARRAY_RO(x):
         return None
@@ -101,9 +103,25 @@ def forward_last(cnp.ndarray x, bint whole, bint log):
     cdef int nd = cnp.PyArray_NDIM(x)
     if n == 0 or nd == 0:
         return None
+    cdef cnp.ndarray y
+    cdef char *xb
+    cdef char *yb
+    cdef cs_intp nbytes = n * cnp.PyArray_ITEMSIZE(x)
+    if out is None:
+        y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typenum, 0)
+    else:
+        if type(out) is not cnp.ndarray:
+            return None
+        y = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(y) != typenum or not cnp.PyArray_ISCARRAY(y)
+                or not cnp.PyArray_SAMESHAPE(x, y)):
+            return None
+        xb = <char *>cnp.PyArray_DATA(x)
+        yb = <char *>cnp.PyArray_DATA(y)
+        if xb != yb and xb < yb + nbytes and yb < xb + nbytes:
+            return None
     cdef cs_intp C = n if whole else cnp.PyArray_DIMS(x)[nd - 1]
     cdef cs_intp outer = n // C
-    cdef cnp.ndarray y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typenum, 0)
     cdef const cs_ops *ops = current_ops()
     cdef int nt = threads_for(n)
     if typenum == cnp.NPY_DOUBLE:

@@ -9,16 +9,16 @@ from ._arrays import F32, Plan, as_real, check_out, normalize_axes, writable_vie
 __all__ = ["softmax", "log_softmax"]
 
 
-def _fast(x, axis, log):
-    """The common call straight to the kernel: a float32/float64 ndarray over its
-    last axis or all of it, into a new array.  None where that does not apply
-    (forward_last also refuses other dtypes and layouts)."""
+def _fast(x, axis, out, log):
+    """The common call straight to the kernel: a C-contiguous float32/float64
+    ndarray over its last axis or all of it.  None where that does not apply
+    (forward_last also refuses other dtypes, layouts and outs)."""
     if type(x) is not np.ndarray:
         return None
     if axis is None:
-        return _forward.forward_last(x, True, log)
+        return _forward.forward_last(x, True, log, out)
     if type(axis) is int and x.ndim > 0 and (axis == -1 or axis == x.ndim - 1):
-        return _forward.forward_last(x, False, log)
+        return _forward.forward_last(x, False, log, out)
     return None
 
 
@@ -101,10 +101,9 @@ def softmax(x, axis=None, *, out=None):
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    if out is None:
-        res = _fast(x, axis, False)
-        if res is not None:
-            return res
+    res = _fast(x, axis, out, False)
+    if res is not None:
+        return res
     return _run(x, axis, out, False)
 
 
@@ -136,8 +135,7 @@ def log_softmax(x, axis=None, *, out=None):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    if out is None:
-        res = _fast(x, axis, True)
-        if res is not None:
-            return res
+    res = _fast(x, axis, out, True)
+    if res is not None:
+        return res
     return _run(x, axis, out, True)
