@@ -43,20 +43,17 @@ static inline int CS_FN(is_narrow)(cs_intp nb, cs_intp C)
 
 static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
 {
-    for (cs_intp j = 0; j < C; j++) {
-        T *tj = t + j * nb;
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            tj[r] = x[r * xs + j];
-    }
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
-        m[r] = t[r];
+        t[r] = m[r] = x[r * xs];
     for (cs_intp j = 1; j < C; j++) {
-        const T *tj = t + j * nb;
+        T *tj = t + j * nb;
 #pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            m[r] = tj[r] > m[r] ? tj[r] : m[r];
+        for (cs_intp r = 0; r < nb; r++) {
+            T v = x[r * xs + j];
+            tj[r] = v;
+            m[r] = v > m[r] ? v : m[r];
+        }
     }
 }
 
@@ -84,13 +81,13 @@ static inline void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m,
 }
 
 /* y[r, j] = t[j, r] * k[r]: the narrow block's store. */
-static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const double *k, T *y, cs_intp ys)
+static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const T *k, T *y, cs_intp ys)
 {
     for (cs_intp j = 0; j < C; j++) {
         const T *tj = t + j * nb;
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
-            y[r * ys + j] = (T)(tj[r] * k[r]);
+            y[r * ys + j] = tj[r] * k[r];
     }
 }
 
@@ -162,8 +159,8 @@ static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
             CS_FN(narrow_sumexp)(t, nb, C, m, s, 1);
 #pragma omp simd
             for (cs_intp r = 0; r < nb; r++)
-                s[r] = 1.0 / s[r];
-            CS_FN(narrow_store)(t, nb, C, s, yb, ys);
+                m[r] = (T)(1.0 / s[r]);
+            CS_FN(narrow_store)(t, nb, C, m, yb, ys);
             continue;
         }
         for (cs_intp r = 0; r < nb; r++) {
@@ -449,7 +446,10 @@ static void CS_FN(ce_index_rows)(const T *z, cs_intp zs, const cs_intp *label, T
             }
         }
         if (narrow) {
-            CS_FN(narrow_store)(t, nb, C, q, gb, gs);
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                m[r] = (T)q[r];
+            CS_FN(narrow_store)(t, nb, C, m, gb, gs);
             continue;
         }
         for (cs_intp r = 0; r < nb; r++) {
