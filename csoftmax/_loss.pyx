@@ -32,7 +32,7 @@ cdef inline void _prob(const cs_ops *ops, const real *z, cs_intp zs, const real 
 
 
 cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] target, real[:, :] grad,
-             const double[::1] rscale, double gscale, double[::1] loss) except -1:
+             const double[::1] rscale, double gscale, double[::1] loss, bint serial) except -1:
     cdef cs_intp N = z.shape[0], C = z.shape[1]
     cdef cs_intp sz = sizeof(real)
     if N == 0:
@@ -67,7 +67,7 @@ cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] targ
     else:
         tp = &target[0, 0]
         ts = target.strides[0] // sz
-    cdef int nt = threads_for(N * C)
+    cdef int nt = 1 if serial else threads_for(N * C)
     cdef cs_intp k, per, r0, n
     with nogil:
         if nt == 1:
@@ -90,10 +90,21 @@ cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] targ
 
 
 def ce_f32(const float[:, :] z, const cs_intp[::1] label, const float[:, :] target, float[:, :] grad,
-           const double[::1] rscale, double gscale, double[::1] loss):
-    _ce(z, label, target, grad, rscale, gscale, loss)
+           const double[::1] rscale, double gscale, double[::1] loss, bint serial=False):
+    _ce(z, label, target, grad, rscale, gscale, loss, serial)
 
 
 def ce_f64(const double[:, :] z, const cs_intp[::1] label, const double[:, :] target, double[:, :] grad,
-           const double[::1] rscale, double gscale, double[::1] loss):
-    _ce(z, label, target, grad, rscale, gscale, loss)
+           const double[::1] rscale, double gscale, double[::1] loss, bint serial=False):
+    _ce(z, label, target, grad, rscale, gscale, loss, serial)
+
+
+def first_bad_label(const cs_intp[::1] label, cs_intp C):
+    """The index of the first label outside [0, C), or -1 (one pass, no temporaries)."""
+    cdef cs_intp i, n = label.shape[0], bad = -1
+    with nogil:
+        for i in range(n):
+            if label[i] < 0 or label[i] >= C:
+                bad = i
+                break
+    return bad
