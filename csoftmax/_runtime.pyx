@@ -44,10 +44,12 @@ cdef int threads_for(cs_intp work) noexcept nogil:
 
 
 cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:
-    # Columns per tile of a reduction over a strided axis: enough that each
-    # class row of the tile is a few cache lines, few enough that the tile's
-    # input and output stay in L2 between the passes.
-    cdef cs_intp w = (1 << 17) // (C * itemsize)
+    # Columns per tile of a reduction over a strided axis: as many as make a
+    # tile of about 1 MiB, up to CS_TILE.  Long contiguous pieces of each class
+    # row matter more than an L2-sized tile: with a power-of-two row stride,
+    # narrow tiles map onto a few cache sets and pages (measured: (1000, 8192)
+    # float32 over axis 0 took 13 ms with 32 columns, 5.6 ms with 256).
+    cdef cs_intp w = (1 << 20) // (C * itemsize)
     w = (w // 16) * 16
     if w < 16:
         w = 16
