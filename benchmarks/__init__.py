@@ -1,0 +1,9 @@
+"""The csoftmax benchmark suite: every public kernel timed side by side with the
+peers that are installed (NumPy, SciPy, PyTorch, JAX, scikit-learn) and a
+memory-copy baseline.
+
+Run ``python -m benchmarks`` from the repository root (``--help`` for options).
+Cases live in modules that mirror the package (``bench_forward.py``,
+``bench_backward.py``, ``bench_loss.py``, ``bench_regression.py``); each is a
+function that builds its data and returns the callables to time.
+"""

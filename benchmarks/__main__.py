@@ -1,0 +1,33 @@
+"""``python -m benchmarks``: time csoftmax beside its peers; see ``--help``."""
+import argparse
+import os
+from pathlib import Path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time every csoftmax kernel side by side with the installed peers (NumPy, SciPy, "
+                    "PyTorch, JAX, scikit-learn) and a memory-copy baseline; print a table of medians "
+                    "and ratios and save JSON, text and PNG results.")
+    parser.add_argument("--quick", action="store_true",
+                        help="few repeats and short samples, slow cases left out (< 1 minute)")
+    parser.add_argument("--filter", metavar="SUBSTR", help="run only the cases whose name contains SUBSTR")
+    parser.add_argument("--threads", type=int, default=2, metavar="N",
+                        help="threads for csoftmax, PyTorch, JAX, BLAS and OpenMP (default 2)")
+    parser.add_argument("--out", default=Path(__file__).parent / "results", metavar="DIR",
+                        help="where to write the results (default benchmarks/results/)")
+    options = parser.parse_args(argv)
+    if options.threads < 1:
+        parser.error("--threads must be >= 1")
+    # XLA reads its thread pool size when JAX is imported, so before the peers are.
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+        os.environ.get("XLA_FLAGS"),
+        f"--xla_cpu_multi_thread_eigen={'true' if options.threads > 1 else 'false'}",
+        f"intra_op_parallelism_threads={options.threads}"]))
+    from .suite import run
+    run(options)
+
+
+if __name__ == "__main__":
+    main()

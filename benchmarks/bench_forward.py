@@ -1,0 +1,50 @@
+"""Forward: softmax and log_softmax (issue 2)."""
+from functools import partial
+
+import numpy as np
+
+import csoftmax
+
+from .data import F32, F64, logits, tag
+from .peers import jax, jnp, np_log_softmax, np_softmax, scipy_special, torch
+from .registry import Bar, Setup, case
+
+_NUMPY = {"softmax": np_softmax, "log_softmax": np_log_softmax}
+
+
+def forward(fn, shape, dtype, axis=-1):
+    """``fn`` of a C-contiguous ``shape`` array along ``axis``, beside each peer."""
+    def make(options):
+        x = logits(shape, dtype)
+        out, copy_out = np.empty_like(x), np.empty_like(x)
+        ours, ref = getattr(csoftmax, fn), _NUMPY[fn]
+        impls = {
+            "csoftmax": lambda: ours(x, axis=axis),
+            "csoftmax out=": lambda: ours(x, axis=axis, out=out),
+            "copy": lambda: np.copyto(copy_out, x),
+            "numpy": lambda: ref(x, axis),
+        }
+        if scipy_special:
+            scipy_fn = getattr(scipy_special, fn)
+            impls["scipy"] = lambda: scipy_fn(x, axis=axis)
+        if torch:
+            t, torch_fn = torch.from_numpy(x), getattr(torch, fn)
+            impls["torch"] = lambda: torch_fn(t, dim=axis)
+        if jax:
+            xj, jax_fn = jnp.asarray(x), jax.jit(partial(getattr(jax.nn, fn), axis=axis))
+            impls["jax"] = lambda: jax_fn(xj).block_until_ready()
+        return Setup(impls)
+    return make
+
+
+for _fn in ("softmax", "log_softmax"):
+    for _dt, _copy, _torch in ((F32, 1.3, 1.0), (F64, 1.2, 0.3)):
+        case(f"{_fn} {tag(_dt)} (8192,1000) axis=-1", forward(_fn, (8192, 1000), _dt), issue=2,
+             bars=[Bar("copy", _copy), Bar("torch", _torch), Bar("scipy", 0.15)])
+    case(f"{_fn} f32 (4096,10) axis=-1", forward(_fn, (4096, 10), F32), issue=2,
+         bars=[Bar("torch", 0.1), Bar("jax", 0.5), Bar("scipy", 0.15)])
+
+case("softmax f32 (1000,8192) axis=0", forward("softmax", (1000, 8192), F32, axis=0), issue=2,
+     bars=[Bar("csoftmax", 1.5, peer_case="softmax f32 (8192,1000) axis=-1"), Bar("scipy", 0.15)])
+case("softmax f64 (10,) vector", forward("softmax", (10,), F64), issue=2,
+     bars=[Bar(None, 1.5e-6), Bar("scipy", 0.15)])
