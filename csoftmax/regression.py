@@ -1,0 +1,662 @@
+"""Softmax regression: a scikit-learn-compatible classifier trained on the fused
+loss and gradient of :func:`csoftmax.loss.softmax_regression_loss_grad`.
+
+The objective (seeds 002 and 003), with sample weights ``w_i`` (all 1 without
+``sample_weight``) and ``L_i = -log softmax(W x_i + b)[y_i]``::
+
+    J(W, b) = (1 / sum_i w_i) sum_i w_i L_i + l2/2 ||W||²
+    dJ/dW   = (1 / sum_i w_i) sum_i w_i (s_i - y_i) ⊗ x_i + l2 W
+    dJ/db   = (1 / sum_i w_i) sum_i w_i (s_i - y_i)
+
+scikit-learn is optional.  When it is installed (>= 1.6) the estimator is built
+on its base classes and validation, so it passes ``check_estimator`` and works
+in ``Pipeline``, ``GridSearchCV`` and ``clone``; without it a small local base
+class and plain NumPy validation keep the class usable on its own.
+"""
+import contextlib
+import inspect
+import numbers
+import sys
+import time
+import warnings
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError:  # scikit-learn missing (or older than 1.6): local stand-ins
+    class ConvergenceWarning(UserWarning):
+        """The optimiser stopped at ``max_iter`` before meeting ``tol``."""
+
+    class NotFittedError(ValueError, AttributeError):
+        """A method that needs a fitted estimator was called before ``fit``."""
+
+    class BaseEstimator:
+        """``get_params``/``set_params`` from the ``__init__`` signature, as in scikit-learn."""
+
+        @classmethod
+        def _get_param_names(cls):
+            sig = inspect.signature(cls.__init__)
+            return sorted(p.name for p in sig.parameters.values()
+                          if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+        def get_params(self, deep=True):
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                                     f"Valid parameters are: {valid!r}.")
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self):
+            defaults = inspect.signature(type(self).__init__).parameters
+            changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k].default]
+            return f"{type(self).__name__}({', '.join(changed)})"
+
+    class ClassifierMixin:
+        """``score`` as the (weighted) accuracy of ``predict``."""
+
+        def score(self, X, y, sample_weight=None):
+            return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+
+    def check_random_state(seed):
+        if seed is None or seed is np.random:
+            return np.random.mtrand._rand
+        if isinstance(seed, numbers.Integral):
+            return np.random.RandomState(seed)
+        if isinstance(seed, np.random.RandomState):
+            return seed
+        raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
+
+    def check_classification_targets(y):
+        if y.dtype.kind in "fc" and (y.dtype.kind == "c" or not np.all(np.isfinite(y))
+                                      or np.any(y != np.round(y))):
+            raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a "
+                             "classifier, which expects discrete classes on a regression target "
+                             "with continuous values.")
+
+    def check_is_fitted(estimator):
+        if not estimator.__sklearn_is_fitted__():
+            raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call "
+                                 "'fit' with appropriate arguments before using this estimator.")
+
+    def validate_data(estimator, X, y="no_validation", *, reset=True, dtype=np.float64):
+        """``dtype``: one dtype, or a list of them to keep (anything else becomes the first)."""
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf" and X.dtype != object:
+            raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X.shape={X.shape}")
+        keep = dtype if isinstance(dtype, list) else [dtype]
+        X = X.astype(X.dtype if X.dtype in keep else keep[0], copy=False)
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Found array with shape {X.shape}; at least 1 sample and 1 feature are required.")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("Input X contains NaN or infinity.")
+        if reset:
+            estimator.n_features_in_ = X.shape[1]
+        elif X.shape[1] != estimator.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+                             f"expecting {estimator.n_features_in_} features as input.")
+        if isinstance(y, str) and y == "no_validation":
+            return X
+        if y is None:
+            raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None.")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError("Found input variables with inconsistent numbers of samples: "
+                             f"[{X.shape[0]}, {y.shape[0]}]")
+        return X, y
+
+
+SOLVERS = ("lbfgs", "gd", "sgd")
+
+# L-BFGS-B's memory of curvature pairs (SciPy's default is 10).  A pair is two
+# vectors of C·(D+1) entries, used in a few dot products an iteration: little
+# beside an evaluation's two passes over X.  On the benchmark's (20000, 784) x 10
+# problems 30 pairs reached scikit-learn's final loss in 2-12 % fewer evaluations.
+_LBFGS_MEMORY = 30
+
+# From this many entries of float64 X on, "lbfgs" searches on a float32 copy first:
+# X no longer fits in cache, so each evaluation's two passes over it through BLAS
+# take half the time in float32.  Below it the search is not worth the copy.
+_SEARCH32_MIN = 1 << 20
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+    """Multinomial logistic (softmax) regression trained on csoftmax's fused kernel.
+
+    Minimises the weighted mean cross-entropy plus an L2 penalty on the weights
+    (the intercept is not penalised)::
+
+        J(W, b) = (1 / sum_i w_i) sum_i w_i L_i + l2/2 ||W||²,
+        L_i = -log softmax(W x_i + b)[y_i],
+
+    whose gradient is ``dJ/dW = (1/sum w) sum_i w_i (s_i - y_i) ⊗ x_i + l2 W``
+    ("x crossed s minus y", seed 002).  scikit-learn's ``LogisticRegression(C=C)``
+    minimises the same function with ``l2 = 1 / (C * sum_i w_i)``.
+
+    Parameters
+    ----------
+    solver : {"lbfgs", "gd", "sgd"}, default="lbfgs"
+        ``"lbfgs"``: SciPy's L-BFGS-B on the fused loss and gradient (needs SciPy:
+        ``pip install csoftmax[scipy]``).  ``"gd"``: full-batch gradient descent,
+        ``W <- W - α dJ/dW`` and ``b`` alike (seed 002).  ``"sgd"``: the same step
+        on shuffled mini-batches of ``batch_size`` samples, one pass over the
+        data per epoch.
+    l2 : float, default=1e-4
+        Strength of the L2 penalty ``l2/2 ||W||²`` (not applied to the intercept).
+    learning_rate : "auto" or float, default="auto"
+        The step ``α`` of ``"gd"`` and ``"sgd"`` (``"lbfgs"`` ignores it).  A float
+        is used as it is, every step.  ``"auto"`` starts from ``α = 1 / L`` with
+        ``L = λ_max(X̃ᵀ diag(w) X̃ / Σw) / 2 + l2`` (``X̃`` is ``X`` with a column
+        of ones when fitting the intercept), a bound on the curvature of the
+        objective, at which full-batch steps are stable; ``"sgd"`` keeps that
+        step, ``"gd"`` then adapts it each step to the curvature seen along the
+        path (Barzilai-Borwein), halving any step that does not lower the loss
+        enough below the highest of the last 10 (a non-monotone Armijo test).
+    batch_size : int, default=200
+        Mini-batch size of ``"sgd"`` (capped at the number of samples).  With a
+        constant step SGD settles in a neighbourhood of the minimum whose size
+        grows with ``α`` and shrinks with ``batch_size``.
+    max_iter : int, default=1000
+        Most iterations (``"lbfgs"``), steps (``"gd"``) or epochs (``"sgd"``).
+        Stopping there raises a :class:`ConvergenceWarning`.
+    tol : float, default=1e-4
+        ``"lbfgs"`` and ``"gd"`` stop once the largest entry of the gradient is
+        ``<= tol`` (the test scikit-learn's ``LogisticRegression`` makes).  ``"gd"``
+        also stops when the loss has not improved by more than rounding for
+        ``n_iter_no_change`` steps.  ``"sgd"`` stops once the epoch loss has
+        improved by less than ``tol`` for ``n_iter_no_change`` consecutive epochs.
+    n_iter_no_change : int, default=10
+        Patience of the loss-improvement tests of ``"gd"`` and ``"sgd"``.
+    fit_intercept : bool, default=True
+        Whether to fit the bias ``b``; without it ``intercept_`` is all zeros.
+    dtype : None, numpy.float32 or numpy.float64, default=None
+        Precision of training and prediction: ``coef_``/``intercept_`` have it and
+        ``X`` is converted to it.  ``None`` keeps float32 data in float32 (half the
+        memory traffic, about twice the speed; scikit-learn does the same) and
+        takes everything else as float64; then, for float64 ``X`` of at least
+        2**20 entries, ``"lbfgs"`` first searches on a float32 copy of ``X`` and
+        finishes in float64 from where that search stopped, so that the float64
+        gradient meets ``tol`` (about twice as fast; the copy is half the size
+        of ``X``).  ``numpy.float64`` computes in float64 throughout.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling of ``"sgd"``; an int makes it reproducible.
+    verbose : int, default=0
+        When > 0, show progress: a tqdm bar when tqdm is installed, else a loss
+        line every ``max_iter // 20`` iterations and a summary at the end.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_classes, n_features)
+        One weight row per class, binary problems included: unlike
+        ``LogisticRegression``, two classes keep two rows (the symmetric
+        multinomial parametrisation).
+    intercept_ : ndarray of shape (n_classes,)
+    classes_ : ndarray of shape (n_classes,)
+        The sorted labels seen in ``fit`` (any values ``numpy.unique`` sorts).
+    n_iter_ : int
+        Iterations, steps or epochs run.
+    loss_curve_ : list of float
+        The objective ``J`` after each iteration (for ``"sgd"``: the mean of the
+        mini-batch losses over each epoch, plus the penalty).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from csoftmax.regression import SoftmaxRegression
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> clf = SoftmaxRegression(solver="gd").fit(X, ["a", "b", "b", "b"])
+    >>> clf.predict([[0.0, 0.0], [1.0, 1.0]]).tolist()
+    ['a', 'b']
+    >>> clf.predict_proba(X).sum(axis=1).round(12).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, *, solver="lbfgs", l2=1e-4, learning_rate="auto", batch_size=200,
+                 max_iter=1000, tol=1e-4, n_iter_no_change=10, fit_intercept=True,
+                 dtype=None, random_state=None, verbose=0):
+        self.solver = solver
+        self.l2 = l2
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.fit_intercept = fit_intercept
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``X`` (n_samples, n_features) and labels ``y`` (n_samples,).
+
+        ``sample_weight`` (n_samples,), non-negative, weights each sample's loss:
+        an integer weight is the same as repeating the row that many times.
+        Returns the fitted estimator.
+        """
+        dtype = self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32] if dtype is None else dtype)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        y_idx = y_idx.reshape(-1).astype(np.intp, copy=False)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        present = classes if sw is None else classes[np.unique(y_idx[sw > 0])]
+        if present.size < 2:
+            weighted = "" if sw is None else " with a positive sample weight"
+            raise ValueError("SoftmaxRegression needs samples of at least 2 classes, but the data "
+                             f"holds only one class{weighted}: {present.tolist()[0]!r}")
+
+        problem = _Problem(X, y_idx, sw, float(self.l2), self.fit_intercept, classes.size,
+                           search32=dtype is None)
+        with _Progress(self.verbose, self.max_iter, f"SoftmaxRegression({self.solver})") as progress:
+            if self.solver == "lbfgs":
+                W, b, n_iter, curve, converged = _fit_lbfgs(problem, self.max_iter, self.tol, progress)
+            else:
+                auto = isinstance(self.learning_rate, str)
+                lr = problem.auto_learning_rate() if auto else float(self.learning_rate)
+                if self.solver == "gd":
+                    W, b, n_iter, curve, converged = _fit_gd(problem, lr, auto, self.max_iter, self.tol,
+                                                             self.n_iter_no_change, progress)
+                else:
+                    rng = check_random_state(self.random_state)
+                    W, b, n_iter, curve, converged = _fit_sgd(problem, lr, self.batch_size, self.max_iter,
+                                                              self.tol, self.n_iter_no_change, rng, progress)
+        if not converged:
+            warnings.warn(f"SoftmaxRegression(solver={self.solver!r}) stopped at max_iter={self.max_iter} "
+                          f"before meeting tol={self.tol}; increase max_iter or scale the data.",
+                          ConvergenceWarning, stacklevel=2)
+        self.classes_ = classes
+        self.coef_ = W
+        self.intercept_ = b if b is not None else np.zeros(classes.size, dtype=X.dtype)
+        self.n_iter_ = n_iter
+        self.loss_curve_ = curve
+        return self
+
+    def decision_function(self, X):
+        """The logits ``X Wᵀ + b``, shape (n_samples, n_classes).
+
+        For two classes, like scikit-learn's binary classifiers, it returns the
+        log-odds of ``classes_[1]``, ``z_1 - z_0``, shape (n_samples,): positive
+        means ``classes_[1]`` is predicted.
+        """
+        Z = self._logits(X)
+        return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
+
+    def predict(self, X):
+        """The most probable class label for each row of ``X``, shape (n_samples,)."""
+        Z = self._logits(X)
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities ``softmax(X Wᵀ + b)``, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        from .forward import softmax
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """``log_softmax(X Wᵀ + b)``, shape (n_samples, n_classes), computed without taking log of a rounded 0."""
+        from .forward import log_softmax
+        return log_softmax(self._logits(X), axis=1)
+
+    def __sklearn_is_fitted__(self):
+        # n_features_in_ is set before fit can fail on the labels: coef_ is what prediction needs
+        return hasattr(self, "coef_")
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.coef_.dtype)
+        return X @ self.coef_.T + self.intercept_
+
+    def _check_params(self):
+        """Validate the hyper-parameters (in fit, as scikit-learn requires); return the dtype or None."""
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        _check_number("l2", self.l2, numbers.Real, 0.0)
+        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
+            _check_number("learning_rate", self.learning_rate, numbers.Real, 0.0, strict=True)
+        _check_number("batch_size", self.batch_size, numbers.Integral, 1)
+        _check_number("max_iter", self.max_iter, numbers.Integral, 1)
+        _check_number("tol", self.tol, numbers.Real, 0.0)
+        _check_number("n_iter_no_change", self.n_iter_no_change, numbers.Integral, 1)
+        if self.dtype is None:
+            return None
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
+        return dtype
+
+
+def _check_number(name, value, kind, low, strict=False):
+    if isinstance(value, (bool, str)) or not isinstance(value, kind) or not np.isfinite(value) \
+            or value < low or (strict and value == low):
+        bound = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite {kind.__name__.lower()} {bound} {low}, got {value!r}")
+
+
+def _check_sample_weight(sample_weight, n):
+    """None, or float64 weights of shape (n,): finite, non-negative, with a positive sum."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 0:
+        sw = np.full(n, float(sw))
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {sw.shape}, expected {(n,)}!")
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if np.any(sw < 0):
+        raise ValueError(f"sample_weight must be non-negative, got {sw.min()!r}")
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
+    return sw
+
+
+class _Problem:
+    """The training data and objective shared by the solvers."""
+
+    def __init__(self, X, y, sw, l2, fit_intercept, n_classes, search32=False):
+        self.X, self.y, self.sw, self.l2 = X, y, sw, l2
+        self.search32 = search32
+        self.fit_intercept = fit_intercept
+        self.shape = (n_classes, X.shape[1])
+        self.dtype = X.dtype
+
+    def init(self):
+        """Zero weights (and intercept, or None): the usual start, and deterministic."""
+        b = np.zeros(self.shape[0], self.dtype) if self.fit_intercept else None
+        return np.zeros(self.shape, self.dtype), b
+
+    def unpack(self, theta):
+        """``(W, b)`` from the flat float64 parameter vector, in the problem's dtype
+        (views of ``theta`` in float64: no copy per evaluation)."""
+        n_w = self.shape[0] * self.shape[1]
+        W = theta[:n_w].reshape(self.shape).astype(self.dtype, copy=False)
+        return W, theta[n_w:].astype(self.dtype, copy=False) if self.fit_intercept else None
+
+    def stages(self):
+        """The problems an exact solver runs through: a float32 copy of a large
+        float64 problem first when ``search32`` is set, then this one."""
+        if self.search32 and self.dtype == np.float64 and self.X.size >= _SEARCH32_MIN:
+            X32 = self.X.astype(np.float32)
+            yield _Problem(X32, self.y, self.sw, self.l2, self.fit_intercept, self.shape[0])
+        yield self
+
+    def loss_grad(self, W, b):
+        from .loss import softmax_regression_loss_grad
+        return softmax_regression_loss_grad(W, self.X, self.y, b, l2=self.l2, sample_weight=self.sw)
+
+    def auto_learning_rate(self):
+        """``1 / L``, with ``L`` a bound on the curvature of the objective.
+
+        One sample's Hessian is ``(diag(s) - s sᵀ) ⊗ x̃ x̃ᵀ`` (``x̃`` is ``x`` with a 1
+        appended for the intercept) and ``diag(s) - s sᵀ`` has no eigenvalue above
+        1/2, so ``L = λ_max(Σ_i w_i x̃_i x̃_iᵀ / Σ_i w_i) / 2 + l2``.  Power iteration
+        (a few products with X, no Gram matrix) finds ``λ_max``; an estimate within
+        2x of it still gives a stable step, as gradient descent is stable below 2/L.
+        """
+        X, sw, D = self.X, self.sw, self.X.shape[1]
+        w = np.full(X.shape[0], 1.0 / X.shape[0]) if sw is None else sw / sw.sum()
+        w = w.astype(self.dtype)
+        v = np.random.RandomState(0).standard_normal(D + self.fit_intercept).astype(self.dtype)
+        v /= np.linalg.norm(v)
+        lam = 0.0
+        for _ in range(50):
+            u = X @ v[:D]
+            if self.fit_intercept:
+                u += v[D]
+            u *= w
+            g = X.T @ u if not self.fit_intercept else np.append(X.T @ u, u.sum())
+            norm = float(np.linalg.norm(g))
+            if norm == 0.0 or abs(norm - lam) <= 1e-3 * norm:
+                lam = norm
+                break
+            lam, v = norm, g / norm
+        L = 0.5 * lam + self.l2
+        return 1.0 / L if L > 0 else 1.0
+
+
+def _scipy_minimize():
+    try:
+        from scipy.optimize import minimize
+    except ImportError as exc:
+        raise ImportError("SoftmaxRegression(solver='lbfgs') needs SciPy: pip install csoftmax[scipy] "
+                          "(or use solver='gd' or 'sgd', which need only NumPy)") from exc
+    return minimize
+
+
+_scipy_blas = []
+
+
+@contextlib.contextmanager
+def _scipy_blas_serial():
+    """Run the BLAS that SciPy bundles for itself on one thread, when it has one.
+
+    pip's SciPy wheels carry their own OpenBLAS beside NumPy's; L-BFGS-B's vector
+    work goes to SciPy's, whose threads then fight NumPy's still-spinning BLAS
+    threads for the cores after every evaluation: measured 2.5x slower fits at
+    (20000, 784) x 10 on 2 cores (scikit-learn's LogisticRegression alike).  Those
+    vectors are small enough for one thread.  A no-op without threadpoolctl or when
+    SciPy shares NumPy's BLAS.
+    """
+    if not _scipy_blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _scipy_blas.append(None)
+        else:
+            controller = ThreadpoolController()
+            own = [lib.filepath for lib in controller.lib_controllers
+                   if lib.user_api == "blas" and "scipy.libs" in Path(lib.filepath).parts]
+            _scipy_blas.append(controller.select(filepath=own) if own else None)
+    if _scipy_blas[0] is None:
+        yield
+    else:
+        with _scipy_blas[0].limit(limits=1):
+            yield
+
+
+def _fit_lbfgs(problem, max_iter, tol, progress):
+    """L-BFGS-B on the fused loss/gradient, with W and b flattened into one vector.
+
+    The options are scikit-learn's (``gtol=tol``, ``ftol=64 eps``, ``maxls=50``), so
+    ``tol`` means what it means for ``LogisticRegression``; only the memory is longer.
+    A float64 problem may first be searched on a float32 copy of ``X`` (each
+    evaluation is two passes over ``X`` through BLAS, twice as fast in float32);
+    the float64 run then starts from that point and ends, usually after one
+    evaluation, once the float64 gradient meets ``tol``.
+    """
+    minimize = _scipy_minimize()
+    W0, b0 = problem.init()
+    theta = W0.ravel() if b0 is None else np.concatenate([W0.ravel(), b0])
+    theta = theta.astype(np.float64)
+    curve = []
+    with _scipy_blas_serial():
+        for stage in problem.stages():
+            if len(curve) == max_iter:
+                break
+            res = _lbfgs(minimize, stage, theta, max_iter - len(curve), tol, curve, progress)
+            theta = res.x
+            if res.status == 1:  # the iteration (or evaluation) limit stopped it
+                break
+    W, b = problem.unpack(theta.copy())
+    return W, b, len(curve), curve, res.status != 1
+
+
+def _lbfgs(minimize, problem, theta0, max_iter, tol, curve, progress):
+    last = {}
+
+    def fun(theta):
+        loss, dW, db = problem.loss_grad(*problem.unpack(theta))
+        last["loss"] = loss
+        grad = dW.ravel() if db is None else np.concatenate([dW.ravel(), db])
+        return loss, grad.astype(np.float64, copy=False)
+
+    def callback(theta):
+        # L-BFGS-B ends each iteration at the point it evaluated last
+        curve.append(float(last["loss"]))
+        progress.update(len(curve), curve[-1])
+
+    return minimize(fun, theta0, method="L-BFGS-B", jac=True, callback=callback,
+                    options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "maxcor": _LBFGS_MEMORY,
+                             "ftol": 64 * np.finfo(np.float64).eps})
+
+
+def _fit_gd(problem, lr, adaptive, max_iter, tol, n_iter_no_change, progress):
+    """Full-batch gradient descent ``W <- W - α dJ/dW`` (seed 002), ``b`` alike.
+
+    With ``adaptive`` the step starts at ``lr`` and becomes the Barzilai-Borwein
+    step ``<s, s> / <s, Δg>`` of the last move ``s`` (the inverse of the curvature
+    along it), safeguarded by a non-monotone Armijo test (Raydan 1997): a step
+    that does not bring the loss ``1e-4 α ||g||²`` below the highest of the last
+    10 losses is halved.  Otherwise every step is ``lr``.
+    """
+    W, b = problem.init()
+    loss, dW, db = problem.loss_grad(W, b)
+    curve, recent = [], deque([loss], maxlen=10)
+    stall = _Stall(64 * np.finfo(np.float64).eps * max(1.0, abs(loss)), n_iter_no_change)
+    step = lr
+    for it in range(1, max_iter + 1):
+        gg = _dot(dW, db, dW, db)
+        for _ in range(60):
+            W1 = W - step * dW
+            b1 = None if b is None else b - step * db
+            loss1, dW1, db1 = problem.loss_grad(W1, b1)
+            if not adaptive or loss1 <= max(recent) - 1e-4 * step * gg:
+                break
+            step *= 0.5
+        else:  # no step of representable size lowers the loss: at the minimum, to rounding
+            return W, b, it - 1, curve, True
+        _check_finite(loss1, it, lr)
+        if adaptive:
+            curvature = gg - _dot(dW, db, dW1, db1)  # <s, Δg> / step
+            step = step * gg / curvature if curvature > 0 else step
+        W, b, loss, dW, db = W1, b1, loss1, dW1, db1
+        recent.append(loss)
+        curve.append(float(loss))
+        progress.update(it, loss)
+        gmax = max(np.abs(dW).max(), 0.0 if db is None else np.abs(db).max())
+        # the highest recent loss, as the non-monotone steps may rise above the lowest for a while
+        if gmax <= tol or stall(max(recent)):
+            return W, b, it, curve, True
+    return W, b, max_iter, curve, False
+
+
+def _dot(W1, b1, W2, b2):
+    """``<(W1, b1), (W2, b2)>`` in float64."""
+    d = float(np.vdot(W1, W2))
+    return d if b1 is None else d + float(np.vdot(b1, b2))
+
+
+def _fit_sgd(problem, lr, batch_size, max_iter, tol, n_iter_no_change, rng, progress):
+    """Mini-batch SGD over a fresh shuffle of the samples each epoch.
+
+    A batch's gradient is scaled by ``r = (its weight share) * n / (its size)`` so
+    that, averaged over an epoch, the steps follow the full objective's gradient
+    (``r = 1`` without sample weights); the penalty's gradient is added unscaled.
+    """
+    from .loss import softmax_regression_loss_grad
+    X, y, sw, l2 = problem.X, problem.y, problem.sw, problem.l2
+    n = X.shape[0]
+    B = min(batch_size, n)
+    total = float(n) if sw is None else float(sw.sum())
+    W, b = problem.init()
+    curve, stall = [], _Stall(tol, n_iter_no_change)
+    for epoch in range(1, max_iter + 1):
+        order = rng.permutation(n)
+        data_loss = 0.0
+        for start in range(0, n, B):
+            idx = order[start:start + B]
+            wb = None if sw is None else sw[idx]
+            share = (idx.size if wb is None else float(wb.sum())) / total
+            if share == 0.0:
+                continue
+            loss, dW, db = softmax_regression_loss_grad(W, X[idx], y[idx], b, sample_weight=wb)
+            data_loss += share * loss
+            r = share * n / idx.size
+            W *= 1.0 - lr * l2
+            W -= (lr * r) * dW
+            if b is not None:
+                b -= (lr * r) * db
+        loss = data_loss + 0.5 * l2 * float(np.vdot(W, W))
+        _check_finite(loss, epoch, lr)
+        curve.append(loss)
+        progress.update(epoch, loss)
+        if stall(loss):
+            return W, b, epoch, curve, True
+    return W, b, max_iter, curve, False
+
+
+class _Stall:
+    """True once the loss has improved by less than ``tol`` for ``patience`` calls in a row."""
+
+    def __init__(self, tol, patience):
+        self.tol, self.patience = tol, patience
+        self.best, self.count = np.inf, 0
+
+    def __call__(self, loss):
+        self.count = self.count + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        return self.count >= self.patience
+
+
+def _check_finite(loss, it, lr):
+    if not np.isfinite(loss):
+        raise FloatingPointError(f"the loss became {loss} at iteration {it}: learning_rate={lr!r} is too "
+                                 "large for this data (lower it, use 'auto', or scale X)")
+
+
+class _Progress:
+    """Progress of a verbose fit: a tqdm bar when tqdm is installed, else periodic loss lines."""
+
+    def __init__(self, verbose, total, desc):
+        self.verbose, self.total, self.desc = verbose, total, desc
+        self.every = max(1, total // 20)
+        self.bar = None
+        self.start = time.perf_counter()
+        self.it, self.loss = 0, np.nan
+        if verbose:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, desc=desc, leave=True)
+
+    def __enter__(self):
+        return self
+
+    def update(self, it, loss):
+        self.it, self.loss = it, loss
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+        elif it % self.every == 0:
+            print(f"{self.desc}: iteration {it}/{self.total}, loss = {loss:.6g}", file=sys.stdout, flush=True)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        elif self.verbose:
+            print(f"{self.desc}: {self.it} iterations, loss = {self.loss:.6g}, "
+                  f"{time.perf_counter() - self.start:.3g} s", file=sys.stdout, flush=True)
+        return False
