@@ -1,11 +1,11 @@
 """Build the compiled kernels of csoftmax.
 
-Each .pyx under csoftmax/ is one extension module.  OpenMP is used where the
+Each .pyx under src/csoftmax/ is one extension module.  OpenMP is used where the
 compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
 the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 -march=native (the kernels for newer instruction sets are compiled in and chosen
-at import time, see csoftmax/src/cs_dispatch.h).
+at import time, see src/csoftmax/src/cs_dispatch.h).
 """
 import os
 import sys
@@ -18,6 +18,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 MODULES = ["_runtime", "_forward", "_backward", "_jacobian", "_loss"]
+PACKAGE = os.path.join("src", "csoftmax")
+HEADERS = os.path.join(PACKAGE, "src")
 
 
 def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
@@ -62,10 +64,10 @@ class BuildExt(build_ext):
 extensions = [
     Extension(
         f"csoftmax.{name}",
-        [f"csoftmax/{name}.pyx"],
-        include_dirs=[np.get_include(), "csoftmax/src"],
+        [os.path.join(PACKAGE, f"{name}.pyx")],
+        include_dirs=[np.get_include(), HEADERS],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
-        depends=[os.path.join("csoftmax", "src", h) for h in os.listdir(os.path.join("csoftmax", "src"))],
+        depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES
 ]
