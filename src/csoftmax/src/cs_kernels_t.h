@@ -57,27 +57,33 @@ static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_int
     }
 }
 
+/* s[k] += e = exp(x[k] - m[k]) for n entries, e stored in e[k] unless e is
+   NULL (e may be x itself).  The vector step of every sum of exponentials
+   taken across rows or columns. */
+static inline void CS_FN(add_exp)(const T *x, const T *m, T *e, double *s, cs_intp n)
+{
+    if (e != NULL) {
+#pragma omp simd
+        for (cs_intp k = 0; k < n; k++) {
+            T v = EXPNEG(x[k] - m[k]);
+            e[k] = v;
+            s[k] += v;
+        }
+    } else {
+#pragma omp simd
+        for (cs_intp k = 0; k < n; k++)
+            s[k] += EXPNEG(x[k] - m[k]);
+    }
+}
+
 /* s[r] = sum_j exp(t[j, r] - m[r]); with keep, t receives the exponentials. */
 static inline void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m, double *s, int keep)
 {
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
         s[r] = 0.0;
-    for (cs_intp j = 0; j < C; j++) {
-        T *tj = t + j * nb;
-        if (keep) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++) {
-                T v = EXPNEG(tj[r] - m[r]);
-                tj[r] = v;
-                s[r] += v;
-            }
-        } else {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                s[r] += EXPNEG(tj[r] - m[r]);
-        }
-    }
+    for (cs_intp j = 0; j < C; j++)
+        CS_FN(add_exp)(t + j * nb, m, keep ? t + j * nb : NULL, s, nb);
 }
 
 /* y[r, j] = t[j, r] * k[r]: the narrow block's store. */
@@ -235,22 +241,8 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, T *y, cs_intp ys,
         cs_intp c1 = C - c0 > chunk ? c0 + chunk : C;
         for (cs_intp j = 0; j < W; j++)
             part[j] = 0.0;
-        for (cs_intp c = c0; c < c1; c++) {
-            const T *xc = x + c * xs;
-            if (y != NULL) {
-                T *yc = y + c * ys;
-#pragma omp simd
-                for (cs_intp j = 0; j < W; j++) {
-                    T v = EXPNEG(xc[j] - m[j]);
-                    yc[j] = v;
-                    part[j] += v;
-                }
-            } else {
-#pragma omp simd
-                for (cs_intp j = 0; j < W; j++)
-                    part[j] += EXPNEG(xc[j] - m[j]);
-            }
-        }
+        for (cs_intp c = c0; c < c1; c++)
+            CS_FN(add_exp)(x + c * xs, m, y != NULL ? y + c * ys : NULL, part, W);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             cs_two_sum(&s[j], &err[j], part[j]);
