@@ -184,7 +184,7 @@ static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
 static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                     cs_intp nrows, cs_intp C)
 {
-    T t[CS_BLOCK], m[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
@@ -195,11 +195,14 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
             CS_FN(narrow_load)(xb, xs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, 0);
             CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                k[r] = (T)ls[r];
             for (cs_intp j = 0; j < C; j++) {
                 const T *tj = t + j * nb;
 #pragma omp simd
                 for (cs_intp r = 0; r < nb; r++)
-                    yb[r * ys + j] = (T)(((double)tj[r] - (double)m[r]) - ls[r]);
+                    yb[r * ys + j] = (tj[r] - m[r]) - k[r];
             }
             continue;
         }
@@ -209,10 +212,10 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
         for (cs_intp r = 0; r < nb; r++) {
             const T *xr = xb + r * xs;
             T *yr = yb + r * ys;
-            double mr = m[r], lr = ls[r];
+            T mr = m[r], lr = (T)ls[r];
 #pragma omp simd
             for (cs_intp j = 0; j < C; j++)
-                yr[j] = (T)(((double)xr[j] - mr) - lr);
+                yr[j] = (xr[j] - mr) - lr;
         }
     }
 }
@@ -272,7 +275,7 @@ static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
 static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                     cs_intp C, cs_intp W)
 {
-    T m[CS_TILE];
+    T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
     CS_FN(cols_sumexp)(x, xs, NULL, 0, C, W, m, s);
 #pragma omp simd
@@ -287,12 +290,15 @@ static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
         m[j] = 0;
         ls[j] = log(sj);
     }
+#pragma omp simd
+    for (cs_intp j = 0; j < W; j++)
+        k[j] = (T)ls[j];
     for (cs_intp c = 0; c < C; c++) {
         const T *xc = x + c * xs;
         T *yc = y + c * ys;
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            yc[j] = (T)(((double)xc[j] - (double)m[j]) - ls[j]);
+            yc[j] = (xc[j] - m[j]) - k[j];
     }
 }
 
