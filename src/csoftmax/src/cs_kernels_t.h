@@ -313,9 +313,10 @@ static void CS_FN(softmax_backward_rows)(const T *s, cs_intp ss, const T *g, cs_
 #pragma omp simd reduction(+ : dot)
         for (cs_intp j = 0; j < C; j++)
             dot += (double)gr[j] * (double)sr[j];
+        T d = (T)dot;
 #pragma omp simd
         for (cs_intp j = 0; j < C; j++)
-            o[j] = (T)((double)sr[j] * ((double)gr[j] - dot));
+            o[j] = sr[j] * (gr[j] - d);
     }
 }
 
@@ -330,9 +331,10 @@ static void CS_FN(log_softmax_backward_rows)(const T *ls, cs_intp ss, const T *g
 #pragma omp simd reduction(+ : sg)
         for (cs_intp j = 0; j < C; j++)
             sg += gr[j];
+        T k = (T)sg;
 #pragma omp simd
         for (cs_intp j = 0; j < C; j++)
-            o[j] = (T)((double)gr[j] - (double)EXP(lr[j]) * sg);
+            o[j] = gr[j] - EXP(lr[j]) * k;
     }
 }
 
@@ -348,12 +350,16 @@ static void CS_FN(softmax_backward_cols)(const T *s, cs_intp ss, const T *g, cs_
         for (cs_intp j = 0; j < W; j++)
             dot[j] += (double)gc[j] * (double)sc[j];
     }
+    T d[CS_TILE];
+#pragma omp simd
+    for (cs_intp j = 0; j < W; j++)
+        d[j] = (T)dot[j];
     for (cs_intp c = 0; c < C; c++) {
         const T *sc = s + c * ss, *gc = g + c * gs;
         T *o = out + c * os;
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            o[j] = (T)((double)sc[j] * ((double)gc[j] - dot[j]));
+            o[j] = sc[j] * (gc[j] - d[j]);
     }
 }
 
@@ -369,12 +375,16 @@ static void CS_FN(log_softmax_backward_cols)(const T *ls, cs_intp ss, const T *g
         for (cs_intp j = 0; j < W; j++)
             sg[j] += gc[j];
     }
+    T k[CS_TILE];
+#pragma omp simd
+    for (cs_intp j = 0; j < W; j++)
+        k[j] = (T)sg[j];
     for (cs_intp c = 0; c < C; c++) {
         const T *lc = ls + c * ss, *gc = g + c * gs;
         T *o = out + c * os;
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            o[j] = (T)((double)gc[j] - (double)EXP(lc[j]) * sg[j]);
+            o[j] = gc[j] - EXP(lc[j]) * k[j];
     }
 }
 
