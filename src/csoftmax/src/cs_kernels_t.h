@@ -28,7 +28,9 @@
 
 static inline cs_intp CS_FN(block_rows)(cs_intp C)
 {
-    return C <= CS_NARROW ? CS_BLOCK / C : 1;
+    /* a multiple of 16 rows: the loops down the block have no remainder
+       (measured: a fifth faster at C = 10) */
+    return C <= CS_NARROW ? (CS_BLOCK / C) & ~(cs_intp)15 : 1;
 }
 
 /* Narrow rows (C <= CS_NARROW, several of them) go a block at a time through t,
