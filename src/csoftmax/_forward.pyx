@@ -5,7 +5,9 @@ The Python layer (forward.py) hands over views where either inner == 1 and the
 C entries of a row are contiguous, or the inner axis is contiguous; rows (or
 tiles of columns) are spread over threads.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
+
+import numpy as np
 
 cimport numpy as cnp
 
@@ -34,17 +36,17 @@ cdef inline void _rows(const cs_ops *ops, bint log, const real *x, cs_intp xs, r
 
 
 cdef inline void _cols(const cs_ops *ops, bint log, const real *x, cs_intp xs, real *y, cs_intp ys,
-                       cs_intp C, cs_intp W) noexcept nogil:
+                       cs_intp C, cs_intp W, real *buf) noexcept nogil:
     if real is float:
         if log:
-            ops.log_softmax_cols_f32(x, xs, y, ys, C, W)
+            ops.log_softmax_cols_f32(x, xs, y, ys, C, W, buf)
         else:
-            ops.softmax_cols_f32(x, xs, y, ys, C, W)
+            ops.softmax_cols_f32(x, xs, y, ys, C, W, buf)
     else:
         if log:
-            ops.log_softmax_cols_f64(x, xs, y, ys, C, W)
+            ops.log_softmax_cols_f64(x, xs, y, ys, C, W, buf)
         else:
-            ops.softmax_cols_f64(x, xs, y, ys, C, W)
+            ops.softmax_cols_f64(x, xs, y, ys, C, W, buf)
 
 
 cdef void _rows_threaded(const cs_ops *ops, bint log, const real *xp, cs_intp xs0, real *yp, cs_intp ys0,
@@ -75,18 +77,26 @@ cdef int _forward(const real[:, :, :] x, real[:, :, :] y, bint log) except -1:
     cdef real *yp = &y[0, 0, 0]
     cdef int nt = threads_for(outer * C * inner)
     cdef cs_intp k, W, tiles, ntask, o, j0
-    with nogil:
-        if rows:
+    cdef real[::1] scratch
+    cdef real *bp
+    if rows:
+        with nogil:
             _rows_threaded(ops, log, xp, xs0, yp, ys0, outer, C, nt)
-        else:
-            W = tile_width(C, sz)
-            tiles = (inner + W - 1) // W
-            ntask = outer * tiles
-            for k in prange(ntask, num_threads=nt, schedule="static"):
-                o = k // tiles
-                j0 = (k % tiles) * W
-                _cols(ops, log, xp + o * xs0 + j0, xs1, yp + o * ys0 + j0, ys1, C,
-                      W if inner - j0 > W else inner - j0)
+        return 0
+    W = tile_width(C, sz)
+    if W > inner:
+        W = inner
+    tiles = (inner + W - 1) // W
+    ntask = outer * tiles
+    # one packed tile per thread
+    scratch = np.empty(nt * C * W, dtype=np.float32 if real is float else np.float64)
+    bp = &scratch[0]
+    with nogil:
+        for k in prange(ntask, num_threads=nt, schedule="static"):
+            o = k // tiles
+            j0 = (k % tiles) * W
+            _cols(ops, log, xp + o * xs0 + j0, xs1, yp + o * ys0 + j0, ys1, C,
+                  W if inner - j0 > W else inner - j0, bp + threadid() * C * W)
     return 0
 
 

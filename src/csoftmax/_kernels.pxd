@@ -8,8 +8,8 @@ cdef extern from "cs_ops.h" nogil:
         const char *name
         void (*softmax_rows_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
         void (*log_softmax_rows_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
-        void (*softmax_cols_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp C, cs_intp W) noexcept nogil
-        void (*log_softmax_cols_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp C, cs_intp W) noexcept nogil
+        void (*softmax_cols_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp C, cs_intp W, float *buf) noexcept nogil
+        void (*log_softmax_cols_f32)(const float *x, cs_intp xs, float *y, cs_intp ys, cs_intp C, cs_intp W, float *buf) noexcept nogil
         void (*softmax_backward_rows_f32)(const float *s, cs_intp ss, const float *g, cs_intp gs, float *out, cs_intp os, cs_intp nrows, cs_intp C) noexcept nogil
         void (*log_softmax_backward_rows_f32)(const float *s, cs_intp ss, const float *g, cs_intp gs, float *out, cs_intp os, cs_intp nrows, cs_intp C) noexcept nogil
         void (*softmax_backward_cols_f32)(const float *s, cs_intp ss, const float *g, cs_intp gs, float *out, cs_intp os, cs_intp C, cs_intp W) noexcept nogil
@@ -19,8 +19,8 @@ cdef extern from "cs_ops.h" nogil:
         void (*ce_prob_rows_f32)(const float *z, cs_intp zs, const float *target, cs_intp ts, float *grad, cs_intp gs, const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C) noexcept nogil
         void (*softmax_rows_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
         void (*log_softmax_rows_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
-        void (*softmax_cols_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp C, cs_intp W) noexcept nogil
-        void (*log_softmax_cols_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp C, cs_intp W) noexcept nogil
+        void (*softmax_cols_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp C, cs_intp W, double *buf) noexcept nogil
+        void (*log_softmax_cols_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp C, cs_intp W, double *buf) noexcept nogil
         void (*softmax_backward_rows_f64)(const double *s, cs_intp ss, const double *g, cs_intp gs, double *out, cs_intp os, cs_intp nrows, cs_intp C) noexcept nogil
         void (*log_softmax_backward_rows_f64)(const double *s, cs_intp ss, const double *g, cs_intp gs, double *out, cs_intp os, cs_intp nrows, cs_intp C) noexcept nogil
         void (*softmax_backward_cols_f64)(const double *s, cs_intp ss, const double *g, cs_intp gs, double *out, cs_intp os, cs_intp C, cs_intp W) noexcept nogil

@@ -222,24 +222,30 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-/* Over a strided class axis, W columns (a tile) at a time: m[j] = the column's
-   max, s[j] = sum of exp(x - m[j]) by chunks of classes (CS_COL_CHUNK), chunk
-   totals added with cs_two_sum; y receives the exponentials
-   unless NULL. */
-static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                      cs_intp C, cs_intp W, T *m, double *s)
+/* Over a strided class axis, W columns (a tile) at a time.  The tile is first
+   packed into buf (C rows of W), its max m[j] taken on the way; the passes that
+   follow stay in that contiguous copy, not in rows a large power-of-two stride
+   apart (measured: a fifth faster at (1000, 8192) over axis 0).
+   s[j] = sum of exp(buf - m[j]) by chunks of classes (CS_COL_CHUNK), chunk
+   totals added with cs_two_sum; with keep, buf receives the exponentials. */
+static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp W,
+                                      T *buf, int keep, T *m, double *s)
 {
     double part[CS_TILE], err[CS_TILE];
+#pragma omp simd
     for (cs_intp j = 0; j < W; j++) {
-        m[j] = x[j];
+        buf[j] = m[j] = x[j];
         s[j] = 0.0;
         err[j] = 0.0;
     }
     for (cs_intp c = 1; c < C; c++) {
         const T *xc = x + c * xs;
+        T *bc = buf + c * W;
 #pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
+        for (cs_intp j = 0; j < W; j++) {
+            bc[j] = xc[j];
             m[j] = xc[j] > m[j] ? xc[j] : m[j];
+        }
     }
     const cs_intp chunk = CS_COL_CHUNK(C);
     for (cs_intp c0 = 0; c0 < C; c0 += chunk) {
@@ -247,7 +253,7 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, T *y, cs_intp ys,
         for (cs_intp j = 0; j < W; j++)
             part[j] = 0.0;
         for (cs_intp c = c0; c < c1; c++)
-            CS_FN(add_exp)(x + c * xs, m, y != NULL ? y + c * ys : NULL, part, W);
+            CS_FN(add_exp)(buf + c * W, m, keep ? buf + c * W : NULL, part, W);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             cs_two_sum(&s[j], &err[j], part[j]);
@@ -258,28 +264,29 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, T *y, cs_intp ys,
 }
 
 static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                cs_intp C, cs_intp W)
+                                cs_intp C, cs_intp W, T *buf)
 {
     T m[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, y, ys, C, W, m, s);
+    CS_FN(cols_sumexp)(x, xs, C, W, buf, 1, m, s);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
     for (cs_intp c = 0; c < C; c++) {
+        const T *bc = buf + c * W;
         T *yc = y + c * ys;
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            yc[j] *= m[j];
+            yc[j] = bc[j] * m[j];
     }
 }
 
 static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                    cs_intp C, cs_intp W)
+                                    cs_intp C, cs_intp W, T *buf)
 {
     T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, NULL, 0, C, W, m, s);
+    CS_FN(cols_sumexp)(x, xs, C, W, buf, 0, m, s);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -288,7 +295,7 @@ static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
             continue;
         double sj = 0.0;
         for (cs_intp c = 0; c < C; c++)
-            sj += exp((double)x[c * xs + j]);
+            sj += exp((double)buf[c * W + j]);
         m[j] = 0;
         ls[j] = log(sj);
     }
@@ -296,11 +303,11 @@ static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
     for (cs_intp j = 0; j < W; j++)
         k[j] = (T)ls[j];
     for (cs_intp c = 0; c < C; c++) {
-        const T *xc = x + c * xs;
+        const T *bc = buf + c * W;
         T *yc = y + c * ys;
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            yc[j] = (xc[j] - m[j]) - k[j];
+            yc[j] = (bc[j] - m[j]) - k[j];
     }
 }
 

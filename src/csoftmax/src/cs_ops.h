@@ -21,9 +21,10 @@ typedef ptrdiff_t cs_intp;
     /* rows: nrows rows of C contiguous entries, row strides xs / ys */ \
     void (*softmax_rows_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp nrows, cs_intp C); \
     void (*log_softmax_rows_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp nrows, cs_intp C); \
-    /* cols: C classes of W <= CS_TILE contiguous columns, class strides xs / ys */ \
-    void (*softmax_cols_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, cs_intp W); \
-    void (*log_softmax_cols_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, cs_intp W); \
+    /* cols: C classes of W <= CS_TILE contiguous columns, class strides xs / ys; \
+       buf: scratch for C * W entries (the tile, packed) */ \
+    void (*softmax_cols_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf); \
+    void (*log_softmax_cols_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf); \
     void (*softmax_backward_rows_##S)(const T *s, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os, cs_intp nrows, cs_intp C); \
     void (*log_softmax_backward_rows_##S)(const T *ls, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os, cs_intp nrows, cs_intp C); \
     void (*softmax_backward_cols_##S)(const T *s, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os, cs_intp C, cs_intp W); \
