@@ -17,7 +17,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_runtime", "_forward", "_backward", "_jacobian", "_loss"]
+MODULES = ["_alloc", "_runtime", "_forward", "_backward", "_jacobian", "_loss"]
 PACKAGE = os.path.join("src", "csoftmax")
 HEADERS = os.path.join(PACKAGE, "src")
 

@@ -11,6 +11,8 @@ from math import prod
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
+from ._alloc import empty
+
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 F16 = np.dtype(np.float16)
@@ -90,7 +92,7 @@ class Plan:
         return _plane(arr.T if self.transposed else arr, *self._split)
 
     def empty(self, dtype):
-        return np.empty(self.shape, dtype, order="F" if self.transposed else "C")
+        return empty(self.shape, dtype, order="F" if self.transposed else "C")
 
     def operand(self, arr):
         """The kernel view of an input, copied into the plan's layout if needed."""

@@ -14,6 +14,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 from csoftmax._kernels cimport cs_ops, cs_intp
+from csoftmax._alloc cimport new_array
 from csoftmax._runtime cimport current_ops, threads_for, tile_width
 
 ctypedef fused real:
@@ -118,7 +119,7 @@ def forward_last(cnp.ndarray x, bint whole, bint log, out=None):
     cdef char *yb
     cdef cs_intp nbytes = n * cnp.PyArray_ITEMSIZE(x)
     if out is None:
-        y = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typenum, 0)
+        y = new_array(nd, cnp.PyArray_DIMS(x), typenum, False)
     else:
         if type(out) is not cnp.ndarray:
             return None

@@ -3,7 +3,7 @@ log_softmax (seed 004: ds_i/dz_j = s_i (delta_ij - s_j))."""
 import numpy as np
 
 from . import _backward, _jacobian
-from ._arrays import F32, F64, Plan, as_real, check_out, normalize_axes, writable_view
+from ._arrays import F32, F64, Plan, as_real, check_out, empty, normalize_axes, writable_view
 
 __all__ = ["softmax_jacobian", "softmax_backward", "log_softmax_backward"]
 
@@ -146,7 +146,7 @@ def softmax_jacobian(x, axis=-1):
     ax = _single_axis(axis, a.ndim)
     moved = np.moveaxis(a, ax, -1)
     C = moved.shape[-1]
-    res = np.empty(moved.shape + (C,), a.dtype)
+    res = empty(moved.shape + (C,), a.dtype)
     if res.size:
         rows = moved.reshape(-1, C)
         if rows.strides[1] != rows.itemsize:

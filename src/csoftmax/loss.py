@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from . import _loss
-from ._arrays import F32, F64, as_real, check_out
+from ._arrays import F32, F64, as_real, check_out, empty
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
 
@@ -142,7 +142,7 @@ def _grad_buffer(out, z2, label, probs):
             if (not np.may_share_memory(g, z2) or (same and label is not None)) and (
                     probs is None or not np.may_share_memory(g, probs)):
                 return g
-    return np.empty((N, C), z2.dtype)
+    return empty((N, C), z2.dtype)
 
 
 def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):

@@ -1,0 +1,79 @@
+# cython: language_level=3
+"""Allocation of large outputs through a NumPy data allocator that keeps a few
+freed blocks for the next call of the same size (see src/cs_alloc.h): repeated
+calls on tens of megabytes then skip the kernel's page faults.  Outputs under
+16 MiB are plain ``np.empty`` arrays.
+"""
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "numpy/arrayobject.h":
+    ctypedef struct PyDataMem_Handler:
+        pass
+    object PyDataMem_GetHandler()
+    object PyDataMem_SetHandler(object handler)
+
+
+cdef extern from "cs_alloc.h":
+    size_t CS_CACHE_MIN
+    size_t CS_CACHE_MAX
+    int CS_CACHE_SLOTS
+    PyDataMem_Handler cs_handler
+    int cs_alloc_init(PyDataMem_Handler *base)
+    void cs_cache_info(size_t *nblocks, size_t *nbytes)
+    void cs_cache_clear()
+
+
+cdef object _base = PyDataMem_GetHandler()  # kept alive: its functions are called
+if cs_alloc_init(<PyDataMem_Handler *>PyCapsule_GetPointer(_base, "mem_handler")) != 0:
+    raise MemoryError("cannot allocate the block cache's lock")
+cdef object _handler = PyCapsule_New(&cs_handler, "mem_handler", NULL)
+
+
+cdef cnp.ndarray new_array(int nd, cnp.npy_intp *dims, int typenum, bint fortran):
+    """An uninitialised array; through the block cache when it is large."""
+    cdef size_t nbytes = cnp.PyArray_MultiplyList(dims, nd) * cnp.PyDataType_ELSIZE(cnp.PyArray_DescrFromType(typenum))
+    if nbytes < CS_CACHE_MIN:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
+    old = PyDataMem_SetHandler(_handler)
+    try:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
+    finally:
+        PyDataMem_SetHandler(old)
+
+
+def empty(shape, dtype, order="C"):
+    """``np.empty(shape, dtype, order)``; through the block cache when large."""
+    dtype = np.dtype(dtype)
+    shape = tuple(shape)
+    nbytes = dtype.itemsize
+    for n in shape:
+        nbytes *= n
+    if nbytes < CS_CACHE_MIN:
+        return np.empty(shape, dtype, order=order)
+    old = PyDataMem_SetHandler(_handler)
+    try:
+        return np.empty(shape, dtype, order=order)
+    finally:
+        PyDataMem_SetHandler(old)
+
+
+def cache_info():
+    """(blocks, bytes) held for reuse."""
+    cdef size_t n, b
+    cs_cache_info(&n, &b)
+    return int(n), int(b)
+
+
+def clear_cache():
+    """Give the held blocks back to NumPy's allocator."""
+    cs_cache_clear()
+
+
+LIMITS = {"min_block": CS_CACHE_MIN, "max_bytes": CS_CACHE_MAX, "slots": CS_CACHE_SLOTS}

@@ -1,0 +1,107 @@
+"""The block cache behind large outputs (csoftmax._alloc)."""
+import threading
+
+import numpy as np
+import pytest
+
+import csoftmax as cs
+from csoftmax import _alloc, reference
+
+LIMITS = _alloc.LIMITS
+BIG = (LIMITS["min_block"] // 8 // 1000 + 1, 1000)  # just over the threshold in float64
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    _alloc.clear_cache()
+    yield
+    _alloc.clear_cache()
+
+
+def _handler(a):
+    from numpy._core.multiarray import get_handler_name
+    return get_handler_name(a)
+
+
+def test_small_outputs_use_numpys_allocator():
+    y = cs.softmax(np.ones((100, 10)), axis=-1)
+    assert _handler(y) != "csoftmax_block_cache"
+    assert _alloc.empty((10, 10), np.float32).flags.owndata
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_large_output_owns_aligned_memory(order):
+    a = _alloc.empty(BIG, np.float64, order=order)
+    assert _handler(a) == "csoftmax_block_cache"
+    assert a.flags.owndata and a.flags.writeable
+    assert a.flags.c_contiguous if order == "C" else a.flags.f_contiguous
+    assert a.ctypes.data % 64 == 0
+    a[...] = 3.0  # every byte is ours to write
+    assert a.sum() == 3.0 * a.size
+
+
+def test_freed_block_is_reused_for_the_same_size_only():
+    x = np.random.default_rng(0).standard_normal(BIG)
+    y = cs.softmax(x, axis=-1)
+    p = y.ctypes.data
+    del y
+    assert _alloc.cache_info() == (1, x.nbytes)
+    z = cs.softmax(x, axis=-1)
+    assert z.ctypes.data == p and _alloc.cache_info() == (0, 0)
+    np.testing.assert_allclose(z, reference.softmax(x, axis=-1), rtol=1e-13)
+    w = cs.softmax(x, axis=-1)  # z is alive: a block of its own
+    assert w.ctypes.data != z.ctypes.data
+    assert not np.shares_memory(w, z)
+    v = _alloc.empty((BIG[0] + 1, BIG[1]), np.float64)
+    del z
+    u = _alloc.empty((BIG[0] + 1, BIG[1]), np.float64)  # another size: not the cached block
+    assert u.ctypes.data != p
+    del v, u, w
+
+
+def test_cache_is_bounded():
+    blocks = [_alloc.empty((BIG[0] + k, BIG[1]), np.float64) for k in range(LIMITS["slots"] + 3)]
+    sizes = [b.nbytes for b in blocks]
+    while blocks:
+        del blocks[0]  # freed in order of size
+    n, nbytes = _alloc.cache_info()
+    assert n == LIMITS["slots"]
+    assert nbytes == sum(sizes[-n:]) <= LIMITS["max_bytes"]  # the most recent ones
+    huge = _alloc.empty((LIMITS["max_bytes"] // 8 + 8,), np.float64)
+    del huge  # larger than the whole cache: given back at once
+    assert _alloc.cache_info() == (n, nbytes)
+    _alloc.clear_cache()
+    assert _alloc.cache_info() == (0, 0)
+
+
+def test_resize_keeps_the_data():
+    a = _alloc.empty(BIG, np.float64)
+    a.ravel()[:5] = np.arange(5)
+    a.resize((5,), refcheck=False)
+    assert a.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    a.resize((BIG[0] * BIG[1] + 100,), refcheck=False)
+    assert a[:5].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] and a.flags.owndata
+
+
+def test_arrays_freed_from_many_threads():
+    arrays = [_alloc.empty(BIG, np.float64) for _ in range(8)]
+    for a in arrays:
+        a.fill(1.0)
+    barrier = threading.Barrier(4)
+
+    def drop(chunk):
+        barrier.wait()
+        for _ in range(len(chunk)):
+            chunk.pop().fill(2.0)
+
+    chunks = [arrays[k::4] for k in range(4)]
+    del arrays
+    threads = [threading.Thread(target=drop, args=(c,)) for c in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    n, nbytes = _alloc.cache_info()
+    assert n <= LIMITS["slots"] and nbytes <= LIMITS["max_bytes"]
+    again = [_alloc.empty(BIG, np.float64) for _ in range(3)]
+    assert len({a.ctypes.data for a in again}) == 3
