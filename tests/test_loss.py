@@ -686,3 +686,54 @@ def test_property_probability_targets(z, data):
     loss, grad = check_ce(z, y, F64, reduction=reduction)
     # Σ_k (s_k Σy - y_k) = 0 as well
     assert_within(grad.sum(axis=1), 0, 8 * (z.shape[1] + 2) * EPS64 * (1 + y.sum(axis=1)))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 10), (40, 1000)])
+def test_common_call_matches_the_general_path(isa, rng, dtype, shape):
+    # C-contiguous logits with intp labels take a direct path; other label
+    # dtypes, layouts and out= arrays go the general way: same bits either way
+    N, C = shape
+    z = (4 * rng.standard_normal(shape)).astype(dtype)
+    t = rng.integers(0, C, N).astype(np.intp)
+    for reduction in ("mean", "sum"):
+        loss, grad = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)
+        assert grad.dtype == dtype and grad.flags.c_contiguous and loss.dtype == dtype
+        assert_same(grad, ref.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)[1],
+                    ce_bounds(z, t, None, reduction, 0.5, dtype)[1])
+        for tt, zz in ((t.astype(np.int32), z), (t, np.asfortranarray(z)), (t[::-1].copy()[::-1], z)):
+            l2, g2 = cs.cross_entropy_grad(zz, tt, reduction=reduction, grad_output=0.5)
+            assert l2 == loss
+            np.testing.assert_array_equal(g2, grad)
+        assert cs.cross_entropy(z, t, reduction=reduction) == cs.cross_entropy(z, t.astype(np.int32),
+                                                                               reduction=reduction)
+        out = np.full_like(z, 7)
+        l3, g3 = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5, out=out)
+        assert g3 is out and l3 == loss
+        np.testing.assert_array_equal(out, grad)
+        zc = z.copy()
+        l4, g4 = cs.cross_entropy_grad(zc, t, reduction=reduction, grad_output=0.5, out=zc)
+        assert g4 is zc and l4 == loss
+        np.testing.assert_array_equal(zc, grad)
+    # overlapping but not the same: the general path copies
+    zz = np.zeros(N * C + 1, dtype)
+    zz[:-1] = z.ravel()
+    src, dst = zz[:-1].reshape(shape), zz[1:].reshape(shape)
+    l5, g5 = cs.cross_entropy_grad(src, t, out=dst)
+    assert g5 is dst
+    np.testing.assert_array_equal(dst, cs.cross_entropy_grad(z, t)[1])
+
+
+def test_common_call_bad_label_writes_nothing():
+    z = np.arange(12.0).reshape(4, 3)
+    z0 = z.copy()
+    out = np.full((4, 3), 7.0)
+    for lab in (np.array([0, 1, 3, 1]), np.array([0, -1, 2, 1])):
+        with pytest.raises(ValueError, match=f"class label {lab[np.argmax((lab < 0) | (lab >= 3))]} is out of range"):
+            cs.cross_entropy_grad(z, lab.astype(np.intp), out=z)
+        with pytest.raises(ValueError, match="out of range"):
+            cs.cross_entropy_grad(z, lab.astype(np.intp), out=out)
+        with pytest.raises(ValueError, match="out of range"):
+            cs.cross_entropy(z, lab.astype(np.intp))
+    np.testing.assert_array_equal(z, z0)
+    np.testing.assert_array_equal(out, 7.0)

@@ -6,7 +6,13 @@ The Python layer (loss.py) has checked labels, shapes and weights; the per-row
 gradient scale k_i is ``rscale[i]`` or, when rscale is None, ``gscale``.
 """
 from cython.parallel cimport prange
+from libc.math cimport fabs, isfinite
 
+cimport numpy as cnp
+
+cnp.import_array()
+
+from csoftmax._alloc cimport new_array
 from csoftmax._kernels cimport cs_ops, cs_intp
 from csoftmax._runtime cimport current_ops, threads_for
 
@@ -29,6 +35,21 @@ cdef inline void _prob(const cs_ops *ops, const real *z, cs_intp zs, const real 
         ops.ce_prob_rows_f32(z, zs, t, ts, g, gs, rs, k, loss, n, C)
     else:
         ops.ce_prob_rows_f64(z, zs, t, ts, g, gs, rs, k, loss, n, C)
+
+
+cdef void _index_threaded(const cs_ops *ops, const real *zp, cs_intp zs, const cs_intp *labp,
+                          real *gp, cs_intp gs, double gscale, double *lp, cs_intp N, cs_intp C,
+                          int nt) noexcept nogil:
+    cdef cs_intp k, per, r0, n
+    if nt == 1:
+        _index(ops, zp, zs, labp, gp, gs, NULL, gscale, lp, N, C)
+        return
+    per = (N + 4 * nt - 1) // (4 * nt)
+    for k in prange((N + per - 1) // per, num_threads=nt, schedule="static"):
+        r0 = k * per
+        n = per if N - r0 > per else N - r0
+        _index(ops, zp + r0 * zs, zs, labp + r0, NULL if gp == NULL else gp + r0 * gs, gs,
+               NULL, gscale, lp + r0, n, C)
 
 
 cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] target, real[:, :] grad,
@@ -108,3 +129,81 @@ def first_bad_label(const cs_intp[::1] label, cs_intp C):
                 bad = i
                 break
     return bad
+
+
+def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_grad, out=None):
+    """The common call, without the general path's views: class indices (a
+    contiguous intp array of N labels) against C-contiguous float32 or float64
+    logits (N, C), N and C at least 1, a mean or summed loss scaled by k.
+    The gradient goes to a new array or to ``out`` (same dtype and shape,
+    C-contiguous, z itself or not overlapping it).  Returns (loss as a Python
+    float, gradient or None), or None when the call is anything else (the
+    general path takes it).  A label outside [0, C)
+    raises ValueError before anything is computed."""
+    cdef int typenum = cnp.PyArray_TYPE(z)
+    if ((typenum != cnp.NPY_DOUBLE and typenum != cnp.NPY_FLOAT) or cnp.PyArray_NDIM(z) != 2
+            or not cnp.PyArray_ISCARRAY_RO(z)):
+        return None
+    cdef cs_intp N = cnp.PyArray_DIMS(z)[0], C = cnp.PyArray_DIMS(z)[1]
+    if (N == 0 or C == 0 or cnp.PyArray_TYPE(label) != cnp.NPY_INTP or cnp.PyArray_NDIM(label) != 1
+            or cnp.PyArray_DIMS(label)[0] != N or not cnp.PyArray_ISCARRAY_RO(label)):
+        return None
+    cdef const cs_intp *lab = <const cs_intp *>cnp.PyArray_DATA(label)
+    cdef cs_intp i
+    for i in range(N):
+        if lab[i] < 0 or lab[i] >= C:
+            raise ValueError(f"class label {lab[i]} is out of range for {C} classes")
+    cdef cnp.ndarray grad = None
+    cdef char *zb
+    cdef char *gb
+    cdef cs_intp nbytes = N * C * cnp.PyArray_ITEMSIZE(z)
+    if want_grad and out is not None:
+        if type(out) is not cnp.ndarray:
+            return None
+        grad = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(grad) != typenum or not cnp.PyArray_ISCARRAY(grad)
+                or not cnp.PyArray_SAMESHAPE(z, grad)):
+            return None
+        zb = <char *>cnp.PyArray_DATA(z)
+        gb = <char *>cnp.PyArray_DATA(grad)
+        if zb != gb and zb < gb + nbytes and gb < zb + nbytes:
+            return None
+    elif want_grad:
+        grad = new_array(2, cnp.PyArray_DIMS(z), typenum, False)
+    cdef cnp.ndarray per = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(z), cnp.NPY_DOUBLE, 0)
+    cdef double *lp = <double *>cnp.PyArray_DATA(per)
+    cdef double gscale = k / N if mean else k
+    cdef const cs_ops *ops = current_ops()
+    cdef int nt = threads_for(N * C)
+    if typenum == cnp.NPY_FLOAT:
+        with nogil:
+            _index_threaded(ops, <const float *>cnp.PyArray_DATA(z), C, lab,
+                            NULL if grad is None else <float *>cnp.PyArray_DATA(grad), C,
+                            gscale, lp, N, C, nt)
+    else:
+        with nogil:
+            _index_threaded(ops, <const double *>cnp.PyArray_DATA(z), C, lab,
+                            NULL if grad is None else <double *>cnp.PyArray_DATA(grad), C,
+                            gscale, lp, N, C, nt)
+    cdef double total = _sum(lp, N)
+    return (total / N if mean else total), grad
+
+
+cdef double _sum(const double *v, cs_intp n) noexcept nogil:
+    """Neumaier's compensated sum (an inf or nan term makes the correction nan:
+    the plain sum is the answer then)."""
+    cdef double s = 0.0, c = 0.0, t
+    cdef cs_intp i
+    for i in range(n):
+        t = s + v[i]
+        if fabs(s) >= fabs(v[i]):
+            c += (s - t) + v[i]
+        else:
+            c += (v[i] - t) + s
+        s = t
+    return s + c if isfinite(c) else s
+
+
+def total(const double[::1] v):
+    """The sum of per-row losses, as the common call takes it."""
+    return _sum(&v[0], v.shape[0]) if v.shape[0] else 0.0

@@ -74,7 +74,7 @@ def _reduce(per, w, reduction, dtype, single):
         r = per if w is None else per * w
         r = r.astype(dtype)
         return r[0] if single else r
-    total = per.sum() if w is None else per @ w
+    total = _loss.total(per) if w is None else per @ w
     if reduction == "mean":
         n = len(per) if w is None else w.sum()
         total = total / n if n else np.nan
@@ -83,6 +83,14 @@ def _reduce(per, w, reduction, dtype, single):
 
 def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, want_grad, serial=False,
                    loss_dtype=None):
+    if (type(logits) is np.ndarray and type(target) is np.ndarray and sample_weight is None
+            and (reduction == "mean" or reduction == "sum") and type(grad_output) is float
+            and not serial and loss_dtype is None):
+        # the common call: C-contiguous logits, intp labels (checked by ce_fast)
+        res = _loss.ce_fast(logits, target, reduction == "mean", grad_output, want_grad, out)
+        if res is not None:
+            loss = logits.dtype.type(res[0])
+            return (loss, res[1]) if want_grad else loss
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     z, rdt = as_real(logits, "logits")
@@ -111,7 +119,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
         check_out(out, z.shape, rdt)
     if z2.strides[1] != z2.itemsize:
         z2 = np.ascontiguousarray(z2)
-    grad = _grad_buffer(out, z2, label, probs) if want_grad else None
+    grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
     per = np.empty(N, F64)
     kernel = _loss.ce_f32 if z.dtype == F32 else _loss.ce_f64
     kernel(z2, label, probs, grad, rscale, gscale, per, serial)
@@ -121,13 +129,13 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     if out is None:
         grad = grad.reshape(z.shape)
         return loss, grad if rdt == z.dtype else grad.astype(rdt)
-    if not np.shares_memory(grad, out):
+    if not in_out:
         np.copyto(out, grad.reshape(z.shape), casting="unsafe")
     return loss, out
 
 
 def _grad_buffer(out, z2, label, probs):
-    """Where the kernel writes the gradient: ``out`` itself when its dtype and
+    """(array, whether it is out) where the kernel writes the gradient: ``out`` itself when its dtype and
     layout fit and it overlaps no input (exactly the logits is fine with class
     indices: the kernel reads each row's logits before writing that row)."""
     N, C = z2.shape
@@ -141,8 +149,8 @@ def _grad_buffer(out, z2, label, probs):
                     and g.strides == z2.strides)
             if (not np.may_share_memory(g, z2) or (same and label is not None)) and (
                     probs is None or not np.may_share_memory(g, probs)):
-                return g
-    return empty((N, C), z2.dtype)
+                return g, True
+    return empty((N, C), z2.dtype), False
 
 
 def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):

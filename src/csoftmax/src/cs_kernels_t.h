@@ -18,7 +18,7 @@
  */
 
 #define CS_NARROW 32
-#define CS_BLOCK 1024
+#define CS_BLOCK 2048
 /* strided tiles: prefetch the strip CS_PF classes ahead */
 #define CS_PF 8
 /* float64 sums are taken in chunks whose totals are added with their rounding
