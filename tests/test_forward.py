@@ -776,3 +776,44 @@ def test_prop_log_softmax_is_log_of_softmax(case):
     gone = np.isneginf(x) & _has_finite(x, axis)
     assert np.all(s[gone] == 0) and np.all(np.isneginf(ls[gone]))
     assert np.array_equal(np.isnan(s), np.isnan(ls))
+
+
+# ------------------------------------------- one slice too long for a thread
+
+PIECE = 16384  # _forward.pyx: longer slices are split into pieces of this length
+
+
+@pytest.mark.parametrize("n", [PIECE + 1, 2 * PIECE, 5 * PIECE + 7])
+def test_long_slice_in_pieces(isa, name, dtype, rng, n):
+    x = logits(rng, (n,), dtype)
+    check(name, x)
+    check(name, x.reshape(1, n), -1)
+    # the max in the last piece, the rest far below it: whole pieces underflow
+    x = np.full(n, -200.0, dtype)
+    x[-1] = 0.0
+    x[: PIECE // 2] = rng.normal(size=PIECE // 2) - 60
+    check(name, x)
+    # every piece's own max far from the row's
+    x = np.arange(n, dtype=dtype) * dtype.type(1e-2)
+    check(name, x)
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("special", [INF, NAN, -INF])
+def test_long_slice_special_values(isa, name, dtype, rng, special, where):
+    """A piece holding +inf or nan, or a piece all -inf: the row kernel's rules
+    (SciPy's) whichever piece it is in."""
+    sp = pytest.importorskip("scipy.special")
+    n = 3 * PIECE
+    x = logits(rng, (n,), dtype)
+    part = slice(0, PIECE) if where == "first" else slice(2 * PIECE, n)
+    if special == -INF:
+        x[part] = -INF
+    else:
+        x[part][5] = special
+    _against_scipy(name, x, None, sp)
+    if special == -INF:
+        got = getattr(csoftmax, name)(x)
+        np.testing.assert_array_equal(got[part], 0.0 if name == "softmax" else -INF)
+    x[:] = -INF
+    _against_scipy(name, x, None, sp)

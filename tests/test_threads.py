@@ -15,13 +15,15 @@ from csoftmax import _runtime, reference
 
 from test_forward import ASSERT
 
-# Work of at least 65536 elements takes the multithreaded path.
+# Work of at least 8192 elements takes the multithreaded path.
 BIG = [
     ((300, 1000), -1),     # wide rows
     ((1000, 300), 0),      # strided class axis, tiles of columns
     ((300, 1000), 0),
     ((6000, 20), 1),       # narrow rows, in blocks
-    ((70000,), None),      # one long slice
+    ((70000,), None),      # one long slice, in pieces
+    ((400, 300), None),
+    ((1, 50001), -1),
     ((8, 50, 300), (0, 2)),
 ]
 

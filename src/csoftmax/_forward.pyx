@@ -6,6 +6,9 @@ C entries of a row are contiguous, or the inner axis is contiguous; rows (or
 tiles of columns) are spread over threads.
 """
 from cython.parallel cimport prange, threadid
+from libc.math cimport exp, isfinite
+from libc.math cimport log as libc_log
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -20,6 +23,11 @@ from csoftmax._runtime cimport current_ops, threads_for, tile_width
 ctypedef fused real:
     float
     double
+
+# A row longer than this is split into pieces of this length that threads
+# share (softmax over axis=None of a large array is one such row).
+cdef enum:
+    PIECE = 16384
 
 
 cdef inline void _rows(const cs_ops *ops, bint log, const real *x, cs_intp xs, real *y, cs_intp ys,
@@ -50,9 +58,66 @@ cdef inline void _cols(const cs_ops *ops, bint log, const real *x, cs_intp xs, r
             ops.softmax_cols_f64(x, xs, y, ys, C, W, buf)
 
 
+cdef inline real _piece_sumexp(const cs_ops *ops, const real *x, cs_intp n, real *e, double *s) noexcept nogil:
+    if real is float:
+        return ops.piece_sumexp_f32(x, n, e, s)
+    else:
+        return ops.piece_sumexp_f64(x, n, e, s)
+
+
+cdef inline void _piece_finish(const cs_ops *ops, const real *x, real *y, cs_intp n, bint log,
+                               real a, real b) noexcept nogil:
+    if real is float:
+        ops.piece_finish_f32(x, y, n, log, a, b)
+    else:
+        ops.piece_finish_f64(x, y, n, log, a, b)
+
+
+cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_intp C, int nt) noexcept nogil:
+    """One row of more than PIECE entries, in pieces of PIECE (whatever the
+    number of threads, so the result does not depend on it): each piece's max
+    m_p and sum s_p, combined into the row's M and S = sum_p s_p exp(m_p - M),
+    then each piece finished.  False, with nothing written that matters, when
+    a piece's max or S is not finite (nan, +-inf: the row kernel's rules) or
+    memory is short: the caller runs the row kernel."""
+    cdef cs_intp npc = (C + PIECE - 1) // PIECE, p, j0, n
+    cdef real *m = <real *>malloc(npc * sizeof(real))
+    cdef double *s = <double *>malloc(npc * sizeof(double))
+    cdef double M, S
+    cdef bint ok = m != NULL and s != NULL
+    if ok:
+        for p in prange(npc, num_threads=nt, schedule="static"):
+            j0 = p * PIECE
+            n = PIECE if C - j0 > PIECE else C - j0
+            m[p] = _piece_sumexp(ops, xp + j0, n, NULL if log else yp + j0, &s[p])
+        M = m[0]
+        for p in range(npc):
+            ok = ok and isfinite(m[p])
+            if m[p] > M:
+                M = m[p]
+        S = 0.0
+        if ok:
+            for p in range(npc):
+                S += s[p] * exp(m[p] - M)
+            ok = isfinite(S)
+    if ok:
+        for p in prange(npc, num_threads=nt, schedule="static"):
+            j0 = p * PIECE
+            n = PIECE if C - j0 > PIECE else C - j0
+            if log:
+                _piece_finish(ops, xp + j0, yp + j0, n, True, <real>M, <real>libc_log(S))
+            else:
+                _piece_finish(ops, xp + j0, yp + j0, n, False, <real>(exp(m[p] - M) / S), 0)
+    free(m)
+    free(s)
+    return ok
+
+
 cdef void _rows_threaded(const cs_ops *ops, bint log, const real *xp, cs_intp xs0, real *yp, cs_intp ys0,
                          cs_intp outer, cs_intp C, int nt) noexcept nogil:
     cdef cs_intp k, per, r0
+    if outer == 1 and C > PIECE and _long_row(ops, log, xp, yp, C, nt):
+        return
     if nt == 1:
         _rows(ops, log, xp, xs0, yp, ys0, outer, C)
         return

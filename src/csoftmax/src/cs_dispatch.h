@@ -30,7 +30,8 @@
     CS_CAT3(softmax_cols, S, L), CS_CAT3(log_softmax_cols, S, L), \
     CS_CAT3(softmax_backward_rows, S, L), CS_CAT3(log_softmax_backward_rows, S, L), \
     CS_CAT3(softmax_backward_cols, S, L), CS_CAT3(log_softmax_backward_cols, S, L), \
-    CS_CAT3(jacobian_rows, S, L), CS_CAT3(ce_index_rows, S, L), CS_CAT3(ce_prob_rows, S, L)
+    CS_CAT3(jacobian_rows, S, L), CS_CAT3(ce_index_rows, S, L), CS_CAT3(ce_prob_rows, S, L), \
+    CS_CAT3(piece_sumexp, S, L), CS_CAT3(piece_finish, S, L)
 
 /* One level: both dtypes, then its table. */
 #define CS_LEVEL_TABLE(L, NAME) \

@@ -134,6 +134,24 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
     return m;
 }
 
+static T CS_FN(piece_sumexp)(const T *x, cs_intp n, T *e, double *s)
+{
+    return CS_FN(row_sumexp)(x, n, e, s);
+}
+
+static void CS_FN(piece_finish)(const T *x, T *y, cs_intp n, int log, T a, T b)
+{
+    if (log) {
+#pragma omp simd
+        for (cs_intp j = 0; j < n; j++)
+            y[j] = (x[j] - a) - b;
+    } else {
+#pragma omp simd
+        for (cs_intp j = 0; j < n; j++)
+            y[j] *= a;
+    }
+}
+
 /* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
    0 instead; m[r] and ls[r] are redone that way (rare: scalar libm). */
 static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C,

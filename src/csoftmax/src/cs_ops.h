@@ -36,7 +36,12 @@ typedef ptrdiff_t cs_intp;
     void (*ce_index_rows_##S)(const T *z, cs_intp zs, const cs_intp *label, T *grad, cs_intp gs, \
                               const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C); \
     void (*ce_prob_rows_##S)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs, \
-                             const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C);
+                             const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C); \
+    /* one piece of a row too long for one thread: returns its max, *s = sum of \
+       exp(x - max), e (unless NULL) the exponentials; then, once the pieces are \
+       combined, y *= a (softmax) or y = (x - a) - b (log) */ \
+    T (*piece_sumexp_##S)(const T *x, cs_intp n, T *e, double *s); \
+    void (*piece_finish_##S)(const T *x, T *y, cs_intp n, int log, T a, T b);
 
 typedef struct cs_ops {
     const char *name;
