@@ -16,7 +16,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from csoftmax._kernels cimport cs_ops, cs_intp
+from csoftmax._kernels cimport CS_PIECE_EXP, CS_PIECE_LOG, CS_PIECE_SCALE, cs_intp, cs_ops
 from csoftmax._alloc cimport new_array
 from csoftmax._runtime cimport current_ops, threads_for, tile_width
 
@@ -65,31 +65,33 @@ cdef inline real _piece_sumexp(const cs_ops *ops, const real *x, cs_intp n, real
         return ops.piece_sumexp_f64(x, n, e, s)
 
 
-cdef inline void _piece_finish(const cs_ops *ops, const real *x, real *y, cs_intp n, bint log,
+cdef inline void _piece_finish(const cs_ops *ops, const real *x, real *y, cs_intp n, int mode,
                                real a, real b) noexcept nogil:
     if real is float:
-        ops.piece_finish_f32(x, y, n, log, a, b)
+        ops.piece_finish_f32(x, y, n, mode, a, b)
     else:
-        ops.piece_finish_f64(x, y, n, log, a, b)
+        ops.piece_finish_f64(x, y, n, mode, a, b)
 
 
 cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_intp C, int nt) noexcept nogil:
     """One row of more than PIECE entries, in pieces of PIECE (whatever the
     number of threads, so the result does not depend on it): each piece's max
     m_p and sum s_p, combined into the row's M and S = sum_p s_p exp(m_p - M),
-    then each piece finished.  False, with nothing written that matters, when
-    a piece's max or S is not finite (nan, +-inf: the row kernel's rules) or
-    memory is short: the caller runs the row kernel."""
+    then each piece finished.  False, with x untouched, when a piece's max or
+    S is not finite (nan, +-inf: the row kernel's rules) or memory is short:
+    the caller runs the row kernel.  The exponentials are kept in y between
+    the passes unless y is x (then they are taken again at the end)."""
     cdef cs_intp npc = (C + PIECE - 1) // PIECE, p, j0, n
     cdef real *m = <real *>malloc(npc * sizeof(real))
     cdef double *s = <double *>malloc(npc * sizeof(double))
     cdef double M, S
     cdef bint ok = m != NULL and s != NULL
+    cdef bint keep = not log and <const void *>xp != <const void *>yp
     if ok:
         for p in prange(npc, num_threads=nt, schedule="static"):
             j0 = p * PIECE
             n = PIECE if C - j0 > PIECE else C - j0
-            m[p] = _piece_sumexp(ops, xp + j0, n, NULL if log else yp + j0, &s[p])
+            m[p] = _piece_sumexp(ops, xp + j0, n, yp + j0 if keep else NULL, &s[p])
         M = m[0]
         for p in range(npc):
             ok = ok and isfinite(m[p])
@@ -105,9 +107,11 @@ cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_in
             j0 = p * PIECE
             n = PIECE if C - j0 > PIECE else C - j0
             if log:
-                _piece_finish(ops, xp + j0, yp + j0, n, True, <real>M, <real>libc_log(S))
+                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_LOG, <real>M, <real>libc_log(S))
+            elif keep:
+                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_SCALE, <real>(exp(m[p] - M) / S), 0)
             else:
-                _piece_finish(ops, xp + j0, yp + j0, n, False, <real>(exp(m[p] - M) / S), 0)
+                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_EXP, <real>M, <real>(1.0 / S))
     free(m)
     free(s)
     return ok

@@ -3,6 +3,7 @@
 cdef extern from "cs_ops.h" nogil:
     ctypedef Py_ssize_t cs_intp
     enum: CS_TILE
+    enum: CS_PIECE_SCALE, CS_PIECE_LOG, CS_PIECE_EXP
 
     ctypedef struct cs_ops:
         const char *name
@@ -18,7 +19,7 @@ cdef extern from "cs_ops.h" nogil:
         void (*ce_index_rows_f32)(const float *z, cs_intp zs, const cs_intp *label, float *grad, cs_intp gs, const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C) noexcept nogil
         void (*ce_prob_rows_f32)(const float *z, cs_intp zs, const float *target, cs_intp ts, float *grad, cs_intp gs, const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C) noexcept nogil
         float (*piece_sumexp_f32)(const float *x, cs_intp n, float *e, double *s) noexcept nogil
-        void (*piece_finish_f32)(const float *x, float *y, cs_intp n, int log, float a, float b) noexcept nogil
+        void (*piece_finish_f32)(const float *x, float *y, cs_intp n, int mode, float a, float b) noexcept nogil
         void (*softmax_rows_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
         void (*log_softmax_rows_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp nrows, cs_intp C) noexcept nogil
         void (*softmax_cols_f64)(const double *x, cs_intp xs, double *y, cs_intp ys, cs_intp C, cs_intp W, double *buf) noexcept nogil
@@ -31,4 +32,4 @@ cdef extern from "cs_ops.h" nogil:
         void (*ce_index_rows_f64)(const double *z, cs_intp zs, const cs_intp *label, double *grad, cs_intp gs, const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C) noexcept nogil
         void (*ce_prob_rows_f64)(const double *z, cs_intp zs, const double *target, cs_intp ts, double *grad, cs_intp gs, const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C) noexcept nogil
         double (*piece_sumexp_f64)(const double *x, cs_intp n, double *e, double *s) noexcept nogil
-        void (*piece_finish_f64)(const double *x, double *y, cs_intp n, int log, double a, double b) noexcept nogil
+        void (*piece_finish_f64)(const double *x, double *y, cs_intp n, int mode, double a, double b) noexcept nogil

@@ -139,12 +139,16 @@ static T CS_FN(piece_sumexp)(const T *x, cs_intp n, T *e, double *s)
     return CS_FN(row_sumexp)(x, n, e, s);
 }
 
-static void CS_FN(piece_finish)(const T *x, T *y, cs_intp n, int log, T a, T b)
+static void CS_FN(piece_finish)(const T *x, T *y, cs_intp n, int mode, T a, T b)
 {
-    if (log) {
+    if (mode == CS_PIECE_LOG) {
 #pragma omp simd
         for (cs_intp j = 0; j < n; j++)
             y[j] = (x[j] - a) - b;
+    } else if (mode == CS_PIECE_EXP) {
+#pragma omp simd
+        for (cs_intp j = 0; j < n; j++)
+            y[j] = EXPNEG(x[j] - a) * b;
     } else {
 #pragma omp simd
         for (cs_intp j = 0; j < n; j++)

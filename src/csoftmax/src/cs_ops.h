@@ -17,6 +17,8 @@ typedef ptrdiff_t cs_intp;
    axis run across W contiguous columns at once). */
 #define CS_TILE 256
 
+enum { CS_PIECE_SCALE = 0, CS_PIECE_LOG = 1, CS_PIECE_EXP = 2 };
+
 #define CS_DECLARE_OPS(T, S) \
     /* rows: nrows rows of C contiguous entries, row strides xs / ys */ \
     void (*softmax_rows_##S)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp nrows, cs_intp C); \
@@ -39,9 +41,10 @@ typedef ptrdiff_t cs_intp;
                              const double *rscale, double gscale, double *loss, cs_intp nrows, cs_intp C); \
     /* one piece of a row too long for one thread: returns its max, *s = sum of \
        exp(x - max), e (unless NULL) the exponentials; then, once the pieces are \
-       combined, y *= a (softmax) or y = (x - a) - b (log) */ \
+       combined, by mode: y *= a (CS_PIECE_SCALE), y = (x - a) - b (CS_PIECE_LOG), \
+       y = exp(x - a) * b (CS_PIECE_EXP) */ \
     T (*piece_sumexp_##S)(const T *x, cs_intp n, T *e, double *s); \
-    void (*piece_finish_##S)(const T *x, T *y, cs_intp n, int log, T a, T b);
+    void (*piece_finish_##S)(const T *x, T *y, cs_intp n, int mode, T a, T b);
 
 typedef struct cs_ops {
     const char *name;
