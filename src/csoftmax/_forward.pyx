@@ -110,8 +110,8 @@ cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_in
                 _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_LOG, <real>M, <real>libc_log(S))
             elif keep:
                 _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_SCALE, <real>(exp(m[p] - M) / S), 0)
-            else:
-                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_EXP, <real>M, <real>(1.0 / S))
+            else:  # the same exponentials again, the same bits as with keep
+                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_EXP, m[p], <real>(exp(m[p] - M) / S))
     free(m)
     free(s)
     return ok
