@@ -48,6 +48,28 @@ cdef cnp.ndarray new_array(int nd, cnp.npy_intp *dims, int typenum, bint fortran
         PyDataMem_SetHandler(old)
 
 
+cdef object output_like(cnp.ndarray x, object out):
+    """Where a direct path writes a result shaped like the C-contiguous x: a new
+    array when out is None, else out itself if it is an ndarray of x's dtype
+    and shape, C-contiguous, and x itself or not overlapping it; None when out
+    is anything else (the general path takes it)."""
+    cdef int typenum = cnp.PyArray_TYPE(x)
+    if out is None:
+        return new_array(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), typenum, False)
+    if type(out) is not cnp.ndarray:
+        return None
+    cdef cnp.ndarray y = <cnp.ndarray>out
+    if (cnp.PyArray_TYPE(y) != typenum or not cnp.PyArray_ISCARRAY(y)
+            or not cnp.PyArray_SAMESHAPE(x, y)):
+        return None
+    cdef char *xb = <char *>cnp.PyArray_DATA(x)
+    cdef char *yb = <char *>cnp.PyArray_DATA(y)
+    cdef cnp.npy_intp nbytes = cnp.PyArray_NBYTES(x)
+    if xb != yb and xb < yb + nbytes and yb < xb + nbytes:
+        return None
+    return y
+
+
 def empty(shape, dtype, order="C"):
     """``np.empty(shape, dtype, order)``; through the block cache when large."""
     dtype = np.dtype(dtype)

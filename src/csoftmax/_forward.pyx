@@ -17,7 +17,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 from csoftmax._kernels cimport CS_PIECE_EXP, CS_PIECE_LOG, CS_PIECE_SCALE, cs_intp, cs_ops
-from csoftmax._alloc cimport new_array
+from csoftmax._alloc cimport output_like
 from csoftmax._runtime cimport current_ops, threads_for, tile_width
 
 ctypedef fused real:
@@ -183,23 +183,9 @@ def forward_last(cnp.ndarray x, bint whole, bint log, out=None):
     cdef int nd = cnp.PyArray_NDIM(x)
     if n == 0 or nd == 0:
         return None
-    cdef cnp.ndarray y
-    cdef char *xb
-    cdef char *yb
-    cdef cs_intp nbytes = n * cnp.PyArray_ITEMSIZE(x)
-    if out is None:
-        y = new_array(nd, cnp.PyArray_DIMS(x), typenum, False)
-    else:
-        if type(out) is not cnp.ndarray:
-            return None
-        y = <cnp.ndarray>out
-        if (cnp.PyArray_TYPE(y) != typenum or not cnp.PyArray_ISCARRAY(y)
-                or not cnp.PyArray_SAMESHAPE(x, y)):
-            return None
-        xb = <char *>cnp.PyArray_DATA(x)
-        yb = <char *>cnp.PyArray_DATA(y)
-        if xb != yb and xb < yb + nbytes and yb < xb + nbytes:
-            return None
+    cdef cnp.ndarray y = output_like(x, out)
+    if y is None:
+        return None
     cdef cs_intp C = n if whole else cnp.PyArray_DIMS(x)[nd - 1]
     cdef cs_intp outer = n // C
     cdef const cs_ops *ops = current_ops()

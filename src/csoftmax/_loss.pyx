@@ -12,7 +12,7 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from csoftmax._alloc cimport new_array
+from csoftmax._alloc cimport output_like
 from csoftmax._kernels cimport cs_ops, cs_intp
 from csoftmax._runtime cimport current_ops, threads_for
 
@@ -154,22 +154,10 @@ def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_gra
         if lab[i] < 0 or lab[i] >= C:
             raise ValueError(f"class label {lab[i]} is out of range for {C} classes")
     cdef cnp.ndarray grad = None
-    cdef char *zb
-    cdef char *gb
-    cdef cs_intp nbytes = N * C * cnp.PyArray_ITEMSIZE(z)
-    if want_grad and out is not None:
-        if type(out) is not cnp.ndarray:
+    if want_grad:
+        grad = output_like(z, out)
+        if grad is None:
             return None
-        grad = <cnp.ndarray>out
-        if (cnp.PyArray_TYPE(grad) != typenum or not cnp.PyArray_ISCARRAY(grad)
-                or not cnp.PyArray_SAMESHAPE(z, grad)):
-            return None
-        zb = <char *>cnp.PyArray_DATA(z)
-        gb = <char *>cnp.PyArray_DATA(grad)
-        if zb != gb and zb < gb + nbytes and gb < zb + nbytes:
-            return None
-    elif want_grad:
-        grad = new_array(2, cnp.PyArray_DIMS(z), typenum, False)
     cdef cnp.ndarray per = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(z), cnp.NPY_DOUBLE, 0)
     cdef double *lp = <double *>cnp.PyArray_DATA(per)
     cdef double gscale = k / N if mean else k
