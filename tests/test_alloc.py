@@ -1,4 +1,7 @@
 """The block cache behind large outputs (csoftmax._alloc)."""
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -105,3 +108,15 @@ def test_arrays_freed_from_many_threads():
     assert n <= LIMITS["slots"] and nbytes <= LIMITS["max_bytes"]
     again = [_alloc.empty(BIG, np.float64) for _ in range(3)]
     assert len({a.ctypes.data for a in again}) == 3
+
+
+def test_cache_switched_off_by_the_environment():
+    code = ("import numpy as np, csoftmax as cs\n"
+            "from numpy._core.multiarray import get_handler_name\n"
+            f"y = cs.softmax(np.ones({BIG}), axis=-1)\n"
+            "print(get_handler_name(y), y.flags.owndata)\n")
+    for value, name in (("0", "default_allocator"), ("1", "csoftmax_block_cache")):
+        env = dict(os.environ, CSOFTMAX_BLOCK_CACHE=value)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.split() == [name, "True"]

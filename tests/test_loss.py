@@ -737,3 +737,27 @@ def test_common_call_bad_label_writes_nothing():
             cs.cross_entropy(z, lab.astype(np.intp))
     np.testing.assert_array_equal(z, z0)
     np.testing.assert_array_equal(out, 7.0)
+
+
+def test_out_over_the_labels_or_weights(rng):
+    # out sharing memory with the labels or the sample weights: they are read
+    # while (or after) the gradient is written, so the result must not change
+    z = rng.standard_normal((64, 64))
+    t = rng.integers(0, 64, 64)
+    want = cs.cross_entropy_grad(z, t)
+    for lab_dtype in (np.intp, np.int32):
+        buf = np.zeros(64 * 64)
+        lab = buf.view(lab_dtype)[:64]
+        lab[:] = t
+        out = buf.reshape(64, 64)
+        loss, grad = cs.cross_entropy_grad(z, lab, out=out)
+        assert grad is out and loss == want[0]
+        np.testing.assert_array_equal(out, want[1])
+    for reduction in ("mean", "sum", "none"):
+        want = cs.cross_entropy_grad(z, t, sample_weight=np.arange(64.0), reduction=reduction)
+        buf = np.zeros(64 * 64)
+        buf[:64] = np.arange(64.0)
+        loss, grad = cs.cross_entropy_grad(z, t, sample_weight=buf[:64], reduction=reduction,
+                                           out=buf.reshape(64, 64))
+        np.testing.assert_array_equal(loss, want[0])
+        np.testing.assert_array_equal(grad, want[1])

@@ -226,3 +226,38 @@ def test_gil_released(restore_threads):
         if (t1 - t0) > 0.005 and ratios[-1] < 0.5:
             return
     pytest.fail(f"the watcher thread stalled while softmax ran: longest gap / call = {ratios}")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_forked_child_computes_on_one_thread(restore_threads):
+    """GNU OpenMP's threads do not survive a fork (a team started in the child
+    hangs); a child forked after threaded calls gets one thread and its calls
+    return."""
+    _needs_two_threads(restore_threads)
+    code = r"""
+import os, signal
+import numpy as np
+import csoftmax as cs
+rng = np.random.default_rng(0)
+x = rng.standard_normal((600, 300))
+y = rng.integers(0, 300, 600)
+calls = [lambda: cs.softmax(x, axis=-1), lambda: cs.softmax(x, axis=0), lambda: cs.log_softmax(x),
+         lambda: cs.softmax_backward(x, x, axis=0), lambda: cs.log_softmax_backward(x, x),
+         lambda: cs.softmax_jacobian(x[:, :100]), lambda: cs.cross_entropy_grad(x, y),
+         lambda: cs.cross_entropy_grad(x, np.eye(300)[y])]
+want = [f() for f in calls]
+assert cs.get_num_threads() == 2
+pid = os.fork()
+if pid == 0:
+    signal.alarm(20)
+    got = [f() for f in calls]
+    same = all(np.array_equal(np.asarray(a[1] if isinstance(a, tuple) else a),
+                              np.asarray(b[1] if isinstance(b, tuple) else b)) for a, b in zip(got, want))
+    os._exit(0 if same and cs.get_num_threads() == 1 else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status), cs.get_num_threads())
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0", "2"], res.stdout  # child fine; the parent keeps its threads

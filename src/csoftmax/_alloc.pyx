@@ -2,8 +2,12 @@
 """Allocation of large outputs through a NumPy data allocator that keeps a few
 freed blocks for the next call of the same size (see src/cs_alloc.h): repeated
 calls on tens of megabytes then skip the kernel's page faults.  Outputs under
-16 MiB are plain ``np.empty`` arrays.
+16 MiB are plain ``np.empty`` arrays, and so are all outputs when another data
+allocator than the one NumPy had at import is in force (a user's own handler
+is respected) or when the environment has ``CSOFTMAX_BLOCK_CACHE=0``.
 """
+import os
+
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
 
 import numpy as np
@@ -34,12 +38,17 @@ cdef object _base = PyDataMem_GetHandler()  # kept alive: its functions are call
 if cs_alloc_init(<PyDataMem_Handler *>PyCapsule_GetPointer(_base, "mem_handler")) != 0:
     raise MemoryError("cannot allocate the block cache's lock")
 cdef object _handler = PyCapsule_New(&cs_handler, "mem_handler", NULL)
+cdef bint _enabled = os.environ.get("CSOFTMAX_BLOCK_CACHE", "1") != "0"
+
+
+cdef inline bint _use_cache(size_t nbytes):
+    return _enabled and nbytes >= CS_CACHE_MIN and PyDataMem_GetHandler() is _base
 
 
 cdef cnp.ndarray new_array(int nd, cnp.npy_intp *dims, int typenum, bint fortran):
     """An uninitialised array; through the block cache when it is large."""
     cdef size_t nbytes = cnp.PyArray_MultiplyList(dims, nd) * cnp.PyDataType_ELSIZE(cnp.PyArray_DescrFromType(typenum))
-    if nbytes < CS_CACHE_MIN:
+    if not _use_cache(nbytes):
         return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
     old = PyDataMem_SetHandler(_handler)
     try:
@@ -77,7 +86,7 @@ def empty(shape, dtype, order="C"):
     nbytes = dtype.itemsize
     for n in shape:
         nbytes *= n
-    if nbytes < CS_CACHE_MIN:
+    if not _use_cache(nbytes):
         return np.empty(shape, dtype, order=order)
     old = PyDataMem_SetHandler(_handler)
     try:

@@ -154,10 +154,15 @@ def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_gra
         if lab[i] < 0 or lab[i] >= C:
             raise ValueError(f"class label {lab[i]} is out of range for {C} classes")
     cdef cnp.ndarray grad = None
+    cdef char *gb
+    cdef char *lb = <char *>cnp.PyArray_DATA(label)
     if want_grad:
         grad = output_like(z, out)
         if grad is None:
             return None
+        gb = <char *>cnp.PyArray_DATA(grad)
+        if gb < lb + N * sizeof(cs_intp) and lb < gb + cnp.PyArray_NBYTES(grad):
+            return None  # out over the labels: the general path copies
     cdef cnp.ndarray per = cnp.PyArray_EMPTY(1, cnp.PyArray_DIMS(z), cnp.NPY_DOUBLE, 0)
     cdef double *lp = <double *>cnp.PyArray_DATA(per)
     cdef double gscale = k / N if mean else k

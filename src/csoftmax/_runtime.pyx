@@ -95,7 +95,9 @@ def get_num_threads():
 def set_num_threads(n):
     """Set the number of threads large calls use (in every Python thread).
 
-    OpenMP's own limit (``OMP_NUM_THREADS``, threadpoolctl) still caps it.
+    OpenMP's own limit (``OMP_NUM_THREADS``, threadpoolctl) still caps it.  A
+    process forked from one that has used threads starts with one thread
+    (GNU OpenMP's threads do not survive a fork); raising it there hangs.
     """
     global _thread_limit
     n = int(n)
@@ -108,6 +110,17 @@ def has_openmp():
     """Whether this build runs its kernels in parallel."""
     return bool(CS_HAVE_OPENMP)
 
+
+def _one_thread_in_child():
+    # GNU OpenMP's threads do not survive a fork: a team started in the child
+    # of a process that has run one waits for them forever.  A forked child
+    # (multiprocessing's default on Linux) computes on its own thread.
+    global _thread_limit
+    _thread_limit = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_thread_in_child)
 
 _env = os.environ.get("CSOFTMAX_ISA")
 if _env:

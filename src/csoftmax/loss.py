@@ -36,7 +36,7 @@ def _labels(t, N, C):
 def _weights(sample_weight, N):
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight, dtype=F64)
+    w = np.array(sample_weight, dtype=F64)  # a copy: read after out= is written
     if w.shape not in ((N,), ()) or (w.shape == () and N != 1):
         raise ValueError(f"sample_weight has shape {w.shape}, expected ({N},)")
     w = w.reshape(N)
@@ -135,9 +135,10 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
 
 
 def _grad_buffer(out, z2, label, probs):
-    """(array, whether it is out) where the kernel writes the gradient: ``out`` itself when its dtype and
-    layout fit and it overlaps no input (exactly the logits is fine with class
-    indices: the kernel reads each row's logits before writing that row)."""
+    """(array, whether it is out) where the kernel writes the gradient: ``out``
+    itself when its dtype and layout fit and it overlaps no input (exactly the
+    logits is fine with class indices: the kernel reads each row's logits
+    before writing that row)."""
     N, C = z2.shape
     if out is not None and out.dtype == z2.dtype:
         try:
@@ -147,8 +148,8 @@ def _grad_buffer(out, z2, label, probs):
         if g is not None and g.strides[1] == g.itemsize:
             same = (g.__array_interface__["data"][0] == z2.__array_interface__["data"][0]
                     and g.strides == z2.strides)
-            if (not np.may_share_memory(g, z2) or (same and label is not None)) and (
-                    probs is None or not np.may_share_memory(g, probs)):
+            if (not np.may_share_memory(g, z2) or (same and label is not None)) and not np.may_share_memory(
+                    g, probs if label is None else label):
                 return g, True
     return empty((N, C), z2.dtype), False
 
