@@ -212,6 +212,26 @@ static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
 {
     T t[CS_BLOCK], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
+    if (C > CS_NARROW) {
+        /* Wide rows: a row is finished after the next one's sum, so that the
+           chain of its logarithm runs beside that work, not before its own
+           last pass (the row is still in L1). */
+        for (cs_intp r = 0; r <= nrows; r++) {
+            if (r < nrows)
+                m[r & 1] = CS_FN(row_sumexp)(x + r * xs, C, NULL, &s[r & 1]);
+            if (r == 0)
+                continue;
+            cs_intp q = (r - 1) & 1;
+            const T *xr = x + (r - 1) * xs;
+            T *yr = y + (r - 1) * ys;
+            CS_FN(log_sums)(xr, xs, 1, C, &m[q], &s[q], &ls[q]);
+            T mr = m[q], lr = (T)ls[q];
+#pragma omp simd
+            for (cs_intp j = 0; j < C; j++)
+                yr[j] = (xr[j] - mr) - lr;
+        }
+        return;
+    }
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
