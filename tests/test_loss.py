@@ -761,3 +761,19 @@ def test_out_over_the_labels_or_weights(rng):
                                            out=buf.reshape(64, 64))
         np.testing.assert_array_equal(loss, want[0])
         np.testing.assert_array_equal(grad, want[1])
+
+
+def test_loss_total(rng):
+    import math
+    from csoftmax import _loss
+    for n in (0, 1, 7, 8, 255, 256, 257, 4096, 100003):
+        v = rng.random(n) * 10.0 ** rng.integers(-8, 8, n)
+        assert abs(_loss.total(v) - math.fsum(v)) <= 4 * np.finfo(F64).eps * max(math.fsum(v), 1e-300)
+    v = rng.random(1000)
+    for special, want in ((np.inf, np.inf), (np.nan, np.nan)):
+        w = v.copy()
+        w[600] = special
+        np.testing.assert_equal(_loss.total(w), want)
+    w = v.copy()
+    w[3], w[900] = np.inf, -np.inf
+    assert np.isnan(_loss.total(w))
