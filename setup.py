@@ -53,6 +53,10 @@ class BuildExt(build_ext):
             if os.environ.get("CSOFTMAX_NO_OPENMP") or not _compiles(cc, omp, omp_code):
                 warnings.warn("the compiler has no OpenMP: building csoftmax's kernels serially")
                 omp = []
+                # `omp simd` still matters without threads: the kernels' sums
+                # are taken in vector lanes (their accuracy counts on it)
+                if _compiles(cc, ["-fopenmp-simd"]):
+                    compile_args.append("-fopenmp-simd")
             compile_args += omp
             link_args = list(omp)
         for ext in self.extensions:
