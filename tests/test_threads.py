@@ -261,3 +261,26 @@ print(os.waitstatus_to_exitcode(status), cs.get_num_threads())
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["0", "2"], res.stdout  # child fine; the parent keeps its threads
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_long_slice_with_masked_pieces(isa, restore_threads, name, dtype):
+    """Pieces of a long slice that are all -inf (a masked span) add nothing:
+    0 (log: -inf) there, the rest as the reference, the same bits on any
+    number of threads and in place."""
+    _needs_two_threads(restore_threads)
+    x = _data((5 * 16384 + 3,), dtype)
+    x[16384:3 * 16384] = -np.inf
+    x[-3:] = -np.inf
+    f = getattr(csoftmax, name)
+    csoftmax.set_num_threads(1)
+    one = f(x)
+    csoftmax.set_num_threads(2)
+    two = f(x)
+    np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
+    np.testing.assert_array_equal(two[16384:3 * 16384], 0.0 if name == "softmax" else -np.inf)
+    ASSERT[name](two, getattr(reference, name)(x), x, None, dtype)
+    y = x.copy()
+    f(y, out=y)
+    np.testing.assert_array_equal(y, two)

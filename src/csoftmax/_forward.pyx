@@ -6,7 +6,7 @@ C entries of a row are contiguous, or the inner axis is contiguous; rows (or
 tiles of columns) are spread over threads.
 """
 from cython.parallel cimport prange, threadid
-from libc.math cimport exp, isfinite
+from libc.math cimport INFINITY, NAN, exp, isfinite
 from libc.math cimport log as libc_log
 from libc.stdlib cimport free, malloc
 
@@ -77,30 +77,45 @@ cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_in
     """One row of more than PIECE entries, in pieces of PIECE (whatever the
     number of threads, so the result does not depend on it): each piece's max
     m_p and sum s_p, combined into the row's M and S = sum_p s_p exp(m_p - M),
-    then each piece finished.  False, with x untouched, when a piece's max or
-    S is not finite (nan, +-inf: the row kernel's rules) or memory is short:
-    the caller runs the row kernel.  The exponentials are kept in y between
-    the passes unless y is x (then they are taken again at the end)."""
-    cdef cs_intp npc = (C + PIECE - 1) // PIECE, p, j0, n
+    then each piece finished.  A piece all -inf (a masked span) adds nothing
+    and ends as 0 (log: -inf).  False, with x untouched, when a piece's max or
+    S is not finite otherwise (nan, +inf, every piece -inf: the row kernel's
+    rules) or memory is short: the caller runs the row kernel.  The
+    exponentials are kept in y between the passes unless y is x (then they are
+    taken again at the end)."""
+    cdef cs_intp npc = (C + PIECE - 1) // PIECE, p, j0, n, j
     cdef real *m = <real *>malloc(npc * sizeof(real))
     cdef double *s = <double *>malloc(npc * sizeof(double))
     cdef double M, S
     cdef bint ok = m != NULL and s != NULL
     cdef bint keep = not log and <const void *>xp != <const void *>yp
+    cdef bint live = False
     if ok:
         for p in prange(npc, num_threads=nt, schedule="static"):
             j0 = p * PIECE
             n = PIECE if C - j0 > PIECE else C - j0
             m[p] = _piece_sumexp(ops, xp + j0, n, yp + j0 if keep else NULL, &s[p])
-        M = m[0]
+            if m[p] == -INFINITY:  # s[p] = 0 if all -inf, nan if nan among them
+                s[p] = 0.0
+                for j in range(n):
+                    if xp[j0 + j] != -INFINITY:
+                        s[p] = NAN
+                        break
+        M = -INFINITY
         for p in range(npc):
+            if m[p] == -INFINITY:
+                ok = ok and s[p] == 0.0
+                continue
             ok = ok and isfinite(m[p])
+            live = True
             if m[p] > M:
                 M = m[p]
+        ok = ok and live
         S = 0.0
         if ok:
             for p in range(npc):
-                S += s[p] * exp(m[p] - M)
+                if s[p] != 0.0:
+                    S += s[p] * exp(m[p] - M)
             ok = isfinite(S)
     if ok:
         for p in prange(npc, num_threads=nt, schedule="static"):
@@ -108,6 +123,8 @@ cdef bint _long_row(const cs_ops *ops, bint log, const real *xp, real *yp, cs_in
             n = PIECE if C - j0 > PIECE else C - j0
             if log:
                 _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_LOG, <real>M, <real>libc_log(S))
+            elif m[p] == -INFINITY:  # exp(-inf - M) = 0
+                _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_EXP, <real>M, 1)
             elif keep:
                 _piece_finish(ops, xp + j0, yp + j0, n, CS_PIECE_SCALE, <real>(exp(m[p] - M) / S), 0)
             else:  # the same exponentials again, the same bits as with keep
