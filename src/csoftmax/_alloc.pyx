@@ -50,11 +50,7 @@ cdef cnp.ndarray new_array(int nd, cnp.npy_intp *dims, int typenum, bint fortran
     cdef size_t nbytes = cnp.PyArray_MultiplyList(dims, nd) * cnp.PyDataType_ELSIZE(cnp.PyArray_DescrFromType(typenum))
     if not _use_cache(nbytes):
         return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
-    old = PyDataMem_SetHandler(_handler)
-    try:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, fortran)
-    finally:
-        PyDataMem_SetHandler(old)
+    return empty([dims[i] for i in range(nd)], cnp.PyArray_DescrFromType(typenum), "F" if fortran else "C")
 
 
 cdef object output_like(cnp.ndarray x, object out):

@@ -37,19 +37,28 @@ cdef inline void _prob(const cs_ops *ops, const real *z, cs_intp zs, const real 
         ops.ce_prob_rows_f64(z, zs, t, ts, g, gs, rs, k, loss, n, C)
 
 
-cdef void _index_threaded(const cs_ops *ops, const real *zp, cs_intp zs, const cs_intp *labp,
-                          real *gp, cs_intp gs, double gscale, double *lp, cs_intp N, cs_intp C,
-                          int nt) noexcept nogil:
+cdef void _ce_threaded(const cs_ops *ops, const real *zp, cs_intp zs, const cs_intp *labp,
+                       const real *tp, cs_intp ts, real *gp, cs_intp gs, const double *rp,
+                       double gscale, double *lp, cs_intp N, cs_intp C, int nt) noexcept nogil:
+    """Rows spread over nt threads: class indices labp, or probabilities tp
+    when labp is NULL; gp and rp may be NULL."""
     cdef cs_intp k, per, r0, n
     if nt == 1:
-        _index(ops, zp, zs, labp, gp, gs, NULL, gscale, lp, N, C)
+        if labp != NULL:
+            _index(ops, zp, zs, labp, gp, gs, rp, gscale, lp, N, C)
+        else:
+            _prob(ops, zp, zs, tp, ts, gp, gs, rp, gscale, lp, N, C)
         return
     per = (N + 4 * nt - 1) // (4 * nt)
     for k in prange((N + per - 1) // per, num_threads=nt, schedule="static"):
         r0 = k * per
         n = per if N - r0 > per else N - r0
-        _index(ops, zp + r0 * zs, zs, labp + r0, NULL if gp == NULL else gp + r0 * gs, gs,
-               NULL, gscale, lp + r0, n, C)
+        if labp != NULL:
+            _index(ops, zp + r0 * zs, zs, labp + r0, NULL if gp == NULL else gp + r0 * gs, gs,
+                   NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
+        else:
+            _prob(ops, zp + r0 * zs, zs, tp + r0 * ts, ts, NULL if gp == NULL else gp + r0 * gs, gs,
+                  NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
 
 
 cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] target, real[:, :] grad,
@@ -89,24 +98,8 @@ cdef int _ce(const real[:, :] z, const cs_intp[::1] label, const real[:, :] targ
         tp = &target[0, 0]
         ts = target.strides[0] // sz
     cdef int nt = 1 if serial else threads_for(N * C)
-    cdef cs_intp k, per, r0, n
     with nogil:
-        if nt == 1:
-            if labp != NULL:
-                _index(ops, zp, zs, labp, gp, gs, rp, gscale, lp, N, C)
-            else:
-                _prob(ops, zp, zs, tp, ts, gp, gs, rp, gscale, lp, N, C)
-        else:
-            per = (N + 4 * nt - 1) // (4 * nt)
-            for k in prange((N + per - 1) // per, num_threads=nt, schedule="static"):
-                r0 = k * per
-                n = per if N - r0 > per else N - r0
-                if labp != NULL:
-                    _index(ops, zp + r0 * zs, zs, labp + r0, NULL if gp == NULL else gp + r0 * gs, gs,
-                           NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
-                else:
-                    _prob(ops, zp + r0 * zs, zs, tp + r0 * ts, ts, NULL if gp == NULL else gp + r0 * gs, gs,
-                          NULL if rp == NULL else rp + r0, gscale, lp + r0, n, C)
+        _ce_threaded(ops, zp, zs, labp, tp, ts, gp, gs, rp, gscale, lp, N, C, nt)
     return 0
 
 
@@ -170,14 +163,14 @@ def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_gra
     cdef int nt = threads_for(N * C)
     if typenum == cnp.NPY_FLOAT:
         with nogil:
-            _index_threaded(ops, <const float *>cnp.PyArray_DATA(z), C, lab,
-                            NULL if grad is None else <float *>cnp.PyArray_DATA(grad), C,
-                            gscale, lp, N, C, nt)
+            _ce_threaded(ops, <const float *>cnp.PyArray_DATA(z), C, lab, NULL, 0,
+                         NULL if grad is None else <float *>cnp.PyArray_DATA(grad), C,
+                         NULL, gscale, lp, N, C, nt)
     else:
         with nogil:
-            _index_threaded(ops, <const double *>cnp.PyArray_DATA(z), C, lab,
-                            NULL if grad is None else <double *>cnp.PyArray_DATA(grad), C,
-                            gscale, lp, N, C, nt)
+            _ce_threaded(ops, <const double *>cnp.PyArray_DATA(z), C, lab, NULL, 0,
+                         NULL if grad is None else <double *>cnp.PyArray_DATA(grad), C,
+                         NULL, gscale, lp, N, C, nt)
     cdef double total = _sum(lp, N)
     return (total / N if mean else total), grad
 
