@@ -113,15 +113,19 @@ def ce_f64(const double[:, :] z, const cs_intp[::1] label, const double[:, :] ta
     _ce(z, label, target, grad, rscale, gscale, loss, serial)
 
 
+cdef cs_intp _first_bad(const cs_intp *label, cs_intp n, cs_intp C) noexcept nogil:
+    cdef cs_intp i
+    for i in range(n):
+        if label[i] < 0 or label[i] >= C:
+            return i
+    return -1
+
+
 def first_bad_label(const cs_intp[::1] label, cs_intp C):
     """The index of the first label outside [0, C), or -1 (one pass, no temporaries)."""
-    cdef cs_intp i, n = label.shape[0], bad = -1
-    with nogil:
-        for i in range(n):
-            if label[i] < 0 or label[i] >= C:
-                bad = i
-                break
-    return bad
+    if label.shape[0] == 0:
+        return -1
+    return _first_bad(&label[0], label.shape[0], C)
 
 
 def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_grad, out=None):
@@ -142,10 +146,9 @@ def ce_fast(cnp.ndarray z, cnp.ndarray label, bint mean, double k, bint want_gra
             or cnp.PyArray_DIMS(label)[0] != N or not cnp.PyArray_ISCARRAY_RO(label)):
         return None
     cdef const cs_intp *lab = <const cs_intp *>cnp.PyArray_DATA(label)
-    cdef cs_intp i
-    for i in range(N):
-        if lab[i] < 0 or lab[i] >= C:
-            raise ValueError(f"class label {lab[i]} is out of range for {C} classes")
+    cdef cs_intp bad = _first_bad(lab, N, C)
+    if bad >= 0:
+        raise ValueError(f"class label {lab[bad]} is out of range for {C} classes")
     cdef cnp.ndarray grad = None
     cdef char *gb
     cdef char *lb = <char *>cnp.PyArray_DATA(label)
