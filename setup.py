@@ -1,11 +1,12 @@
 """Build the compiled kernels of csoftmax.
 
-Each .pyx under src/csoftmax/ is one extension module.  OpenMP is used where the
+Each .pyx under csoftmax/ is one extension module; the C kernels they share
+are headers in csoftmax/include/.  OpenMP is used where the
 compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
 the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 -march=native (the kernels for newer instruction sets are compiled in and chosen
-at import time, see src/csoftmax/src/cs_dispatch.h).
+at import time, see csoftmax/include/cs_dispatch.h).
 """
 import os
 import sys
@@ -18,8 +19,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 MODULES = ["_alloc", "_runtime", "_forward", "_backward", "_jacobian", "_loss"]
-PACKAGE = os.path.join("src", "csoftmax")
-HEADERS = os.path.join(PACKAGE, "src")
+PACKAGE = "csoftmax"
+HEADERS = os.path.join(PACKAGE, "include")
 
 
 def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):

@@ -1,17 +1,28 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
-"""Which compiled kernels run, and on how many threads.
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Which compiled kernels run, on how many threads, and the one loop that runs
+them.
 
 The kernel table for the CPU's instruction-set level is chosen once at import;
-the thread count for a call comes from its size, ``set_num_threads`` and the
-OpenMP limit (``OMP_NUM_THREADS``, threadpoolctl).
+the other modules look kernels up by name (``kernel_id`` at their import,
+``kernel`` per call) and hand a task to ``run``, which splits its units between
+the threads.  The thread count of a call comes from its size and the count the
+caller passes (``get_num_threads()``: ``set_num_threads`` under the OpenMP
+limit, ``OMP_NUM_THREADS`` or threadpoolctl).
 """
 import os
 
-from csoftmax._kernels cimport cs_ops, cs_intp, CS_TILE
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
+
+from csoftmax._kernels cimport CS_TILE, cs_intp, cs_kernel, cs_task
 
 cdef extern from "cs_dispatch.h" nogil:
+    ctypedef struct cs_ops:
+        const char *name
     int cs_cpu_level()
     const cs_ops *cs_ops_for(int level)
+    int cs_kernel_id(const char *name)
+    cs_kernel cs_pick(const cs_ops *ops, int kid, int dtype)
 
 cdef extern from "cs_threads.h" nogil:
     int omp_get_max_threads()
@@ -29,19 +40,51 @@ cdef const cs_ops *_ops = cs_ops_for(cs_cpu_level())
 cdef int _thread_limit = 0   # 0: none of our own
 
 
-cdef const cs_ops *current_ops() noexcept nogil:
-    return _ops
+cdef int kernel_id(str name) except -1:
+    cdef int k = cs_kernel_id(name.encode())
+    if k < 0:
+        raise ImportError(f"no compiled kernel named {name!r}")
+    return k
 
 
-cdef int threads_for(cs_intp work) noexcept nogil:
+cdef cs_kernel kernel(int kid, int dtype) noexcept nogil:
+    return cs_pick(_ops, kid, dtype)
+
+
+cdef int threads_for(cs_intp work, int n_threads) noexcept nogil:
     if work < 2 * PAR_MIN:
         return 1
-    cdef int n = omp_get_max_threads()
-    if _thread_limit > 0 and _thread_limit < n:
-        n = _thread_limit
+    cdef int n = n_threads
     if work // PAR_MIN < n:
         n = <int>(work // PAR_MIN)
     return n if n > 1 else 1
+
+
+cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scratch) except -1 nogil:
+    """The units [0, units) of a task on nt threads, in about four blocks a
+    thread (static schedule), each thread with scratch bytes of its own."""
+    cdef char *buf = NULL
+    cdef cs_intp per, k, lo
+    if units <= 0:
+        return 0
+    if nt > units:
+        nt = <int>units
+    if nt < 1:
+        nt = 1
+    if scratch:
+        buf = <char *>malloc(nt * scratch)
+        if buf == NULL:
+            with gil:
+                raise MemoryError(f"cannot allocate {nt * scratch} bytes of scratch")
+    if nt == 1:
+        fn(t, 0, units, buf)
+    else:
+        per = (units + 4 * nt - 1) // (4 * nt)
+        for k in prange((units + per - 1) // per, num_threads=nt, schedule="static"):
+            lo = k * per
+            fn(t, lo, lo + per if units - lo > per else units, buf + threadid() * scratch if buf != NULL else NULL)
+    free(buf)
+    return 0
 
 
 cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:

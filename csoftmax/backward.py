@@ -1,54 +1,29 @@
 """The softmax Jacobian and the vector-Jacobian products of softmax and
-log_softmax (seed 004: ds_i/dz_j = s_i (delta_ij - s_j))."""
+log_softmax (docs/derivations.md: ds_i/dz_j = s_i (delta_ij - s_j))."""
 import numpy as np
 
 from . import _backward, _jacobian
-from ._arrays import F32, F64, Plan, as_real, check_out, empty, normalize_axes, writable_view
+from ._api import Plan, as_common, as_real, check_out, empty, finish, single_axis
+from ._runtime import get_num_threads
 
 __all__ = ["softmax_jacobian", "softmax_backward", "log_softmax_backward"]
 
 
-def _single_axis(axis, ndim):
-    """The class axis as a non-negative int; a tuple of one axis is accepted."""
-    axes = normalize_axes(axis, ndim) if axis is not None else ()
-    if len(axes) != 1:
-        raise ValueError(f"axis must be a single axis, got {axis!r}")
-    return axes[0]
-
-
-def _common(a, adt, b, bdt):
-    """Cast two operands to the dtype they are computed in; return the result dtype."""
-    rdt = np.result_type(adt, bdt)
-    work = F32 if rdt in (F32, np.float16) else F64
-    return a.astype(work, copy=False), b.astype(work, copy=False), rdt
-
-
 def _vjp(s, grad_output, axis, out, log):
-    a, adt = as_real(s, "log_s" if log else "s")
-    g, gdt = as_real(grad_output, "grad_output")
+    if grad_output is None:
+        raise TypeError("grad_output must be an array_like of real numbers, got None")
+    a, g, rdt = as_common(s, "log_s" if log else "s", grad_output, "grad_output")
     if a.shape != g.shape:
         raise ValueError(f"grad_output has shape {g.shape}, expected {a.shape}")
     if a.ndim == 0:
         raise ValueError("softmax backward needs at least one dimension")
-    a, g, rdt = _common(a, adt, g, gdt)
     if out is not None:
         check_out(out, a.shape, rdt)
-    axes = (_single_axis(axis, a.ndim),)
-    if a.size == 0:
-        return out if out is not None else np.empty(a.shape, rdt)
-    plan = Plan(a, axes)
-    s3, g3 = plan.operand(a), plan.operand(g)
-    kernel = _backward.backward_f32 if a.dtype == F32 else _backward.backward_f64
-    o3 = writable_view(plan, out, (a, g)) if out is not None and out.dtype == a.dtype else None
-    if o3 is not None:
-        kernel(s3, g3, o3, log)
-        return out
-    res = plan.empty(a.dtype)
-    kernel(s3, g3, plan.view(res), log)
-    if out is not None:
-        np.copyto(out, res, casting="unsafe")
-        return out
-    return res if rdt == a.dtype else res.astype(rdt)
+    plan = Plan(a, (single_axis(axis, a.ndim),))
+    o, res = plan.output(out, a.dtype, (a, g), in_place=(a, g))
+    if a.size:
+        _backward.backward(plan.operand(a), plan.operand(g), o, log, get_num_threads())
+    return finish(res, out, rdt)
 
 
 def softmax_backward(s, grad_output, axis=-1, *, out=None):
@@ -143,14 +118,12 @@ def softmax_jacobian(x, axis=-1):
     a, rdt = as_real(x)
     if a.ndim == 0:
         raise ValueError("softmax_jacobian needs at least one dimension")
-    ax = _single_axis(axis, a.ndim)
-    moved = np.moveaxis(a, ax, -1)
+    moved = np.moveaxis(a, single_axis(axis, a.ndim), -1)
     C = moved.shape[-1]
     res = empty(moved.shape + (C,), a.dtype)
     if res.size:
         rows = moved.reshape(-1, C)
-        if rows.strides[1] != rows.itemsize:
+        if C > 1 and rows.strides[1] != rows.itemsize or not rows.flags.aligned:
             rows = np.ascontiguousarray(rows)
-        kernel = _jacobian.jacobian_f32 if a.dtype == F32 else _jacobian.jacobian_f64
-        kernel(rows, res.reshape(-1, C, C))
-    return res if rdt == a.dtype else res.astype(rdt)
+        _jacobian.jacobian(rows, res.reshape(-1, C, C), get_num_threads())
+    return finish(res, None, rdt)

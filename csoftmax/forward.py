@@ -4,48 +4,24 @@ from math import prod
 import numpy as np
 
 from . import _forward
-from ._arrays import F32, Plan, as_real, check_out, normalize_axes, writable_view
+from ._api import Plan, as_real, check_out, finish, normalize_axes
+from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax"]
 
 
-def _fast(x, axis, out, log):
-    """The common call straight to the kernel: a C-contiguous float32/float64
-    ndarray over its last axis or all of it.  None where that does not apply
-    (forward_last also refuses other dtypes, layouts and outs)."""
-    if type(x) is not np.ndarray:
-        return None
-    if axis is None:
-        return _forward.forward_last(x, True, log, out)
-    if type(axis) is int and x.ndim > 0 and (axis == -1 or axis == x.ndim - 1):
-        return _forward.forward_last(x, False, log, out)
-    return None
-
-
-def _run(x, axis, out, log):
+def _forward_call(x, axis, out, log):
     a, rdt = as_real(x)
     if out is not None:
         check_out(out, a.shape, rdt)
     axes = normalize_axes(axis, a.ndim)
     if len(axes) not in (1, a.ndim):
         return _over_some_axes(a, axes, rdt, out, log)
-    if a.size == 0:
-        return out if out is not None else np.empty(a.shape, rdt)
     plan = Plan(a, axes)
-    x3 = plan.operand(a)
-    kernel = _forward.forward_f32 if a.dtype == F32 else _forward.forward_f64
-    y3 = writable_view(plan, out, (a,)) if out is not None and out.dtype == a.dtype else None
-    if y3 is not None:
-        kernel(x3, y3, log)
-        return out
-    res = plan.empty(a.dtype)
-    kernel(x3, plan.view(res), log)
-    if out is not None:
-        np.copyto(out, res, casting="unsafe")
-        return out
-    if rdt != a.dtype:
-        res = res.astype(rdt)
-    return res[()] if res.ndim == 0 else res
+    y, res = plan.output(out, a.dtype, (a,), in_place=(a,))
+    if a.size:
+        _forward.softmax(plan.operand(a), y, log, get_num_threads())
+    return finish(res, out, rdt)
 
 
 def _over_some_axes(a, axes, rdt, out, log):
@@ -59,11 +35,10 @@ def _over_some_axes(a, axes, rdt, out, log):
     moved = np.moveaxis(a, axes, ends)
     # The slice length is spelled out: -1 cannot be solved for an empty array.
     flat = np.ascontiguousarray(moved).reshape(moved.shape[:lead] + (prod(moved.shape[lead:]),))
-    res = _run(flat, -1, None, log).reshape(moved.shape)
-    res = np.moveaxis(res, ends, axes)
+    res = _forward_call(flat, -1, None, log).reshape(moved.shape)
     if out is None:
         out = np.empty(a.shape, rdt)
-    np.copyto(out, res, casting="unsafe")
+    np.copyto(out, np.moveaxis(res, ends, axes), casting="unsafe")
     return out
 
 
@@ -101,10 +76,7 @@ def softmax(x, axis=None, *, out=None):
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    res = _fast(x, axis, out, False)
-    if res is not None:
-        return res
-    return _run(x, axis, out, False)
+    return _forward_call(x, axis, out, False)
 
 
 def log_softmax(x, axis=None, *, out=None):
@@ -135,7 +107,4 @@ def log_softmax(x, axis=None, *, out=None):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    res = _fast(x, axis, out, True)
-    if res is not None:
-        return res
-    return _run(x, axis, out, True)
+    return _forward_call(x, axis, out, True)

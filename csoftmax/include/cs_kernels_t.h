@@ -1,12 +1,16 @@
 /*
  * cs_kernels_t.h -- the kernels for one dtype at one instruction-set level.
  *
- * A template: cs_dispatch.h includes it once per (level, dtype) with
+ * A template: cs_level.h includes it once per dtype with
  *   T      float or double       (storage and exp precision)
  *   CS_FN  name -> name_<dtype>_<level>
  *   EXP    cs_exp_f32 or cs_exp_f64 (any argument)
  *   EXPNEG cs_expneg_f32 or cs_expneg_f64 (arguments x - max <= 0)
  * Sums, dot products and logarithms are accumulated in double for both dtypes.
+ *
+ * The kernels of the list (cs_kernels.h) take a task and the units [lo, hi)
+ * to run; each says what its units are.  The static inline helpers above them
+ * work on plain pointers.
  *
  * Rows of at most CS_NARROW entries are taken a block of about CS_BLOCK entries
  * at a time, transposed so that the vector loops run over rows (see
@@ -134,28 +138,6 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
     return m;
 }
 
-static T CS_FN(piece_sumexp)(const T *x, cs_intp n, T *e, double *s)
-{
-    return CS_FN(row_sumexp)(x, n, e, s);
-}
-
-static void CS_FN(piece_finish)(const T *x, T *y, cs_intp n, int mode, T a, T b)
-{
-    if (mode == CS_PIECE_LOG) {
-#pragma omp simd
-        for (cs_intp j = 0; j < n; j++)
-            y[j] = (x[j] - a) - b;
-    } else if (mode == CS_PIECE_EXP) {
-#pragma omp simd
-        for (cs_intp j = 0; j < n; j++)
-            y[j] = EXPNEG(x[j] - a) * b;
-    } else {
-#pragma omp simd
-        for (cs_intp j = 0; j < n; j++)
-            y[j] *= a;
-    }
-}
-
 /* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
    0 instead; m[r] and ls[r] are redone that way (rare: scalar libm). */
 static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C,
@@ -176,7 +158,7 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
     }
 }
 
-static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
+static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                 cs_intp nrows, cs_intp C)
 {
     T t[CS_BLOCK], m[CS_BLOCK];
@@ -207,7 +189,7 @@ static void CS_FN(softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-static void CS_FN(log_softmax_rows)(const T *x, cs_intp xs, T *y, cs_intp ys,
+static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                     cs_intp nrows, cs_intp C)
 {
     T t[CS_BLOCK], m[CS_BLOCK], k[CS_BLOCK];
@@ -330,7 +312,7 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp
         s[j] += err[j];
 }
 
-static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
+static void CS_FN(softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                 cs_intp C, cs_intp W, T *buf)
 {
     T m[CS_TILE];
@@ -349,7 +331,7 @@ static void CS_FN(softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
+static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                     cs_intp C, cs_intp W, T *buf)
 {
     T m[CS_TILE], k[CS_TILE];
@@ -381,7 +363,7 @@ static void CS_FN(log_softmax_cols)(const T *x, cs_intp xs, T *y, cs_intp ys,
 }
 
 /* out = s * (g - <g, s>) */
-static void CS_FN(softmax_backward_rows)(const T *s, cs_intp ss, const T *g, cs_intp gs,
+static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
     for (cs_intp i = 0; i < nrows; i++) {
@@ -399,7 +381,7 @@ static void CS_FN(softmax_backward_rows)(const T *s, cs_intp ss, const T *g, cs_
 }
 
 /* out = g - exp(log_s) * sum(g) */
-static void CS_FN(log_softmax_backward_rows)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
+static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
     for (cs_intp i = 0; i < nrows; i++) {
@@ -416,7 +398,7 @@ static void CS_FN(log_softmax_backward_rows)(const T *ls, cs_intp ss, const T *g
     }
 }
 
-static void CS_FN(softmax_backward_cols)(const T *s, cs_intp ss, const T *g, cs_intp gs,
+static void CS_FN(softmax_backward_tile)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp C, cs_intp W)
 {
     double dot[CS_TILE];
@@ -441,7 +423,7 @@ static void CS_FN(softmax_backward_cols)(const T *s, cs_intp ss, const T *g, cs_
     }
 }
 
-static void CS_FN(log_softmax_backward_cols)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
+static void CS_FN(log_softmax_backward_tile)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp C, cs_intp W)
 {
     double sg[CS_TILE];
@@ -468,12 +450,12 @@ static void CS_FN(log_softmax_backward_cols)(const T *ls, cs_intp ss, const T *g
 
 /* J[i] = diag(s) - s s^T.  s goes into J[i]'s first row, which is overwritten
    last; the diagonal is s (1 - s), not s - s*s, which cancels near s = 1. */
-static void CS_FN(jacobian_rows)(const T *x, cs_intp xs, T *J, cs_intp nrows, cs_intp C)
+static void CS_FN(jacobian_block)(const T *x, cs_intp xs, T *J, cs_intp nrows, cs_intp C)
 {
     for (cs_intp i = 0; i < nrows; i++) {
         T *Ji = J + i * C * C;
         const T *sv = Ji;
-        CS_FN(softmax_rows)(x + i * xs, xs, Ji, C, 1, C);
+        CS_FN(softmax_block)(x + i * xs, xs, Ji, C, 1, C);
         for (cs_intp r = C - 1; r >= 0; r--) {
             T sr = sv[r];
             T *Jr = Ji + r * C;
@@ -489,7 +471,7 @@ static void CS_FN(jacobian_rows)(const T *x, cs_intp xs, T *J, cs_intp nrows, cs
    A label outside [0, C) (the caller has refused those) gives a nan loss and is
    never used as an index.  The gradient may overwrite the logits in place:
    z[c] is read before any write. */
-static void CS_FN(ce_index_rows)(const T *z, cs_intp zs, const cs_intp *label, T *grad, cs_intp gs,
+static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, T *grad, cs_intp gs,
                                  const double *rscale, double gscale, double *loss,
                                  cs_intp nrows, cs_intp C)
 {
@@ -551,7 +533,7 @@ static void CS_FN(ce_index_rows)(const T *z, cs_intp zs, const cs_intp *label, T
 /* Cross-entropy with probabilities y: loss = sum_k y_k (lse - z_k) over y_k != 0;
    grad = k (s sum(y) - y).  The gradient never overlaps z or y (the caller
    copies otherwise). */
-static void CS_FN(ce_prob_rows)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
+static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
                                 const double *rscale, double gscale, double *loss,
                                 cs_intp nrows, cs_intp C)
 {
@@ -603,3 +585,180 @@ static void CS_FN(ce_prob_rows)(const T *z, cs_intp zs, const T *target, cs_intp
         }
     }
 }
+
+/* ---- The kernels of the list: units of a task to pointers. ---- */
+
+#define CS_X(t) ((const T *)(t)->x)
+#define CS_G(t) ((const T *)(t)->g)
+#define CS_Y(t) ((T *)(t)->y)
+
+/* Units: rows; x and y rows of C contiguous entries. */
+static void CS_FN(softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+}
+
+static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(log_softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+}
+
+/* Units: tiles of W columns; each outer block (stride xs0 / ys0) holds
+   ceil(inner / W) of them, classes xs1 / ys1 apart, columns contiguous.
+   scratch: C * W entries. */
+static inline cs_intp CS_FN(tile_at)(const cs_task *t, cs_intp k, cs_intp *o, cs_intp *j0)
+{
+    cs_intp per = (t->inner + t->W - 1) / t->W;
+    *o = k / per;
+    *j0 = (k % per) * t->W;
+    return t->inner - *j0 < t->W ? t->inner - *j0 : t->W;
+}
+
+static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    for (cs_intp k = lo; k < hi; k++) {
+        cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
+        CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch);
+    }
+}
+
+static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    for (cs_intp k = lo; k < hi; k++) {
+        cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
+        CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch);
+    }
+}
+
+/* Units: pieces of one long row x of C entries, `piece` entries each.  Each
+   piece's max and sum of exp(x - max) go to pmax[p], psum[p] (an all -inf
+   piece: -inf and 0; nan when it holds a nan besides -inf); with keep, the
+   exponentials to y.  cs_pieces_combine then merges them. */
+static void CS_FN(piece_sumexp)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp p = lo; p < hi; p++) {
+        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        const T *x = CS_X(t) + j0;
+        double s;
+        T m = CS_FN(row_sumexp)(x, n, t->keep ? CS_Y(t) + j0 : NULL, &s);
+        if (m == -INFINITY) {
+            s = 0.0;
+            for (cs_intp j = 0; j < n; j++)
+                if (x[j] != -INFINITY) {
+                    s = NAN;
+                    break;
+                }
+        }
+        t->pmax[p] = m;
+        t->psum[p] = s;
+    }
+}
+
+/* Units: pieces, after cs_pieces_combine: y = exp(x - M) / S, each piece from
+   its kept exponentials (scaled by exp(m_p - M) / S) or, without them, from x
+   again -- the same bits either way. */
+static void CS_FN(softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp p = lo; p < hi; p++) {
+        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        const T *x = CS_X(t) + j0;
+        T *y = CS_Y(t) + j0;
+        double mp = t->pmax[p];
+        /* an all -inf piece: exp(-inf - M) = 0 */
+        T a = (T)(mp == -INFINITY ? t->M : mp);
+        T b = (T)(mp == -INFINITY ? 1.0 : exp(mp - t->M) / t->S);
+        if (t->keep && mp != -INFINITY) {
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++)
+                y[j] *= b;
+        } else {
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++)
+                y[j] = EXPNEG(x[j] - a) * b;
+        }
+    }
+}
+
+/* Units: pieces, after cs_pieces_combine: y = (x - M) - log S. */
+static void CS_FN(log_softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    T M = (T)t->M, L = (T)log(t->S);
+    for (cs_intp p = lo; p < hi; p++) {
+        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        const T *x = CS_X(t) + j0;
+        T *y = CS_Y(t) + j0;
+#pragma omp simd
+        for (cs_intp j = 0; j < n; j++)
+            y[j] = (x[j] - M) - L;
+    }
+}
+
+/* Units: rows (x: the softmax or log-softmax output, g: grad_output). */
+static void CS_FN(softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(softmax_backward_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
+                                  CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+}
+
+static void CS_FN(log_softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(log_softmax_backward_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
+                                      CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+}
+
+/* Units: tiles, as for softmax_cols (x, g and y share the tiling; no scratch). */
+static void CS_FN(softmax_backward_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp k = lo; k < hi; k++) {
+        cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
+        CS_FN(softmax_backward_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_G(t) + o * t->gs0 + j0, t->gs1,
+                                     CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w);
+    }
+}
+
+static void CS_FN(log_softmax_backward_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp k = lo; k < hi; k++) {
+        cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
+        CS_FN(log_softmax_backward_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_G(t) + o * t->gs0 + j0, t->gs1,
+                                         CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w);
+    }
+}
+
+/* Units: rows of x; y holds a contiguous C x C block per row. */
+static void CS_FN(jacobian_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(jacobian_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->C * t->C, hi - lo, t->C);
+}
+
+/* Units: rows of logits x against labels (class indices) or targets g
+   (probabilities); loss[i] per row, the gradient into y unless y is NULL. */
+static void CS_FN(ce_index_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(ce_index_block)(CS_X(t) + lo * t->xs0, t->xs0, t->label + lo,
+                          t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
+                          t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
+}
+
+static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    CS_FN(ce_prob_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
+                         t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
+                         t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
+}
+
+#undef CS_X
+#undef CS_G
+#undef CS_Y

@@ -1,20 +1,25 @@
 """Softmax cross-entropy, fused with its gradient, and the softmax-regression
-objective built on it (seeds 000-003)."""
+objective built on it (docs/derivations.md, "Cross-entropy" and "Softmax
+regression")."""
 import warnings
 
 import numpy as np
 
 from . import _loss
-from ._arrays import F32, F64, as_real, check_out, empty
+from ._alloc import empty
+from ._api import F64, as_common, as_real, check_out, may_write, result_dtype
+from ._runtime import get_num_threads
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_INTP_MAX = np.iinfo(np.intp).max
 
 
-def _labels(t, N, C):
-    """Class indices as a contiguous intp array, refusing anything that is not
-    an integer in [0, C) before the kernel sees it."""
+def _labels(t, N):
+    """Class indices as a contiguous intp array.  Integral floats are taken;
+    values an intp cannot hold are refused here, the range [0, C) by the
+    kernel's one check."""
     if t.dtype.kind == "f":
         bad = ~np.isfinite(t) | (t != np.trunc(t))
         if bad.any():
@@ -22,15 +27,12 @@ def _labels(t, N, C):
     elif t.dtype.kind not in "biu":
         raise TypeError(f"class labels must be integers, got dtype {t.dtype}")
     if t.dtype.kind in "fu" and t.size:
-        # values an intp may not hold: refused before the cast
-        bad = (t < 0) | (t >= C)
-        if bad.any():
-            raise ValueError(f"class label {t[bad].flat[0].item()!r} is out of range for {C} classes")
-    lab = np.ascontiguousarray(t.reshape(N), dtype=np.intp)
-    i = _loss.first_bad_label(lab, C)
-    if i >= 0:
-        raise ValueError(f"class label {lab[i].item()!r} is out of range for {C} classes")
-    return lab
+        big = t > np.uint64(_INTP_MAX) if t.dtype.kind == "u" else np.abs(t) >= np.float64(2.0 ** 63)
+        if big.any():
+            value = t[big].flat[0]
+            value = int(value) if t.dtype.kind == "u" else value.item()
+            raise ValueError(f"class label {value!r} is out of range")
+    return np.ascontiguousarray(t.reshape(N), dtype=np.intp)
 
 
 def _weights(sample_weight, N):
@@ -40,57 +42,39 @@ def _weights(sample_weight, N):
     if w.shape not in ((N,), ()) or (w.shape == () and N != 1):
         raise ValueError(f"sample_weight has shape {w.shape}, expected ({N},)")
     w = w.reshape(N)
-    if not np.all(w >= 0) or not np.all(np.isfinite(w)):
-        raise ValueError(f"sample weights must be finite and >= 0, got {w[~((w >= 0) & np.isfinite(w))][0]!r}")
+    ok = (w >= 0) & np.isfinite(w)
+    if not ok.all():
+        raise ValueError(f"sample weights must be finite and >= 0, got {w[~ok][0]!r}")
     return w
 
 
-def _row_scales(w, reduction, grad_output, N, single):
-    """The gradient scale of each row: (rscale array or None, scalar scale)."""
+def _scales(w, reduction, grad_output, N, single):
+    """``(rscale, gscale, denominator)``: the gradient scale of each row
+    (an array, or None and the one scalar), and what a "mean" divides by."""
     go = np.asarray(grad_output, dtype=F64)
+    denom = 1.0
+    if reduction == "mean":
+        denom = float(N if w is None else w.sum())
+        if denom == 0:
+            # As np.mean of nothing and torch's weighted mean: nan, with a warning.
+            warnings.warn("cross_entropy: the sample weights sum to zero (or there are no samples), "
+                          "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=4)
+            denom = np.nan
     if reduction == "none":
         if go.shape not in ((), (N,)) and not (single and go.shape == (1,)):
             raise ValueError(f"grad_output has shape {go.shape}; with reduction='none' it must be a scalar or ({N},)")
         if go.ndim == 0 and w is None:
-            return None, float(go)
-        return np.ascontiguousarray(np.broadcast_to(go.reshape(-1) if go.ndim else go, (N,)) * (1.0 if w is None else w)), 0.0
+            return None, float(go), denom
+        k = np.broadcast_to(go.reshape(-1) if go.ndim else go, (N,))
+        return np.ascontiguousarray(k if w is None else k * w), 0.0, denom
     if go.ndim != 0:
         raise ValueError(f"grad_output must be a scalar with reduction={reduction!r}, got shape {go.shape}")
-    k = float(go)
-    if reduction == "mean":
-        total = N if w is None else w.sum()
-        if total == 0:
-            # As np.mean of nothing and torch's weighted mean: nan, with a warning.
-            warnings.warn("cross_entropy: the sample weights sum to zero (or there are no samples), "
-                          "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=4)
-            k = np.nan
-        else:
-            k /= total
-    return (None, k) if w is None else (w * k, 0.0)
+    k = float(go) / denom
+    return (None, k, denom) if w is None else (w * k, 0.0, denom)
 
 
-def _reduce(per, w, reduction, dtype, single):
-    if reduction == "none":
-        r = per if w is None else per * w
-        r = r.astype(dtype)
-        return r[0] if single else r
-    total = _loss.total(per) if w is None else per @ w
-    if reduction == "mean":
-        n = len(per) if w is None else w.sum()
-        total = total / n if n else np.nan
-    return dtype.type(total)
-
-
-def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, want_grad, serial=False,
+def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, want_grad, n_threads=None,
                    loss_dtype=None):
-    if (type(logits) is np.ndarray and type(target) is np.ndarray and sample_weight is None
-            and (reduction == "mean" or reduction == "sum") and type(grad_output) is float
-            and not serial and loss_dtype is None):
-        # the common call: C-contiguous logits, intp labels (checked by ce_fast)
-        res = _loss.ce_fast(logits, target, reduction == "mean", grad_output, want_grad, out)
-        if res is not None:
-            loss = logits.dtype.type(res[0])
-            return (loss, res[1]) if want_grad else loss
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     z, rdt = as_real(logits, "logits")
@@ -104,26 +88,30 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     t = np.asarray(target)
     label = probs = None
     if t.shape == z.shape:
-        probs, _ = as_real(t, "target")
-        probs = probs.reshape(N, C).astype(z.dtype, copy=False)
-        if probs.strides[1] != probs.itemsize:
+        result_dtype(t.dtype, "target")  # real, or TypeError
+        probs = t.reshape(N, C).astype(z.dtype, copy=False)
+        if (C > 1 and probs.strides[1] != probs.itemsize) or not probs.flags.aligned:
             probs = np.ascontiguousarray(probs)
     elif t.shape == z.shape[:-1]:
-        label = _labels(t, N, C)
+        label = _labels(t, N)
     else:
         raise ValueError(f"target has shape {t.shape}; expected class indices of shape {z.shape[:-1]} "
                          f"or probabilities of shape {z.shape}")
     w = _weights(sample_weight, N)
-    rscale, gscale = _row_scales(w, reduction, grad_output, N, single)
+    rscale, gscale, denom = _scales(w, reduction, grad_output, N, single)
     if out is not None:
         check_out(out, z.shape, rdt)
-    if z2.strides[1] != z2.itemsize:
+    if (C > 1 and z2.strides[1] != z2.itemsize) or not z2.flags.aligned:
         z2 = np.ascontiguousarray(z2)
     grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
-    per = np.empty(N, F64)
-    kernel = _loss.ce_f32 if z.dtype == F32 else _loss.ce_f64
-    kernel(z2, label, probs, grad, rscale, gscale, per, serial)
-    loss = _reduce(per, w, reduction, rdt if loss_dtype is None else loss_dtype, single)
+    per, total = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w,
+                                     get_num_threads() if n_threads is None else n_threads)
+    dtype = rdt if loss_dtype is None else loss_dtype
+    if reduction == "none":
+        loss = (per if w is None else per * w).astype(dtype)
+        loss = loss[0] if single else loss
+    else:
+        loss = dtype.type(total / denom if reduction == "mean" else total)
     if not want_grad:
         return loss
     if out is None:
@@ -135,23 +123,19 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
 
 
 def _grad_buffer(out, z2, label, probs):
-    """(array, whether it is out) where the kernel writes the gradient: ``out``
-    itself when its dtype and layout fit and it overlaps no input (exactly the
-    logits is fine with class indices: the kernel reads each row's logits
-    before writing that row)."""
-    N, C = z2.shape
-    if out is not None and out.dtype == z2.dtype:
+    """``(array, whether it is out)``: where the kernel writes the gradient.
+    ``out`` (seen as (N, C)) when it may -- exactly the logits is fine with
+    class indices: the kernel reads a row's logits before writing it -- else a
+    new array."""
+    if out is not None and out.dtype == z2.dtype and out.flags.aligned:
         try:
-            g = out.reshape((N, C), copy=False)
+            g = out.reshape(z2.shape, copy=False)
         except ValueError:
             g = None
-        if g is not None and g.strides[1] == g.itemsize:
-            same = (g.__array_interface__["data"][0] == z2.__array_interface__["data"][0]
-                    and g.strides == z2.strides)
-            if (not np.may_share_memory(g, z2) or (same and label is not None)) and not np.may_share_memory(
-                    g, probs if label is None else label):
-                return g, True
-    return empty((N, C), z2.dtype), False
+        if (g is not None and (g.shape[1] < 2 or g.strides[1] == g.itemsize)
+                and may_write(g, (z2, label if probs is None else probs), in_place=(z2,) if probs is None else ())):
+            return g, True
+    return empty(z2.shape, z2.dtype), False
 
 
 def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
@@ -193,8 +177,8 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     .. math:: \frac{\partial \mathcal{L}}{\partial z_i}
               = \frac{\partial \mathcal{L}}{\partial L}\, c_i\, (s_i \textstyle\sum_k y_{ik} - y_i)
 
-    which is :math:`s_i - \mathrm{onehot}(c_i)` for class indices (seeds 000,
-    001, 003), with :math:`c_i = w_i / \sum w` for ``"mean"`` and :math:`w_i`
+    which is :math:`s_i - \mathrm{onehot}(c_i)` for class indices (see
+    docs/derivations.md), with :math:`c_i = w_i / \sum w` for ``"mean"`` and :math:`w_i`
     otherwise.  No softmax array is made beside the gradient.
 
     Parameters
@@ -202,7 +186,7 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     logits, target, sample_weight, reduction
         As for :func:`cross_entropy`.
     grad_output : float or array_like, optional
-        The upstream gradient :math:`\partial\mathcal{L}/\partial L` (seed 001):
+        The upstream gradient :math:`\partial\mathcal{L}/\partial L` (the chain rule):
         a scalar, or ``(N,)`` with ``reduction="none"``.
     out : ndarray, optional
         Where to write the gradient (shaped like ``logits``, its dtype). With
@@ -240,7 +224,7 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
         \frac{\partial J}{\partial W} = \frac{1}{\sum w} (S - Y)^\top \operatorname{diag}(w) X + l_2 W, \quad
         \frac{\partial J}{\partial b} = \frac{1}{\sum w} \sum_i w_i (S - Y)_i
 
-    (seeds 002 and 003; unweighted, :math:`1/m`).  The two matrix products go to
+    (unweighted, :math:`1/m`; see docs/derivations.md).  The two matrix products go to
     BLAS through NumPy; softmax, loss and :math:`S - Y` are one fused kernel
     that overwrites the logits in place.
 
@@ -271,11 +255,8 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
     >>> round(loss, 6), dW.ravel(), db
     (0.693147, array([-0.5,  0.5]), array([-0.5,  0.5]))
     """
-    W, wdt = as_real(W, "W")
-    X, xdt = as_real(X, "X")
-    dtype = F32 if np.result_type(wdt, xdt) in (F32, np.float16) else F64
-    W = W.astype(dtype, copy=False)
-    X = X.astype(dtype, copy=False)
+    W, X, rdt = as_common(W, "W", X, "X")
+    dtype = W.dtype
     if W.ndim != 2 or X.ndim != 2 or W.shape[1] != X.shape[1]:
         raise ValueError(f"W must be (C, D) and X (N, D); got W {W.shape} and X {X.shape}")
     if b is not None:
@@ -295,7 +276,7 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
     # +10 ms a call at (20000, 784) x 10 on 2 cores, for a 0.3 ms kernel).
     # The loss is summed in float64 and kept so: an optimiser on float32 data
     # still sees its decrease near the minimum.
-    loss, G = _cross_entropy(Z, t, sample_weight, "mean", 1.0, Z if in_place else None, True, serial=True,
+    loss, G = _cross_entropy(Z, t, sample_weight, "mean", 1.0, Z if in_place else None, True, n_threads=1,
                              loss_dtype=F64)
     loss = float(loss)
     dW = G.T @ X

@@ -1,20 +1,19 @@
 """Softmax regression: a scikit-learn-compatible classifier trained on the fused
 loss and gradient of :func:`csoftmax.loss.softmax_regression_loss_grad`.
 
-The objective (seeds 002 and 003), with sample weights ``w_i`` (all 1 without
+The objective (docs/derivations.md, "Softmax regression"), with sample weights ``w_i`` (all 1 without
 ``sample_weight``) and ``L_i = -log softmax(W x_i + b)[y_i]``::
 
     J(W, b) = (1 / sum_i w_i) sum_i w_i L_i + l2/2 ||W||²
     dJ/dW   = (1 / sum_i w_i) sum_i w_i (s_i - y_i) ⊗ x_i + l2 W
     dJ/db   = (1 / sum_i w_i) sum_i w_i (s_i - y_i)
 
-scikit-learn is optional.  When it is installed (>= 1.6) the estimator is built
-on its base classes and validation, so it passes ``check_estimator`` and works
-in ``Pipeline``, ``GridSearchCV`` and ``clone``; without it a small local base
-class and plain NumPy validation keep the class usable on its own.
+The estimator is built on scikit-learn's base classes and validation, so it
+passes ``check_estimator`` and works in ``Pipeline``, ``GridSearchCV`` and
+``clone``; it needs scikit-learn and SciPy (``pip install csoftmax[sklearn]``),
+which the rest of csoftmax does not.
 """
 import contextlib
-import inspect
 import numbers
 import sys
 import time
@@ -30,97 +29,10 @@ try:
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
-except ImportError:  # scikit-learn missing (or older than 1.6): local stand-ins
-    class ConvergenceWarning(UserWarning):
-        """The optimiser stopped at ``max_iter`` before meeting ``tol``."""
-
-    class NotFittedError(ValueError, AttributeError):
-        """A method that needs a fitted estimator was called before ``fit``."""
-
-    class BaseEstimator:
-        """``get_params``/``set_params`` from the ``__init__`` signature, as in scikit-learn."""
-
-        @classmethod
-        def _get_param_names(cls):
-            sig = inspect.signature(cls.__init__)
-            return sorted(p.name for p in sig.parameters.values()
-                          if p.name != "self" and p.kind != p.VAR_KEYWORD)
-
-        def get_params(self, deep=True):
-            return {name: getattr(self, name) for name in self._get_param_names()}
-
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for name, value in params.items():
-                if name not in valid:
-                    raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                                     f"Valid parameters are: {valid!r}.")
-                setattr(self, name, value)
-            return self
-
-        def __repr__(self):
-            defaults = inspect.signature(type(self).__init__).parameters
-            changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k].default]
-            return f"{type(self).__name__}({', '.join(changed)})"
-
-    class ClassifierMixin:
-        """``score`` as the (weighted) accuracy of ``predict``."""
-
-        def score(self, X, y, sample_weight=None):
-            return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
-
-    def check_random_state(seed):
-        if seed is None or seed is np.random:
-            return np.random.mtrand._rand
-        if isinstance(seed, numbers.Integral):
-            return np.random.RandomState(seed)
-        if isinstance(seed, np.random.RandomState):
-            return seed
-        raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
-
-    def check_classification_targets(y):
-        if y.dtype.kind in "fc" and (y.dtype.kind == "c" or not np.all(np.isfinite(y))
-                                      or np.any(y != np.round(y))):
-            raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a "
-                             "classifier, which expects discrete classes on a regression target "
-                             "with continuous values.")
-
-    def check_is_fitted(estimator):
-        if not estimator.__sklearn_is_fitted__():
-            raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call "
-                                 "'fit' with appropriate arguments before using this estimator.")
-
-    def validate_data(estimator, X, y="no_validation", *, reset=True, dtype=np.float64):
-        """``dtype``: one dtype, or a list of them to keep (anything else becomes the first)."""
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf" and X.dtype != object:
-            raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
-        if X.ndim != 2:
-            raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X.shape={X.shape}")
-        keep = dtype if isinstance(dtype, list) else [dtype]
-        X = X.astype(X.dtype if X.dtype in keep else keep[0], copy=False)
-        if X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"Found array with shape {X.shape}; at least 1 sample and 1 feature are required.")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("Input X contains NaN or infinity.")
-        if reset:
-            estimator.n_features_in_ = X.shape[1]
-        elif X.shape[1] != estimator.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
-                             f"expecting {estimator.n_features_in_} features as input.")
-        if isinstance(y, str) and y == "no_validation":
-            return X
-        if y is None:
-            raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the target y is None.")
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError("Found input variables with inconsistent numbers of samples: "
-                             f"[{X.shape[0]}, {y.shape[0]}]")
-        return X, y
+    from scipy.optimize import minimize
+except ImportError as exc:
+    raise ImportError("csoftmax.SoftmaxRegression needs scikit-learn (>= 1.6) and SciPy: "
+                      "pip install csoftmax[sklearn]") from exc
 
 
 SOLVERS = ("lbfgs", "gd", "sgd")
@@ -147,15 +59,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         L_i = -log softmax(W x_i + b)[y_i],
 
     whose gradient is ``dJ/dW = (1/sum w) sum_i w_i (s_i - y_i) ⊗ x_i + l2 W``
-    ("x crossed s minus y", seed 002).  scikit-learn's ``LogisticRegression(C=C)``
+    ("x crossed s minus y").  scikit-learn's ``LogisticRegression(C=C)``
     minimises the same function with ``l2 = 1 / (C * sum_i w_i)``.
 
     Parameters
     ----------
     solver : {"lbfgs", "gd", "sgd"}, default="lbfgs"
-        ``"lbfgs"``: SciPy's L-BFGS-B on the fused loss and gradient (needs SciPy:
-        ``pip install csoftmax[scipy]``).  ``"gd"``: full-batch gradient descent,
-        ``W <- W - α dJ/dW`` and ``b`` alike (seed 002).  ``"sgd"``: the same step
+        ``"lbfgs"``: SciPy's L-BFGS-B on the fused loss and gradient.  ``"gd"``: full-batch gradient descent,
+        ``W <- W - α dJ/dW`` and ``b`` alike.  ``"sgd"``: the same step
         on shuffled mini-batches of ``batch_size`` samples, one pass over the
         data per epoch.
     l2 : float, default=1e-4
@@ -434,15 +345,6 @@ class _Problem:
         return 1.0 / L if L > 0 else 1.0
 
 
-def _scipy_minimize():
-    try:
-        from scipy.optimize import minimize
-    except ImportError as exc:
-        raise ImportError("SoftmaxRegression(solver='lbfgs') needs SciPy: pip install csoftmax[scipy] "
-                          "(or use solver='gd' or 'sgd', which need only NumPy)") from exc
-    return minimize
-
-
 _scipy_blas = []
 
 
@@ -484,7 +386,6 @@ def _fit_lbfgs(problem, max_iter, tol, progress):
     the float64 run then starts from that point and ends, usually after one
     evaluation, once the float64 gradient meets ``tol``.
     """
-    minimize = _scipy_minimize()
     W0, b0 = problem.init()
     theta = W0.ravel() if b0 is None else np.concatenate([W0.ravel(), b0])
     theta = theta.astype(np.float64)
@@ -493,7 +394,7 @@ def _fit_lbfgs(problem, max_iter, tol, progress):
         for stage in problem.stages():
             if len(curve) == max_iter:
                 break
-            res = _lbfgs(minimize, stage, theta, max_iter - len(curve), tol, curve, progress)
+            res = _lbfgs(stage, theta, max_iter - len(curve), tol, curve, progress)
             theta = res.x
             if res.status == 1:  # the iteration (or evaluation) limit stopped it
                 break
@@ -501,7 +402,7 @@ def _fit_lbfgs(problem, max_iter, tol, progress):
     return W, b, len(curve), curve, res.status != 1
 
 
-def _lbfgs(minimize, problem, theta0, max_iter, tol, curve, progress):
+def _lbfgs(problem, theta0, max_iter, tol, curve, progress):
     last = {}
 
     def fun(theta):
@@ -521,7 +422,7 @@ def _lbfgs(minimize, problem, theta0, max_iter, tol, curve, progress):
 
 
 def _fit_gd(problem, lr, adaptive, max_iter, tol, n_iter_no_change, progress):
-    """Full-batch gradient descent ``W <- W - α dJ/dW`` (seed 002), ``b`` alike.
+    """Full-batch gradient descent ``W <- W - α dJ/dW``, ``b`` alike.
 
     With ``adaptive`` the step starts at ``lr`` and becomes the Barzilai-Borwein
     step ``<s, s> / <s, Δg>`` of the last move ``s`` (the inverse of the curvature

@@ -1,11 +1,10 @@
-# Type stub for the estimator (its base classes come from scikit-learn when it is
-# installed, else from local stand-ins; see the module's docstring).
+# Type stub for the estimator (built on scikit-learn's base classes).
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-class ConvergenceWarning(UserWarning): ...
+from sklearn.exceptions import ConvergenceWarning as ConvergenceWarning
 
 class SoftmaxRegression:
     solver: Literal["lbfgs", "gd", "sgd"]

@@ -5,7 +5,16 @@ backward pass, the fused softmax cross-entropy loss and gradient, and softmax
 regression; ``csoftmax.reference`` is the plain NumPy oracle they are tested
 against.
 """
-from ._runtime import get_num_threads, set_num_threads
+try:
+    from ._runtime import get_num_threads, set_num_threads
+except ImportError as exc:  # pragma: no cover - only in a source checkout
+    from pathlib import Path
+
+    if (Path(__file__).parent / "_runtime.pyx").exists():
+        raise ImportError(
+            "csoftmax is being imported from its source tree, which holds no compiled modules: "
+            "install it (pip install .) and run Python from another directory") from exc
+    raise
 from .backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from .forward import log_softmax, softmax
 from .loss import cross_entropy, cross_entropy_grad, softmax_regression_loss_grad

@@ -1,0 +1,150 @@
+# cython: language_level=3
+"""Allocation of large outputs through a NumPy data allocator that keeps a few
+freed blocks for the next call of the same size (see src/cs_alloc.h): repeated
+calls on tens of megabytes then skip the kernel's page faults.  Outputs under
+16 MiB are plain ``np.empty`` arrays, and so are all outputs when another data
+allocator than the one NumPy had at import is in force (a user's own handler
+is respected) or when the environment has ``CSOFTMAX_BLOCK_CACHE=0``.
+"""
+import os
+
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "numpy/arrayobject.h":
+    ctypedef struct PyDataMem_Handler:
+        pass
+    object PyDataMem_GetHandler()
+    object PyDataMem_SetHandler(object handler)
+
+
+cdef extern from "cs_alloc.h":
+    size_t CS_CACHE_MIN
+    size_t CS_CACHE_MAX
+    int CS_CACHE_SLOTS
+    PyDataMem_Handler cs_handler
+    int cs_alloc_init(PyDataMem_Handler *base)
+    void cs_cache_info(size_t *nblocks, size_t *nbytes)
+    void cs_cache_clear()
+
+
+cdef object _base = PyDataMem_GetHandler()  # kept alive: its functions are called
+if cs_alloc_init(<PyDataMem_Handler *>PyCapsule_GetPointer(_base, "mem_handler")) != 0:
+    raise MemoryError("cannot allocate the block cache's lock")
+cdef object _handler = PyCapsule_New(&cs_handler, "mem_handler", NULL)
+cdef bint _enabled = os.environ.get("CSOFTMAX_BLOCK_CACHE", "1") != "0"
+
+
+cdef inline bint _use_cache(size_t nbytes):
+    return _enabled and nbytes >= CS_CACHE_MIN and PyDataMem_GetHandler() is _base
+
+
+cdef void _extent(cnp.ndarray a, char **lo, char **hi) noexcept:
+    """[lo, hi): the bytes a may touch (empty when a has no elements)."""
+    cdef char *p = <char *>cnp.PyArray_DATA(a)
+    cdef char *q = p
+    cdef int k
+    cdef cnp.npy_intp d, s
+    for k in range(cnp.PyArray_NDIM(a)):
+        d = cnp.PyArray_DIM(a, k)
+        s = cnp.PyArray_STRIDE(a, k)
+        if d == 0:
+            lo[0] = hi[0] = p
+            return
+        if s > 0:
+            q += (d - 1) * s
+        else:
+            p += (d - 1) * s
+    lo[0] = p
+    hi[0] = q + cnp.PyArray_ITEMSIZE(a)
+
+
+def overlap(cnp.ndarray a, cnp.ndarray b):
+    """0 when a and b touch no common byte, 1 when they are the same array
+    (same data, shape and strides), 2 when they may partly overlap."""
+    cdef char *alo
+    cdef char *ahi
+    cdef char *blo
+    cdef char *bhi
+    _extent(a, &alo, &ahi)
+    _extent(b, &blo, &bhi)
+    if alo >= ahi or blo >= bhi or ahi <= blo or bhi <= alo:
+        return 0
+    if (cnp.PyArray_DATA(a) == cnp.PyArray_DATA(b) and cnp.PyArray_NDIM(a) == cnp.PyArray_NDIM(b)
+            and cnp.PyArray_ITEMSIZE(a) == cnp.PyArray_ITEMSIZE(b)
+            and cnp.PyArray_CompareLists(cnp.PyArray_DIMS(a), cnp.PyArray_DIMS(b), cnp.PyArray_NDIM(a))
+            and cnp.PyArray_CompareLists(cnp.PyArray_STRIDES(a), cnp.PyArray_STRIDES(b), cnp.PyArray_NDIM(a))):
+        return 1
+    return 2
+
+
+def empty(shape, dtype, order="C"):
+    """``np.empty(shape, dtype, order)``; through the block cache when large."""
+    cdef cnp.dtype dt = dtype if type(dtype) is cnp.dtype else np.dtype(dtype)
+    cdef tuple dims = tuple(shape)
+    cdef int nd = len(dims), k
+    if nd > cnp.NPY_MAXDIMS:
+        return np.empty(dims, dt, order=order)
+    cdef cnp.npy_intp d[cnp.NPY_MAXDIMS]
+    cdef size_t nbytes = dt.itemsize
+    for k in range(nd):
+        d[k] = dims[k]
+        nbytes *= <size_t>d[k]
+    cdef int fortran = order == "F"
+    if not _use_cache(nbytes):
+        return cnp.PyArray_EMPTY(nd, d, dt.type_num, fortran)
+    old = PyDataMem_SetHandler(_handler)
+    try:
+        return cnp.PyArray_EMPTY(nd, d, dt.type_num, fortran)
+    finally:
+        PyDataMem_SetHandler(old)
+
+
+def kernel_view(cnp.ndarray a, tuple split, bint transposed):
+    """``a`` (through its transpose when ``transposed``) as a ``split`` =
+    (outer, C, inner) view whose rows (inner == 1) or inner axis are
+    contiguous, aligned, without a copy; None when there is no such view."""
+    if transposed:
+        a = cnp.PyArray_Transpose(a, NULL)
+    cdef cnp.npy_intp dims[3]
+    cdef cnp.PyArray_Dims newshape
+    cdef cnp.ndarray v
+    if not cnp.PyArray_ISALIGNED(a):
+        return None
+    if cnp.PyArray_IS_C_CONTIGUOUS(a):
+        dims[0], dims[1], dims[2] = split
+        newshape.ptr, newshape.len = dims, 3
+        return cnp.PyArray_Newshape(a, &newshape, cnp.NPY_CORDER)
+    try:
+        v = a.reshape(split, copy=False)
+    except ValueError:
+        return None
+    cdef cnp.npy_intp it = cnp.PyArray_ITEMSIZE(v)
+    if (dims_is_row(v) and cnp.PyArray_STRIDE(v, 1) == it) or cnp.PyArray_STRIDE(v, 2) == it:
+        return v
+    return None
+
+
+cdef inline bint dims_is_row(cnp.ndarray v) noexcept:
+    return cnp.PyArray_DIM(v, 2) == 1
+
+
+def cache_info():
+    """(blocks, bytes) held for reuse."""
+    cdef size_t n, b
+    cs_cache_info(&n, &b)
+    return int(n), int(b)
+
+
+def clear_cache():
+    """Give the held blocks back to NumPy's allocator."""
+    cs_cache_clear()
+
+
+LIMITS = {"min_block": CS_CACHE_MIN, "max_bytes": CS_CACHE_MAX, "slots": CS_CACHE_SLOTS}

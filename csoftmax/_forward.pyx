@@ -1,0 +1,83 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""softmax and log_softmax over the middle axis of (outer, C, inner) arrays.
+
+forward.py hands over arrays whose rows are contiguous (inner == 1, class
+stride 1) or whose inner axis is contiguous.  Rows, or tiles of columns, are
+spread over threads; one row longer than PIECE is split into pieces that the
+threads share.
+"""
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+cimport numpy as cnp
+
+from csoftmax._kernels cimport cs_intp, cs_pieces_combine, cs_task
+from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tile_width
+from csoftmax._task cimport check_like, dtype_code, stride
+
+cnp.import_array()
+
+# A row longer than this is split into pieces of this length that threads
+# share (softmax over axis=None of a large array is one such row).  The pieces
+# are fixed, so the result does not depend on the number of threads.
+cdef enum:
+    PIECE = 16384
+
+cdef int ROWS[2]
+cdef int COLS[2]
+cdef int FINISH[2]
+ROWS[:] = [kernel_id("softmax_rows"), kernel_id("log_softmax_rows")]
+COLS[:] = [kernel_id("softmax_cols"), kernel_id("log_softmax_cols")]
+FINISH[:] = [kernel_id("softmax_piece_finish"), kernel_id("log_softmax_piece_finish")]
+cdef int PIECE_SUMEXP = kernel_id("piece_sumexp")
+
+
+cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
+    """One row of t.C > PIECE entries in pieces (each piece's max and sum,
+    merged, then each piece finished).  False, with x untouched, when the
+    pieces cannot be merged (see cs_pieces_combine) or memory is short: the
+    row kernel takes the row then.  Unless y is x, the exponentials are kept
+    in y between the passes."""
+    cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
+    cdef bint ok
+    t.piece = PIECE
+    t.keep = not log and t.x != <const void *>t.y
+    t.pmax = <double *>malloc(npc * sizeof(double))
+    t.psum = <double *>malloc(npc * sizeof(double))
+    ok = t.pmax != NULL and t.psum != NULL
+    if ok:
+        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, 0)
+        ok = cs_pieces_combine(t, npc)
+    if ok:
+        run(kernel(FINISH[log], dt), t, npc, nt, 0)
+    free(t.pmax)
+    free(t.psum)
+    return ok
+
+
+def softmax(cnp.ndarray x, cnp.ndarray y, bint log, int n_threads):
+    """y = softmax(x) (log_softmax with log) over axis 1 of (outer, C, inner)
+    arrays of one float dtype, on at most n_threads threads; y may be x."""
+    check_like(x, y, 3)
+    cdef int dt = dtype_code(x)
+    cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
+    if outer == 0 or C == 0 or inner == 0:
+        return
+    cdef cs_task t
+    memset(&t, 0, sizeof(t))
+    t.x, t.xs0, t.xs1 = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1)
+    t.y, t.ys0, t.ys1 = cnp.PyArray_DATA(y), stride(y, 0), stride(y, 1)
+    t.C = C
+    cdef int nt = threads_for(outer * C * inner, n_threads)
+    cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(x)
+    if inner == 1 and t.xs1 == 1 and t.ys1 == 1:
+        with nogil:
+            if not (outer == 1 and C > PIECE and _long_row(&t, dt, log, nt)):
+                run(kernel(ROWS[log], dt), &t, outer, nt, 0)
+        return
+    if stride(x, 2) != 1 or stride(y, 2) != 1:
+        raise ValueError("kernel arrays need contiguous rows or a contiguous inner axis")
+    t.inner = inner
+    t.W = min(tile_width(C, itemsize), inner)
+    with nogil:
+        run(kernel(COLS[log], dt), &t, outer * ((inner + t.W - 1) // t.W), nt, C * t.W * itemsize)

@@ -1,0 +1,32 @@
+# What the Cython modules see of the C kernels (include/cs_kernels.h): the task
+# a kernel runs on and the arithmetic between runs (include/cs_reduce.h).  The
+# kernels themselves are looked up by name through _runtime.kernel.
+cdef extern from "cs_kernels.h" nogil:
+    ctypedef Py_ssize_t cs_intp
+    enum: CS_F32, CS_F64, CS_TILE
+
+    ctypedef struct cs_task:
+        const void *x
+        cs_intp xs0, xs1
+        const void *g
+        cs_intp gs0, gs1
+        void *y
+        cs_intp ys0, ys1
+        cs_intp C
+        cs_intp inner, W
+        const cs_intp *label
+        const double *rscale
+        double gscale
+        double *loss
+        cs_intp piece
+        double *pmax
+        double *psum
+        double M, S
+        int keep
+
+    ctypedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch) noexcept nogil
+
+cdef extern from "cs_reduce.h" nogil:
+    double cs_sum(const double *v, const double *w, cs_intp n)
+    cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C)
+    int cs_pieces_combine(cs_task *t, cs_intp npc)

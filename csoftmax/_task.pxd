@@ -1,0 +1,27 @@
+# Filling a kernel task from ndarrays: their dtype as the kernels' code and
+# their strides in elements (the Python layer hands over aligned arrays).
+cimport numpy as cnp
+
+from csoftmax._kernels cimport CS_F32, CS_F64, cs_intp
+
+
+cdef inline int dtype_code(cnp.ndarray a) except -1:
+    cdef int typenum = cnp.PyArray_TYPE(a)
+    if typenum == cnp.NPY_FLOAT:
+        return CS_F32
+    if typenum == cnp.NPY_DOUBLE:
+        return CS_F64
+    raise TypeError(f"the kernels take float32 or float64 arrays, got {(<object>a).dtype}")
+
+
+cdef inline cs_intp stride(cnp.ndarray a, int k) noexcept:
+    return cnp.PyArray_STRIDE(a, k) // cnp.PyArray_ITEMSIZE(a)
+
+
+cdef inline int check_like(cnp.ndarray x, cnp.ndarray y, int ndim) except -1:
+    """y has x's dtype and shape, of ndim dimensions (the kernels index both alike)."""
+    if (cnp.PyArray_NDIM(x) != ndim or cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(y)
+            or not cnp.PyArray_SAMESHAPE(x, y)):
+        raise ValueError(f"kernel arrays must share one dtype and a {ndim}-d shape, "
+                         f"got {(<object>x).dtype} {(<object>x).shape} and {(<object>y).dtype} {(<object>y).shape}")
+    return 0

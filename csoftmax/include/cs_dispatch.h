@@ -1,0 +1,78 @@
+/*
+ * cs_dispatch.h -- every kernel compiled once per instruction-set level, and the
+ * choice among them.
+ *
+ * The default build targets the compiler's baseline (SSE2 on x86-64), where exp
+ * stays scalar.  With GCC on x86-64 the same kernels are compiled again under
+ * `#pragma GCC target` for x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and
+ * cs_cpu_level() says which of them this CPU runs.  No -march=native, no
+ * -ffast-math: IEEE semantics hold at every level.
+ *
+ * Only _runtime.pyx includes this file; the other modules reach the kernels
+ * through it (cs_kernels.h declares what they see).
+ */
+#ifndef CS_DISPATCH_H
+#define CS_DISPATCH_H
+
+#include "cs_kernels.h"
+#include "cs_math.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CS_MULTI_ISA 1
+#else
+#define CS_MULTI_ISA 0
+#endif
+
+#define CS_LEVEL base
+#define CS_LEVEL_NAME "baseline"
+#define CS_VEC_BYTES 16
+#include "cs_level.h"
+
+#if CS_MULTI_ISA
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#define CS_LEVEL v3
+#define CS_LEVEL_NAME "x86-64-v3"
+#define CS_VEC_BYTES 32
+#include "cs_level.h"
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
+#define CS_LEVEL v4
+#define CS_LEVEL_NAME "x86-64-v4"
+#define CS_VEC_BYTES 64
+#include "cs_level.h"
+#pragma GCC pop_options
+#endif
+
+/* The highest level this CPU (and its OS) runs: 0 baseline, 3 or 4. */
+static int cs_cpu_level(void)
+{
+#if CS_MULTI_ISA
+    __builtin_cpu_init();
+    int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vl");
+    return v4 ? 4 : v3 ? 3 : 0;
+#else
+    return 0;
+#endif
+}
+
+/* The table for a level (one this build has; unknown levels get baseline). */
+static const cs_ops *cs_ops_for(int level)
+{
+#if CS_MULTI_ISA
+    if (level >= 4)
+        return &cs_ops_v4;
+    if (level == 3)
+        return &cs_ops_v3;
+#endif
+    (void)level;
+    return &cs_ops_base;
+}
+
+#endif /* CS_DISPATCH_H */

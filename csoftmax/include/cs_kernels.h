@@ -1,0 +1,106 @@
+/*
+ * cs_kernels.h -- the list of compiled kernels, the task they run on, and the
+ * table of one instruction-set level.
+ *
+ * CS_KERNELS is the one list.  It expands into the fields of cs_ops (one
+ * function per dtype), the enum of kernel ids, the names the Cython modules
+ * look kernels up by, and (in cs_level.h) the instantiation of every kernel at
+ * every level.  Adding a kernel: write it in cs_kernels_t.h, add its name here.
+ *
+ * Every kernel has one signature: it runs the units [lo, hi) of a task (rows,
+ * tiles of columns or pieces of one long row, as its comment in
+ * cs_kernels_t.h says), with `scratch` private to the calling thread.  The
+ * Cython layer fills the task, owns the threads and splits the units between
+ * them; the kernels only compute.  Strides are in elements.
+ */
+#ifndef CS_KERNELS_H
+#define CS_KERNELS_H
+
+#include <stddef.h>
+
+typedef ptrdiff_t cs_intp;
+
+#define CS_KERNELS(X)                                                         \
+    X(softmax_rows) X(log_softmax_rows)                                       \
+    X(softmax_cols) X(log_softmax_cols)                                       \
+    X(piece_sumexp) X(softmax_piece_finish) X(log_softmax_piece_finish)       \
+    X(softmax_backward_rows) X(log_softmax_backward_rows)                     \
+    X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
+    X(jacobian_rows)                                                          \
+    X(ce_index_rows) X(ce_prob_rows)
+
+/* dtypes: the index into each field of cs_ops */
+enum { CS_F32 = 0, CS_F64 = 1 };
+
+/* Widest tile of columns a *_cols kernel takes. */
+#define CS_TILE 256
+
+typedef struct cs_task {
+    /* operands, with the stride between rows (or outer blocks) and classes */
+    const void *x;
+    cs_intp xs0, xs1;
+    const void *g;              /* second input: grad_output or targets */
+    cs_intp gs0, gs1;
+    void *y;                    /* output */
+    cs_intp ys0, ys1;
+    cs_intp C;                  /* classes */
+    cs_intp inner, W;           /* *_cols: columns per outer block, per tile */
+    /* cross-entropy */
+    const cs_intp *label;       /* class indices, or NULL for probabilities */
+    const double *rscale;       /* per-row gradient scale, or NULL: gscale */
+    double gscale;
+    double *loss;               /* per-row losses */
+    /* one long row in pieces of `piece` entries */
+    cs_intp piece;
+    double *pmax, *psum;        /* each piece's max and sum of exp(x - max) */
+    double M, S;                /* the row's, once combined */
+    int keep;                   /* the exponentials are kept in y */
+} cs_task;
+
+typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);
+
+enum {
+#define CS_KERNEL_ID(k) CS_K_##k,
+    CS_KERNELS(CS_KERNEL_ID)
+#undef CS_KERNEL_ID
+    CS_NKERNELS
+};
+
+typedef struct cs_ops {
+    const char *name;
+#define CS_KERNEL_FIELD(k) cs_kernel k[2];
+    CS_KERNELS(CS_KERNEL_FIELD)
+#undef CS_KERNEL_FIELD
+} cs_ops;
+
+static const char *const cs_kernel_names[] = {
+#define CS_KERNEL_NAME(k) #k,
+    CS_KERNELS(CS_KERNEL_NAME)
+#undef CS_KERNEL_NAME
+};
+
+/* The id of a kernel by name, or -1. */
+static int cs_kernel_id(const char *name)
+{
+    for (int k = 0; k < CS_NKERNELS; k++) {
+        const char *a = cs_kernel_names[k], *b = name;
+        while (*a && *a == *b)
+            a++, b++;
+        if (*a == *b)
+            return k;
+    }
+    return -1;
+}
+
+/* The kernel `id` of the table for `dtype`. */
+static inline cs_kernel cs_pick(const cs_ops *ops, int id, int dtype)
+{
+    switch (id) {
+#define CS_KERNEL_CASE(k) case CS_K_##k: return ops->k[dtype];
+        CS_KERNELS(CS_KERNEL_CASE)
+#undef CS_KERNEL_CASE
+    }
+    return NULL;
+}
+
+#endif /* CS_KERNELS_H */
