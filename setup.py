@@ -9,6 +9,7 @@ semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 at import time, see csoftmax/include/cs_dispatch.h).
 """
 import os
+import shlex
 import sys
 import tempfile
 import warnings
@@ -24,14 +25,16 @@ HEADERS = os.path.join(PACKAGE, "include")
 
 
 def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
-    """Whether a tiny C program builds and links with these flags."""
+    """Whether a tiny C program builds and links with these flags (and the
+    user's CFLAGS and LDFLAGS: a sanitizer build links its runtime)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
             f.write(code)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
-            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags,
+            user = shlex.split(os.environ.get("CFLAGS", "")) + shlex.split(os.environ.get("LDFLAGS", ""))
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags + user,
                                      libraries=list(libs))
         except Exception:
             return False

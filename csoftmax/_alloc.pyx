@@ -125,14 +125,14 @@ def kernel_view(cnp.ndarray a, tuple split, bint transposed):
         v = a.reshape(split, copy=False)
     except ValueError:
         return None
-    cdef cnp.npy_intp it = cnp.PyArray_ITEMSIZE(v)
-    if (dims_is_row(v) and cnp.PyArray_STRIDE(v, 1) == it) or cnp.PyArray_STRIDE(v, 2) == it:
+    if (cnp.PyArray_DIM(v, 2) == 1 and _unit_stride(v, 1)) or _unit_stride(v, 2):
         return v
     return None
 
 
-cdef inline bint dims_is_row(cnp.ndarray v) noexcept:
-    return cnp.PyArray_DIM(v, 2) == 1
+cdef inline bint _unit_stride(cnp.ndarray v, int k) noexcept:
+    # an axis of length 1 is contiguous whatever NumPy set its stride to
+    return cnp.PyArray_DIM(v, k) == 1 or cnp.PyArray_STRIDE(v, k) == cnp.PyArray_ITEMSIZE(v)
 
 
 def cache_info():

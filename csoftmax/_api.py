@@ -79,7 +79,10 @@ def normalize_axes(axis, ndim):
         return _ALL[ndim]
     if type(axis) is int and -ndim <= axis < ndim:
         return (axis % ndim,)
-    return tuple(sorted(normalize_axis_tuple(axis, ndim)))
+    try:
+        return tuple(sorted(normalize_axis_tuple(axis, ndim)))
+    except TypeError:
+        raise TypeError(f"axis must be None, an integer or a tuple of integers, got {axis!r}") from None
 
 
 def single_axis(axis, ndim):

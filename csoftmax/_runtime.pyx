@@ -9,6 +9,7 @@ the threads.  The thread count of a call comes from its size and the count the
 caller passes (``get_num_threads()``: ``set_num_threads`` under the OpenMP
 limit, ``OMP_NUM_THREADS`` or threadpoolctl).
 """
+import numbers
 import os
 
 from cython.parallel cimport prange, threadid
@@ -38,6 +39,8 @@ _LEVELS = {"baseline": 0, "x86-64-v3": 3, "x86-64-v4": 4}
 
 cdef const cs_ops *_ops = cs_ops_for(cs_cpu_level())
 cdef int _thread_limit = 0   # 0: none of our own
+cdef bint _forked = False    # a process forked from this one's parent
+_MAX_THREADS = 1 << 16
 
 
 cdef int kernel_id(str name) except -1:
@@ -140,12 +143,19 @@ def set_num_threads(n):
 
     OpenMP's own limit (``OMP_NUM_THREADS``, threadpoolctl) still caps it.  A
     process forked from one that has used threads starts with one thread
-    (GNU OpenMP's threads do not survive a fork); raising it there hangs.
+    (GNU OpenMP's threads do not survive a fork), and raising it there is an error.
     """
     global _thread_limit
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"the number of threads must be an integer, got {n!r}")
     n = int(n)
-    if n < 1:
-        raise ValueError(f"number of threads must be >= 1, got {n}")
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"the number of threads must be in [1, {_MAX_THREADS}], got {n}")
+    if n > 1 and _forked:
+        raise RuntimeError("this process was forked from one that may have run OpenMP threads, which do not "
+                           "survive a fork (a new team would wait for them forever): csoftmax computes on one "
+                           "thread here. Start worker processes with the 'spawn' or 'forkserver' method to "
+                           "use more.")
     _thread_limit = n
 
 
@@ -158,8 +168,9 @@ def _one_thread_in_child():
     # GNU OpenMP's threads do not survive a fork: a team started in the child
     # of a process that has run one waits for them forever.  A forked child
     # (multiprocessing's default on Linux) computes on its own thread.
-    global _thread_limit
+    global _thread_limit, _forked
     _thread_limit = 1
+    _forked = True
 
 
 if hasattr(os, "register_at_fork"):

@@ -15,6 +15,10 @@ cdef inline int dtype_code(cnp.ndarray a) except -1:
 
 
 cdef inline cs_intp stride(cnp.ndarray a, int k) noexcept:
+    """The stride of axis k in elements; 1 for an axis of length 1, whose
+    stride NumPy leaves arbitrary (0 after None-indexing) and no index uses."""
+    if cnp.PyArray_DIM(a, k) == 1:
+        return 1
     return cnp.PyArray_STRIDE(a, k) // cnp.PyArray_ITEMSIZE(a)
 
 

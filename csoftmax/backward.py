@@ -120,6 +120,9 @@ def softmax_jacobian(x, axis=-1):
         raise ValueError("softmax_jacobian needs at least one dimension")
     moved = np.moveaxis(a, single_axis(axis, a.ndim), -1)
     C = moved.shape[-1]
+    if a.size * C * a.itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"the Jacobian of a {a.shape} array would have {a.size * C} entries, "
+                         "more than an array can hold")
     res = empty(moved.shape + (C,), a.dtype)
     if res.size:
         rows = moved.reshape(-1, C)

@@ -51,6 +51,8 @@ def _weights(sample_weight, N):
 def _scales(w, reduction, grad_output, N, single):
     """``(rscale, gscale, denominator)``: the gradient scale of each row
     (an array, or None and the one scalar), and what a "mean" divides by."""
+    if grad_output is None:
+        raise TypeError("grad_output must be a real number or array, got None")
     go = np.asarray(grad_output, dtype=F64)
     denom = 1.0
     if reduction == "mean":
@@ -90,6 +92,9 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     if t.shape == z.shape:
         result_dtype(t.dtype, "target")  # real, or TypeError
         probs = t.reshape(N, C).astype(z.dtype, copy=False)
+        if not (probs >= 0).all():
+            bad = probs[~(probs >= 0)].flat[0].item()
+            raise ValueError(f"target probabilities must be >= 0 (nan is refused too), got {bad!r}")
         if (C > 1 and probs.strides[1] != probs.itemsize) or not probs.flags.aligned:
             probs = np.ascontiguousarray(probs)
     elif t.shape == z.shape[:-1]:
@@ -266,6 +271,8 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
     N = X.shape[0]
     if N == 0:
         raise ValueError("X has no samples")
+    if not (np.isscalar(l2) and np.isreal(l2) and l2 >= 0 and np.isfinite(l2)):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     Z = X @ W.T
     if b is not None:
         Z += b

@@ -7,8 +7,9 @@ the upstream gradient; 002 Waite: ``(s - y) ⊗ x`` and one gradient-descent ste
 004 Gultepe: the Jacobian ``s_i (δ_ij - s_j)``).  Clarity beats speed: there are
 no kernels, no threads, no ``out`` arguments, only the formulas.
 
-Precision: the work is done in ``np.longdouble`` when the floating input is
-float64 and in float64 otherwise (float16, float32, integer, bool), and results
+Precision: the work is done in ``np.longdouble`` when an input is float64,
+integer or bool (inputs whose results are float64) and in float64 otherwise
+(float16, float32), and results
 stay in that working precision (they are not cast back), so a test can compare
 a compiled result against a more precise value.  Where ``np.longdouble`` is
 float64 (Windows, macOS arm64) the oracle is simply float64.
@@ -37,7 +38,9 @@ def _working_dtype(*arrays):
     for a in arrays:
         if a.dtype.kind not in "biuf":
             raise TypeError(f"expected a real (float, integer or bool) array, got dtype {a.dtype}")
-    if any(a.dtype.kind == "f" and a.dtype.itemsize >= 8 for a in arrays):
+    # integers and bools give float64 results, as float64 input does: both
+    # are checked against long double
+    if any(a.dtype.kind in "biu" or (a.dtype.kind == "f" and a.dtype.itemsize >= 8) for a in arrays):
         return np.dtype(np.longdouble)
     return np.dtype(np.float64)
 
@@ -251,7 +254,9 @@ def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, d
         c = go.reshape(-1) * w  # dℒ/dL_i, seed 001
         if reduction == "mean":
             c = c / np.sum(w)
-        s = np.exp(log_s)
+        # the softmax itself, not exp(log_s): a row holding +inf has a nan
+        # softmax (as scipy.special.softmax) though its log_softmax is finite or -inf
+        s = _softmax(log_s, -1)
         grad = c[:, None] * (s * np.sum(Y, axis=-1, keepdims=True) - Y)
     loss = _reduce(L, w, reduction, logits.ndim == 1)
     return loss, grad.reshape(logits.shape)

@@ -468,6 +468,9 @@ static void CS_FN(jacobian_block)(const T *x, cs_intp xs, T *J, cs_intp nrows, c
 }
 
 /* Cross-entropy with class indices: loss = lse - z[c]; grad = k (s - onehot(c)).
+   A row whose max is not finite takes log_softmax's rule (shift by 0): +inf
+   in the row gives a loss of +inf (nan if z[c] is +inf), and its softmax, so
+   its gradient, is nan, as softmax gives.
    A label outside [0, C) (the caller has refused those) gives a nan loss and is
    never used as an index.  The gradient may overwrite the logits in place:
    z[c] is read before any write. */
@@ -493,9 +496,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             for (cs_intp r = 0; r < nb; r++)
                 m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
         }
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            ls[r] = cs_log_sum(s[r]);
+        CS_FN(log_sums)(zb, zs, nb, C, m, s, ls);
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
@@ -559,9 +560,7 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
             for (cs_intp r = 0; r < nb; r++)
                 m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
         }
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            ls[r] = cs_log_sum(s[r]);
+        CS_FN(log_sums)(zb, zs, nb, C, m, s, ls);
         for (cs_intp r = 0; r < nb; r++) {
             cs_intp i = i0 + r;
             const T *zr = zb + r * zs, *yr = target + i * ts;
