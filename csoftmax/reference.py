@@ -1,11 +1,12 @@
 """Slow, obvious reference implementations: the test oracle of ``csoftmax``.
 
 Every compiled function of ``csoftmax`` has a pure NumPy twin here with the same
-name, written straight from the derivations in ``shared/seeds/`` (000 Busa and
-003 DDA3020: cross-entropy gradient ``p_k - 1(k = y)``; 001 Khungurn: scaling by
-the upstream gradient; 002 Waite: ``(s - y) ⊗ x`` and one gradient-descent step;
-004 Gultepe: the Jacobian ``s_i (δ_ij - s_j)``).  Clarity beats speed: there are
-no kernels, no threads, no ``out`` arguments, only the formulas.
+name, written straight from the derivations in ``docs/derivations.md``: the
+stable softmax and log-softmax, the Jacobian ``s_i (δ_ij - s_j)``, the backward
+passes, the cross-entropy gradient ``s - onehot(c)`` (``s Σy - y`` for
+probability targets) scaled by the upstream gradient, and softmax regression's
+``(s - y) ⊗ x`` and gradient-descent step.  Clarity beats speed: there are no
+kernels, no threads, no ``out`` arguments, only the formulas.
 
 Precision: the work is done in ``np.longdouble`` when an input is float64,
 integer or bool (inputs whose results are float64) and in float64 otherwise
@@ -108,7 +109,7 @@ def _log_softmax(x, axis):
 
 
 def softmax_jacobian(x, axis=-1):
-    r"""Jacobian of the softmax of the logits ``x`` along one ``axis`` (seed 004).
+    r"""Jacobian of the softmax of the logits ``x`` along one ``axis``.
 
     .. math:: J_{ij} = \partial s_i / \partial x_j = s_i (\delta_{ij} - s_j)
 
@@ -251,7 +252,7 @@ def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, d
         raise ValueError(f"grad_output must have shape in {allowed} with reduction="
                          f"{reduction!r}, got {go.shape}")
     with np.errstate(all="ignore"):
-        c = go.reshape(-1) * w  # dℒ/dL_i, seed 001
+        c = go.reshape(-1) * w  # dℒ/dL_i: the chain rule scales each row's gradient
         if reduction == "mean":
             c = c / np.sum(w)
         # the softmax itself, not exp(log_s): a row holding +inf has a nan
@@ -267,8 +268,8 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
 
     .. math:: \partial \mathcal{L} / \partial z_i = c_i \,(s_i \textstyle\sum_k y_{ik} - y_i)
 
-    which is ``c_i (s_i - 1(k = c_i))`` for class indices (seeds 000, 001, 003)
-    and ``c_i (s_i - y_i)`` for one-hot rows (seed 002). ``c_i`` is
+    which is ``c_i (s_i - 1(k = c_i))`` for class indices and ``c_i (s_i - y_i)``
+    for one-hot rows (docs/derivations.md, "Cross-entropy"). ``c_i`` is
     ``grad_output * w_i / sum w`` for ``"mean"``, ``grad_output * w_i`` for
     ``"sum"`` and ``grad_output_i * w_i`` for ``"none"``. Returns ``(loss, grad)``
     with ``loss`` as :func:`cross_entropy` and ``grad`` shaped like ``logits``.
@@ -290,7 +291,7 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
               \sum_i w_i (s_i - y_i) \otimes x_i + l_2 W, \quad
               \frac{\partial J}{\partial b} = \frac{1}{\sum_i w_i} \sum_i w_i (s_i - y_i)
 
-    (seed 002 per sample, seed 003 with the ``1/m``). ``W`` is ``(C, D)``, ``X``
+    (docs/derivations.md, "Softmax regression"). ``W`` is ``(C, D)``, ``X``
     ``(N, D)``, ``b`` ``(C,)`` or None, ``y`` class indices ``(N,)`` or
     probabilities ``(N, C)``. Returns ``(loss, dW, db)``; ``db`` is None when
     ``b`` is None.
@@ -320,7 +321,7 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
 
 
 def gradient_descent_step(W, X, y, b=None, *, learning_rate, l2=0.0, sample_weight=None):
-    r"""One full-batch gradient-descent step of softmax regression (seed 002).
+    r"""One full-batch gradient-descent step of softmax regression.
 
     .. math:: W \leftarrow W - \alpha \, \partial J / \partial W, \quad
               b \leftarrow b - \alpha \, \partial J / \partial b

@@ -1,4 +1,11 @@
-"""Shared fixtures: run kernel tests on every instruction-set level this CPU has."""
+"""Shared fixtures and options.
+
+* ``isa``: run a kernel test on every instruction-set level this CPU has.
+* ``slow`` tests (several seconds each) run only with ``--runslow`` or
+  ``CSOFTMAX_SLOW=1`` in the environment.
+"""
+import os
+
 import pytest
 
 from csoftmax import _runtime
@@ -6,6 +13,24 @@ from csoftmax import _runtime
 _ALL = ["baseline", "x86-64-v3", "x86-64-v4"]
 _RANK = {name: i for i, name in enumerate(_ALL)}
 LEVELS = [name for name in _ALL if _RANK[name] <= _RANK[_runtime.cpu_level()]]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run the tests marked slow (as CSOFTMAX_SLOW=1 does)")
+
+
+def _run_slow(config):
+    return config.getoption("--runslow") or os.environ.get("CSOFTMAX_SLOW", "") not in ("", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _run_slow(config):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow or CSOFTMAX_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(params=LEVELS)

@@ -1,15 +1,13 @@
-"""Shared helpers of the gradient tests: a central finite-difference checker and
-the SPEC's accuracy bounds.
+"""The shared numerical gradient checker: central finite differences of any
+scalar function, in any working precision (long double for the oracle, float64
+for the compiled functions), and a directional variant for inputs too big to
+perturb one element at a time.
 
-``numerical_grad`` is the same central difference as the one that checks the
-oracle in ``test_reference.py``, made reusable: any scalar function, any
-working precision, and a directional variant for inputs too big to perturb one
-element at a time.
+It shares no code with ``csoftmax`` or ``csoftmax.reference``, so it checks both.
 """
 import numpy as np
 
-LD = np.dtype(np.longdouble)
-F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+from helpers import F64, LD
 
 # Each element's step is chosen so that truncation (~ eps_fd**2 |f'''|) and
 # rounding (~ eps(f) |f| / eps_fd) are both far below FD_RTOL for the smooth,
@@ -35,7 +33,7 @@ def numerical_grad(f, x, eps=None, dtype=F64):
         h = eps * max(1.0, abs(float(x[k])))
         hi[k] += h
         lo[k] -= h
-        grad[k] = (float(f(hi)) - float(f(lo))) / float(hi[k] - lo[k])
+        grad[k] = (dtype.type(f(hi)) - dtype.type(f(lo))) / (hi[k] - lo[k])
     return grad
 
 
@@ -60,39 +58,3 @@ def assert_grad_matches(f, x, grad, *, rtol=None, atol=None, dtype=F64, err_msg=
     atol = rtol * scale if atol is None else atol
     np.testing.assert_allclose(np.asarray(grad, F64), np.asarray(num, F64), rtol=rtol, atol=atol,
                                err_msg=err_msg)
-
-
-def eps_of(dtype):
-    """Machine epsilon of the dtype a result is computed in (float16 is computed
-    in float32)."""
-    dtype = np.dtype(dtype)
-    return float(np.finfo(F32 if dtype == F16 else dtype).eps) if dtype.kind == "f" else float(np.finfo(F64).eps)
-
-
-def softmax_rel_bound(dtype, spread):
-    """SPEC "Accuracy": the relative error allowed in a softmax value whose logit
-    is ``spread = |x_i - max|`` below its slice's maximum."""
-    dtype = np.dtype(dtype)
-    if dtype == F32 or dtype == F16:
-        return 2.4e-7 * (8 + spread)
-    return 4.5e-16 * (16 + spread)
-
-
-def assert_within(got, want, bound, err_msg=""):
-    """``|got - want| <= bound`` elementwise (``nan`` must match ``nan`` and
-    infinities must be equal), reporting the worst offender."""
-    got = np.asarray(got, dtype=F64)
-    with np.errstate(over="ignore"):  # long double beyond float64's range is +-inf
-        want = np.asarray(want).astype(F64)
-    got, want, bound = np.broadcast_arrays(got, want, np.asarray(bound, dtype=F64))
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"nan positions differ. {err_msg}")
-    inf = np.isinf(want) | np.isinf(got)
-    np.testing.assert_array_equal(got[inf], want[inf], err_msg=f"infinities differ. {err_msg}")
-    fin = ~(np.isnan(want) | inf)
-    err = np.abs(got[fin] - want[fin])
-    ok = err <= bound[fin]
-    if not ok.all():
-        k = int(np.argmax(err - bound[fin]))
-        raise AssertionError(
-            f"{int((~ok).sum())} of {ok.size} entries off: worst got {got[fin][k]!r}, want {want[fin][k]!r}, "
-            f"error {err[k]:.3e} > bound {bound[fin][k]:.3e}. {err_msg}")

@@ -8,12 +8,11 @@ from hypothesis.extra import numpy as hnp
 import csoftmax as cs
 from csoftmax import reference as ref
 
-from gradcheck import F16, F32, F64, assert_grad_matches, assert_within, eps_of
+from gradcheck import assert_grad_matches
+from helpers import EPS64, F16, F32, F64, FLOATS, assert_within, eps_of
 
-FLOATS = [F32, F64]
 FUNCS = {"softmax": (cs.softmax_backward, ref.softmax_backward, ref.softmax),
          "log_softmax": (cs.log_softmax_backward, ref.log_softmax_backward, ref.log_softmax)}
-EPS64 = float(np.finfo(F64).eps)
 
 
 @pytest.fixture
@@ -242,7 +241,7 @@ def test_dtypes(kind, rng):
         (a.astype(F32), g.astype(F64), F64, 1e-14),
         (a.astype(F16), g.astype(F32), F32, 1e-6),
         (a, g.astype(np.int64), F64, 1e-14),
-        (a.astype(F32), (g > 0), F64, 1e-6),  # SPEC: bool inputs give float64
+        (a.astype(F32), (g > 0), F64, 1e-6),  # bool inputs give float64, as integers do
         (a.tolist(), g.tolist(), F64, 1e-14),
     ]
     for x, y, dt, tol in cases:

@@ -10,7 +10,9 @@ MODULES = ["csoftmax.forward", "csoftmax.backward", "csoftmax.loss", "csoftmax.r
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     if name == "csoftmax.regression":
-        pytest.importorskip("scipy")
+        # the estimator requires both (pip install csoftmax[sklearn])
+        pytest.importorskip("sklearn", reason="SoftmaxRegression requires scikit-learn")
+        pytest.importorskip("scipy", reason="SoftmaxRegression requires SciPy")
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{name} has no docstring examples"

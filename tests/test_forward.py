@@ -1,5 +1,6 @@
 """Tests of ``softmax`` and ``log_softmax``: the compiled kernels against
-``csoftmax.reference`` within SPEC.md's accuracy bounds, and against
+``csoftmax.reference`` within the accuracy bounds of docs/derivations.md
+("Accuracy", defined once in helpers.py), and against
 ``scipy.special`` for the edge cases (``-inf``, ``+inf``, ``nan``, 0-d, axes).
 
 The kernel tests take the ``isa`` fixture, so every instruction-set level this
@@ -15,115 +16,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from numpy.lib.array_utils import normalize_axis_tuple
 
 import csoftmax
 from csoftmax import reference
 
-LD = np.longdouble
-F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-INF, NAN = np.inf, np.nan
+from helpers import ASSERT, F16, F32, F64, FLOATS, INF, LD, NAN, axes_of, log_softmax_abs_bound, logits, \
+    result_dtype, slice_max, softmax_rel_bound, spread
+
 NAMES = ["softmax", "log_softmax"]
-FLOATS = [F32, F64]
 
 
 # ------------------------------------------------------------------ helpers
-
-def _axes(axis, ndim):
-    return tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)
-
-
-def _slice_max(x, axis):
-    xl = np.asarray(x).astype(LD)
-    with np.errstate(all="ignore"):
-        return np.max(xl, axis=_axes(axis, xl.ndim), keepdims=True, initial=-INF)
-
-
-def _spread(x, axis):
-    """``|x_i - max|`` of each element's slice (long double) and the slice size."""
-    xl = np.asarray(x).astype(LD)
-    axes = _axes(axis, xl.ndim)
-    with np.errstate(all="ignore"):
-        delta = np.abs(xl - _slice_max(xl, axis))
-    return delta, math.prod(xl.shape[a] for a in axes)
-
-
-def _report(what, mask, x, got, ref, bound):
-    idx = np.argwhere(mask)[:5]
-    lines = [f"{what}: {int(mask.sum())} of {mask.size} elements out of bounds"]
-    for i in map(tuple, idx):
-        lines.append(f"  at {i}: x={np.asarray(x)[i]!r} got={got[i]!r} ref={ref[i]!r} "
-                     f"bound={bound[i]!r}")
-    raise AssertionError("\n".join(lines))
-
-
-def _check_specials(got, ref):
-    """Where the oracle is not finite the result must be exactly it (nan too)."""
-    g, r = np.asarray(got), np.asarray(ref)
-    bad = np.isnan(g) != np.isnan(r)
-    bad |= np.isfinite(r) != np.isfinite(g)
-    inf = np.isinf(r)
-    bad[inf] |= g[inf] != r[inf]
-    if bad.any():
-        _report("non-finite mismatch", bad, g, g, r, r)
-
-
-def assert_softmax_close(got, ref, x, axis, dtype):
-    """SPEC accuracy for softmax: relative error <= 4.5e-16 (16 + |x_i - max|)
-    (float64), 2.4e-7 (8 + |x_i - max|) (float32; float16 adds its own final
-    rounding) for normal results, absolute error <= tiny below the smallest
-    normal; nan exactly where the oracle has nan."""
-    dtype = np.dtype(dtype)
-    got = np.asarray(got)
-    assert got.dtype == dtype, f"dtype {got.dtype}, expected {dtype}"
-    assert got.shape == np.shape(ref), f"shape {got.shape}, expected {np.shape(ref)}"
-    g, r = got.astype(LD), np.asarray(ref).astype(LD)
-    _check_specials(g, r)
-    delta, _ = _spread(x, axis)
-    if dtype == F64:
-        rel = 4.5e-16 * (16 + delta)
-    else:
-        rel = 2.4e-7 * (8 + delta)
-        if dtype == F16:
-            rel = rel + np.finfo(F16).eps / 2
-    tiny = np.finfo(dtype).tiny
-    fin = np.isfinite(r)
-    with np.errstate(all="ignore"):
-        err = np.abs(g - r)
-        normal = fin & (np.abs(r) >= tiny)
-        bad = normal & ~(err <= rel * np.abs(r))
-        bad |= fin & ~normal & ~(err <= tiny)
-    if bad.any():
-        _report(f"softmax {dtype}", bad, x, g, r, np.where(normal, rel * np.abs(r), tiny))
-
-
-def assert_log_softmax_close(got, ref, x, axis, dtype):
-    """SPEC accuracy for log_softmax: absolute error <= eps (8 + |x_i - max| + log C);
-    exact where the oracle is not finite or beyond the dtype's range."""
-    dtype = np.dtype(dtype)
-    got = np.asarray(got)
-    assert got.dtype == dtype, f"dtype {got.dtype}, expected {dtype}"
-    assert got.shape == np.shape(ref), f"shape {got.shape}, expected {np.shape(ref)}"
-    g, r = got.astype(LD), np.asarray(ref).astype(LD)
-    with np.errstate(all="ignore"):    # beyond the dtype's range: +-inf
-        r = np.where(np.abs(r) > np.finfo(dtype).max, np.sign(r) * INF, r)
-    _check_specials(g, r)
-    delta, C = _spread(x, axis)
-    bound = np.finfo(dtype).eps * (8 + delta + math.log(max(C, 1)))
-    fin = np.isfinite(r)
-    with np.errstate(all="ignore"):
-        bad = fin & ~(np.abs(g - r) <= bound)
-    if bad.any():
-        _report(f"log_softmax {dtype}", bad, x, g, r, bound)
-
-
-ASSERT = {"softmax": assert_softmax_close, "log_softmax": assert_log_softmax_close}
-
-
-def result_dtype(x):
-    dt = np.asarray(x).dtype
-    return dt if dt in (F32, F64, F16) else F64
-
 
 def check(name, x, axis=None):
     """Compiled ``name`` against the oracle; returns the compiled result."""
@@ -131,14 +34,6 @@ def check(name, x, axis=None):
     ref = getattr(reference, name)(x, axis=axis)
     ASSERT[name](got, ref, x, axis, result_dtype(x))
     return got
-
-
-def logits(rng, shape, dtype=F64, scale=8.0):
-    """Random logits: an offset per leading index and a spread per element, so
-    slices mixed up by a kernel would not pass."""
-    x = rng.normal(size=shape) * scale * rng.uniform(0.1, 2.0, size=shape)
-    x += rng.uniform(-50, 50, size=shape[:1] + (1,) * (len(shape) - 1)) if shape else 0
-    return np.asarray(x, dtype=dtype)
 
 
 def all_axes(ndim):
@@ -202,7 +97,7 @@ def _one_big_many_small(shape, axis, small, dtype):
     """Each slice: one entry 0, the rest ``small`` (so exp(small) is under an ulp
     of the running sum: naive accumulation rounds every term the same way)."""
     x = np.full(shape, small, dtype)
-    axes = _axes(axis, len(shape))
+    axes = axes_of(axis, len(shape))
     first = tuple(slice(0, 1) if a in axes else slice(None) for a in range(len(shape)))
     x[first] = 0
     return x
@@ -210,9 +105,9 @@ def _one_big_many_small(shape, axis, small, dtype):
 
 @pytest.mark.parametrize("shape, axis", LONG_SLICES, ids=str)
 def test_long_slice_sums(isa, name, dtype, rng, shape, axis):
-    """SPEC's bound has no term in C: summing C terms one after another (off by
+    """The bound has no term in C: summing C terms one after another (off by
     up to ~C/4 ulp) fails it, pairwise or compensated sums pass.  float32 sums
-    are accumulated in float64."""
+    are accumulated in float64 (docs/derivations.md, "Sums")."""
     check(name, logits(rng, shape, dtype, scale=1.0), axis)
     ulp = 2.0**-52 if dtype == F64 else 2.0**-23
     check(name, _one_big_many_small(shape, axis, math.log(0.75 * ulp), dtype), axis)
@@ -289,7 +184,7 @@ def _against_scipy(name, x, axis, sp):
     special = ~np.isfinite(want)
     np.testing.assert_array_equal(got[special], want[special])
     # -inf entries of a slice with a finite max are exactly 0 / -inf.
-    gone = np.isneginf(np.asarray(x)) & np.isfinite(_slice_max(x, axis))
+    gone = np.isneginf(np.asarray(x)) & np.isfinite(slice_max(x, axis))
     np.testing.assert_array_equal(got[gone], 0.0 if name == "softmax" else -INF)
 
 
@@ -377,7 +272,7 @@ def test_integers_give_float64(name, dt, rng):
         got = check(name, x, axis)
         assert got.dtype == F64
         # SciPy 1.17 computes small integer types in float16 and wraps uint8
-        # differences; SPEC's float64 is what it gives for a float64 input.
+        # differences; ours is float64, what SciPy gives for a float64 input.
         want = getattr(sp, name)(x.astype(F64), axis=axis)
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
@@ -714,21 +609,19 @@ def test_prop_matches_reference(case):
 
 
 def _has_finite(x, axis):
-    return np.any(np.isfinite(x), axis=_axes(axis, x.ndim), keepdims=True)
+    return np.any(np.isfinite(x), axis=axes_of(axis, x.ndim), keepdims=True)
 
 
 @PROPS
 @given(cases(min_side=1))
 def test_prop_slices_sum_to_one(case):
     x, axis = case
-    axes = _axes(axis, x.ndim)
+    axes = axes_of(axis, x.ndim)
     s = csoftmax.softmax(x, axis=axis)
     sums = np.sum(s.astype(LD), axis=axes, keepdims=True)
-    delta, C = _spread(x, axis)
-    scale = 4.5e-16 * 16 if x.dtype == F64 else 2.4e-7 * 8
-    unit = 4.5e-16 if x.dtype == F64 else 2.4e-7
+    delta, C = spread(x, axis)
     with np.errstate(invalid="ignore"):
-        rel = np.where(np.isfinite(delta), scale + unit * delta, 0)
+        rel = np.where(np.isfinite(delta), softmax_rel_bound(x.dtype, delta), 0)
     tol = np.max(rel, axis=axes, keepdims=True) + C * np.finfo(x.dtype).tiny
     live = _has_finite(x, axis)
     assert np.all(np.abs(sums[live] - 1) <= np.broadcast_to(tol, sums.shape)[live]), (sums, tol)
@@ -741,19 +634,19 @@ def test_prop_shift_invariance(case, c):
     x, axis = case
     y = x + x.dtype.type(c)            # exact: multiples of 1/8 below 2**14
     assert np.array_equal(y - x.dtype.type(c), x)
-    delta, C = _spread(x, axis)
+    delta, C = spread(x, axis)
     a, b = csoftmax.softmax(y, axis=axis), csoftmax.softmax(x, axis=axis)
     np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-    unit, base = (4.5e-16, 16) if x.dtype == F64 else (2.4e-7, 8)
     tiny = np.finfo(x.dtype).tiny
     with np.errstate(all="ignore"):
-        tol = 2.01 * unit * (base + delta) * np.abs(b.astype(LD)) + 2 * tiny
+        # each side within the bound of the exact value
+        tol = 2.01 * softmax_rel_bound(x.dtype, delta) * np.abs(b.astype(LD)) + 2 * tiny
         ok = np.isnan(b) | (a == b) | (np.abs(a.astype(LD) - b) <= tol)
     assert ok.all(), (x, c, a, b)
     la, lb = csoftmax.log_softmax(y, axis=axis), csoftmax.log_softmax(x, axis=axis)
     np.testing.assert_array_equal(np.isnan(la), np.isnan(lb))
     with np.errstate(all="ignore"):
-        tol = 2 * np.finfo(x.dtype).eps * (8 + delta + math.log(max(C, 1)))
+        tol = 2 * log_softmax_abs_bound(x.dtype, delta, C)
         ok = np.isnan(lb) | (la == lb) | (np.abs(la.astype(LD) - lb) <= tol)
     assert ok.all(), (x, c, la, lb)
 
@@ -764,11 +657,10 @@ def test_prop_log_softmax_is_log_of_softmax(case):
     x, axis = case
     s = csoftmax.softmax(x, axis=axis)
     ls = csoftmax.log_softmax(x, axis=axis)
-    delta, C = _spread(x, axis)
-    unit, base = (4.5e-16, 16) if x.dtype == F64 else (2.4e-7, 8)
-    eps = np.finfo(x.dtype).eps
+    delta, C = spread(x, axis)
     with np.errstate(all="ignore"):
-        tol = 1.01 * unit * (base + delta) + eps * (8 + delta + math.log(C))
+        # log(s (1 + r)) = log s + r (1 + O(r)), r within the softmax bound
+        tol = 1.01 * softmax_rel_bound(x.dtype, delta) + log_softmax_abs_bound(x.dtype, delta, C)
         logs = np.log(s.astype(LD))
         where = np.isfinite(ls) & (s >= np.finfo(x.dtype).tiny)
         assert np.all(np.abs(logs - ls)[where] <= tol[where]), (x, axis, s, ls)

@@ -1,5 +1,5 @@
 """softmax_jacobian against the oracle, finite differences of softmax and the
-identities of J = diag(s) - s sᵀ (seed 004)."""
+identities of J = diag(s) - s sᵀ (docs/derivations.md, "The softmax Jacobian")."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -8,9 +8,8 @@ from hypothesis.extra import numpy as hnp
 import csoftmax as cs
 from csoftmax import reference as ref
 
-from gradcheck import F16, F32, F64, assert_within, eps_of, numerical_grad, softmax_rel_bound
-
-FLOATS = [F32, F64]
+from gradcheck import numerical_grad
+from helpers import F16, F32, F64, FLOATS, assert_within, eps_of, softmax_rel_bound
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def expected_shape(shape, axis):
 
 
 def jacobian_bound(x, axis, dtype):
-    """SPEC bound on each J[..., i, j]: J's entries are products of softmax
+    """The bound on each J[..., i, j]: J's entries are products of softmax
     values, so s_i's relative error becomes an absolute one of that size."""
     x = np.moveaxis(np.asarray(x, F64), axis, -1)
     with np.errstate(invalid="ignore"):

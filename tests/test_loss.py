@@ -1,5 +1,7 @@
 """cross_entropy, cross_entropy_grad and softmax_regression_loss_grad against the
-oracle, central finite differences of their losses, PyTorch and the seeds."""
+oracle, central finite differences of their losses, PyTorch and the worked
+example of docs/derivations.md."""
+import math
 import re
 
 import numpy as np
@@ -10,29 +12,17 @@ from hypothesis.extra import numpy as hnp
 import csoftmax as cs
 from csoftmax import reference as ref
 
-from gradcheck import F16, F32, F64, assert_grad_matches, assert_within, directional_derivative, eps_of, \
+from gradcheck import assert_grad_matches, directional_derivative
+from helpers import EPS64, F16, F32, F64, FLOATS, TARGET_KINDS, assert_within, eps_of, make_target, \
     softmax_rel_bound
 
-FLOATS = [F32, F64]
 REDUCTIONS = ["mean", "sum", "none"]
-KINDS = ["index", "onehot", "probs", "unnormalised"]
-EPS64 = float(np.finfo(F64).eps)
+KINDS = TARGET_KINDS
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(2002)
-
-
-def make_target(rng, N, C, kind):
-    if kind == "index":
-        return rng.integers(0, C, N)
-    if kind == "onehot":
-        return np.eye(C)[rng.integers(0, C, N)]
-    y = rng.random((N, C))
-    # seed 002's general form s * sum(y) - y: rows summing to anything, zeros included
-    y[rng.random((N, C)) < 0.3] = 0
-    return y / y.sum(axis=1, keepdims=True).clip(1e-300) if kind == "probs" else 3 * y
 
 
 def as_probs(target, C, dtype=F64):
@@ -43,7 +33,8 @@ def as_probs(target, C, dtype=F64):
 
 
 def ce_bounds(logits, target, w, reduction, go, dtype):
-    """SPEC's bounds on the loss and the gradient: each row's log-sum-exp is off
+    """The bounds on the loss and the gradient (docs/derivations.md, "Accuracy"):
+    each row's log-sum-exp is off
     by at most the softmax bound of the row's spread, every term is rounded a
     few times in ``dtype``, and sums are accumulated in double."""
     z = np.asarray(logits, F64).reshape(-1, np.shape(logits)[-1])
@@ -69,7 +60,7 @@ def ce_bounds(logits, target, w, reduction, go, dtype):
         lb = (np.sum(w * per) + 4 * N * EPS64 * np.sum(np.abs(w * L))) / tot + 2 * eps * abs(np.sum(w * L) / tot)
         k = go * w / tot
     sy = np.abs(Y.sum(axis=1, keepdims=True))
-    # SPEC's bounds hold for normal softmax values: a subnormal one may be flushed to 0
+    # the softmax bounds hold for normal values: a subnormal one may be flushed to 0
     tiny = np.finfo(F32 if dtype == F16 else dtype).tiny
     gb = np.abs(k)[:, None] * (2 * rel[:, None] * s * sy + 4 * eps * (s * sy + np.abs(Y)) + tiny * sy)
     return lb + tiny, gb.reshape(np.shape(logits)) + tiny
@@ -157,7 +148,7 @@ def test_one_sample(C, dtype, kind, rng):
 
 
 def test_one_sample_one_class_target_is_probabilities():
-    # SPEC: a target shaped like the logits is probabilities, whatever its dtype.
+    # a target shaped like the logits is probabilities, whatever its dtype
     for t in ([0], [1], np.array([1], np.int64), [0.5]):
         loss, grad = cs.cross_entropy_grad([0.7], t)
         want_loss, want_grad = ref.cross_entropy_grad([0.7], t)
@@ -243,7 +234,8 @@ def test_cross_entropy_grad_is_the_gradient_of_the_loss(reduction, weighted, kin
         _, grad = cs.cross_entropy_grad(z, t, sample_weight=w, reduction=reduction, grad_output=go)
 
         def upstream(x, go=go):
-            # the overall loss whose dℒ/dL is go (seed 001)
+            # the overall loss whose dℒ/dL is go: the gradient is scaled by it
+            # (docs/derivations.md, "The upstream gradient")
             return np.sum(np.asarray(go) * cs.cross_entropy(x, t, sample_weight=w, reduction=reduction))
         assert_grad_matches(upstream, z, grad, err_msg=f"grad_output={go}")
 
@@ -534,9 +526,9 @@ def test_concurrent_calls_from_python_threads(rng):
 
 # ------------------------------------------------------------------ softmax regression
 
-def test_seed002_worked_example():
-    # SPEC: x = [2, 2, 2], s = [0.1, 0.7, 0.2], y = [0, 0, 1] (the seed's 0.3 is a
-    # typo) gives the weight gradient (s - y) ⊗ x = [[0.2]*3, [1.4]*3, [-1.6]*3].
+def test_worked_example():
+    # docs/derivations.md, "Worked example": x = [2, 2, 2], s = [0.1, 0.7, 0.2],
+    # y = onehot(2) give the weight gradient (s - y) ⊗ x = [[0.2]*3, [1.4]*3, [-1.6]*3].
     s = np.array([0.1, 0.7, 0.2])
     X = np.array([[2.0, 2.0, 2.0]])
     W, b = np.zeros((3, 3)), np.log(s)  # X Wᵀ + b = log s, so softmax gives s
@@ -688,25 +680,49 @@ def test_property_probability_targets(z, data):
     assert_within(grad.sum(axis=1), 0, 8 * (z.shape[1] + 2) * EPS64 * (1 + y.sum(axis=1)))
 
 
-@pytest.mark.parametrize("dtype", [F32, F64])
-@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 10), (40, 1000)])
-def test_common_call_matches_the_general_path(isa, rng, dtype, shape):
-    # C-contiguous logits with intp labels take a direct path; other label
-    # dtypes, layouts and out= arrays go the general way: same bits either way
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 10), (40, 1000)], ids=str)
+def test_label_dtype_and_layout_give_identical_bits(isa, rng, dtype, shape):
+    """The label dtype and the memory layout of the logits and labels change
+    nothing: int32, int64 and intp labels, strided labels, Fortran-ordered,
+    strided and read-only logits all give the same bits."""
     N, C = shape
     z = (4 * rng.standard_normal(shape)).astype(dtype)
     t = rng.integers(0, C, N).astype(np.intp)
-    for reduction in ("mean", "sum"):
+    ro = z.copy()
+    ro.flags.writeable = False
+    padded = np.zeros((N, 2 * C), dtype)
+    padded[:, ::2] = z
+    variants = {"int32 labels": (z, t.astype(np.int32)), "int64 labels": (z, t.astype(np.int64)),
+                "uint8 labels": (z, t.astype(np.uint8)) if C <= 255 else (z, t),
+                "strided labels": (z, np.repeat(t, 2)[::2]), "negative-stride labels": (z, t[::-1].copy()[::-1]),
+                "fortran logits": (np.asfortranarray(z), t), "strided logits": (padded[:, ::2], t),
+                "read-only logits": (ro, t)}
+    for reduction in REDUCTIONS:
         loss, grad = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)
         assert grad.dtype == dtype and grad.flags.c_contiguous and loss.dtype == dtype
-        assert_same(grad, ref.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)[1],
-                    ce_bounds(z, t, None, reduction, 0.5, dtype)[1])
-        for tt, zz in ((t.astype(np.int32), z), (t, np.asfortranarray(z)), (t[::-1].copy()[::-1], z)):
+        lb, gb = ce_bounds(z, t, None, reduction, 0.5, dtype)
+        want_loss, want_grad = ref.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)
+        assert_within(loss, want_loss, lb)
+        assert_within(grad, want_grad, gb)
+        for what, (zz, tt) in variants.items():
             l2, g2 = cs.cross_entropy_grad(zz, tt, reduction=reduction, grad_output=0.5)
-            assert l2 == loss
-            np.testing.assert_array_equal(g2, grad)
-        assert cs.cross_entropy(z, t, reduction=reduction) == cs.cross_entropy(z, t.astype(np.int32),
-                                                                               reduction=reduction)
+            np.testing.assert_array_equal(l2, loss, err_msg=what)
+            np.testing.assert_array_equal(g2, grad, err_msg=what)
+            np.testing.assert_array_equal(cs.cross_entropy(zz, tt, reduction=reduction), loss, err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 10), (40, 1000)], ids=str)
+def test_out_in_place_and_overlapping_give_identical_bits(isa, rng, dtype, shape):
+    """A C-contiguous out=, the logits themselves as out=, and an out= that
+    overlaps the logits shifted by one element all receive the bits of the
+    plain call."""
+    N, C = shape
+    z = (4 * rng.standard_normal(shape)).astype(dtype)
+    t = rng.integers(0, C, N)
+    for reduction in ("mean", "sum"):
+        loss, grad = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5)
         out = np.full_like(z, 7)
         l3, g3 = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.5, out=out)
         assert g3 is out and l3 == loss
@@ -715,26 +731,31 @@ def test_common_call_matches_the_general_path(isa, rng, dtype, shape):
         l4, g4 = cs.cross_entropy_grad(zc, t, reduction=reduction, grad_output=0.5, out=zc)
         assert g4 is zc and l4 == loss
         np.testing.assert_array_equal(zc, grad)
-    # overlapping but not the same: the general path copies
-    zz = np.zeros(N * C + 1, dtype)
-    zz[:-1] = z.ravel()
-    src, dst = zz[:-1].reshape(shape), zz[1:].reshape(shape)
-    l5, g5 = cs.cross_entropy_grad(src, t, out=dst)
-    assert g5 is dst
-    np.testing.assert_array_equal(dst, cs.cross_entropy_grad(z, t)[1])
+    loss, grad = cs.cross_entropy_grad(z, t)
+    for shift in (1, -1):
+        buf = np.zeros(N * C + 1, dtype)
+        src = buf[:-1] if shift == 1 else buf[1:]
+        dst = buf[1:] if shift == 1 else buf[:-1]
+        src[:] = z.ravel()
+        l5, g5 = cs.cross_entropy_grad(src.reshape(shape), t, out=dst.reshape(shape))
+        assert g5.base is buf or np.shares_memory(g5, buf)
+        assert l5 == loss
+        np.testing.assert_array_equal(dst.reshape(shape), grad)
 
 
-def test_common_call_bad_label_writes_nothing():
+@pytest.mark.parametrize("label_dtype", [np.intp, np.int32])
+def test_bad_label_writes_nothing(label_dtype):
     z = np.arange(12.0).reshape(4, 3)
     z0 = z.copy()
     out = np.full((4, 3), 7.0)
-    for lab in (np.array([0, 1, 3, 1]), np.array([0, -1, 2, 1])):
-        with pytest.raises(ValueError, match=f"class label {lab[np.argmax((lab < 0) | (lab >= 3))]} is out of range"):
-            cs.cross_entropy_grad(z, lab.astype(np.intp), out=z)
+    for lab, bad in ((np.array([0, 1, 3, 1]), 3), (np.array([0, -1, 2, 1]), -1)):
+        lab = lab.astype(label_dtype)
+        with pytest.raises(ValueError, match=f"class label {bad} is out of range"):
+            cs.cross_entropy_grad(z, lab, out=z)
         with pytest.raises(ValueError, match="out of range"):
-            cs.cross_entropy_grad(z, lab.astype(np.intp), out=out)
+            cs.cross_entropy_grad(z, lab, out=out)
         with pytest.raises(ValueError, match="out of range"):
-            cs.cross_entropy(z, lab.astype(np.intp))
+            cs.cross_entropy(z, lab)
     np.testing.assert_array_equal(z, z0)
     np.testing.assert_array_equal(out, 7.0)
 
@@ -763,17 +784,59 @@ def test_out_over_the_labels_or_weights(rng):
         np.testing.assert_array_equal(grad, want[1])
 
 
-def test_loss_total(rng):
-    import math
-    from csoftmax import _loss
-    for n in (0, 1, 7, 8, 255, 256, 257, 4096, 100003):
-        v = rng.random(n) * 10.0 ** rng.integers(-8, 8, n)
-        assert abs(_loss.total(v) - math.fsum(v)) <= 4 * np.finfo(F64).eps * max(math.fsum(v), 1e-300)
-    v = rng.random(1000)
-    for special, want in ((np.inf, np.inf), (np.nan, np.nan)):
-        w = v.copy()
-        w[600] = special
-        np.testing.assert_equal(_loss.total(w), want)
-    w = v.copy()
-    w[3], w[900] = np.inf, -np.inf
-    assert np.isnan(_loss.total(w))
+# ------------------------------------------------------------------ reductions
+
+def _ulps(got, want):
+    return abs(float(got) - want) / (EPS64 * max(abs(want), 1e-300))
+
+
+@pytest.mark.parametrize("N", [1, 7, 256, 257, 4096, 100003])
+def test_sum_and_mean_are_compensated_sums_of_the_rows(N, rng):
+    """The "sum" of many rows is the correctly rounded sum of the per-row losses
+    to within a few ulp (a plain running sum drifts by up to N/2 ulp), and
+    "mean" is that sum over N (docs/derivations.md, "Sums")."""
+    C = 5
+    z = rng.standard_normal((N, C)) * 10.0 ** rng.integers(-3, 3, (N, 1))
+    t = rng.integers(0, C, N)
+    per = cs.cross_entropy(z, t, reduction="none")
+    exact = math.fsum(per.tolist())
+    assert _ulps(cs.cross_entropy(z, t, reduction="sum"), exact) <= 4
+    assert _ulps(cs.cross_entropy_grad(z, t, reduction="sum")[0], exact) <= 4
+    assert _ulps(cs.cross_entropy(z, t), exact / N) <= 5
+
+
+def test_sum_of_one_large_and_many_small_losses():
+    """One loss of 2**30 and 100000 of log 2: each log 2 added to a total above
+    2**30 is rounded to a multiple of 2**-22, always the same way, so a running
+    sum ends some 800 ulp off; the package's sum matches math.fsum of the
+    reference's per-row losses."""
+    N = 100001
+    z = np.zeros((N, 2))
+    z[0] = [0.0, -2.0**30]      # label 1: loss 2**30 (+ exp(-2**30), nothing)
+    t = np.zeros(N, np.intp)
+    t[0] = 1
+    exact = math.fsum(np.asarray(ref.cross_entropy(z, t, reduction="none"), F64).tolist())
+    assert _ulps(cs.cross_entropy(z, t, reduction="sum"), exact) <= 4
+    assert _ulps(cs.cross_entropy(z, t), exact / N) <= 5
+
+
+def test_sum_of_non_finite_losses():
+    z = np.zeros((1000, 3))
+    t = np.zeros(1000, np.intp)
+    z[600] = [-np.inf, 0.0, 0.0]      # the target's logit is -inf: loss inf
+    assert cs.cross_entropy(z, t, reduction="sum") == np.inf
+    assert cs.cross_entropy(z, t) == np.inf
+    z[300, 1] = np.nan
+    assert np.isnan(cs.cross_entropy(z, t, reduction="sum"))
+    assert np.isnan(cs.cross_entropy(z, t))
+
+
+def test_weighted_sum_is_a_compensated_sum():
+    N = 100001
+    z = np.zeros((N, 2))
+    z[0] = [0.0, -2.0**30]
+    t = np.zeros(N, np.intp)
+    t[0] = 1
+    w = np.ones(N)
+    exact = math.fsum(np.asarray(ref.cross_entropy(z, t, reduction="none"), F64).tolist())
+    assert _ulps(cs.cross_entropy(z, t, sample_weight=w, reduction="sum"), exact) <= 4

@@ -1,5 +1,6 @@
-"""Tests of the oracle itself: ``csoftmax.reference`` against the seeds' worked
-examples, SciPy, PyTorch and central finite differences.
+"""Tests of the oracle itself: ``csoftmax.reference`` against the worked example
+and the formulas of docs/derivations.md written out by hand, SciPy, PyTorch and
+central finite differences.
 
 If the oracle is wrong every compiled test is meaningless, so these checks use
 sources that share no code with it.
@@ -10,28 +11,18 @@ import pytest
 
 from csoftmax import reference as ref
 
-LD = np.longdouble
-INF, NAN = np.inf, np.nan
+from gradcheck import numerical_grad as _numerical_grad
+from helpers import INF, LD, NAN, make_target
+
 # Central differences in long double: truncation ~ eps_fd² and rounding
 # ~ eps(long double) / eps_fd, both far below these tolerances on x86-64, and
 # still below them where long double is only float64.
-FD_EPS = 1e-6
 FD_TOL = dict(rtol=1e-7, atol=1e-9)
 
 
-def numerical_grad(f, x, eps=FD_EPS):
-    """Central-difference gradient of the scalar function ``f`` at ``x``.
-
-    ``(f(x + eps e_k) - f(x - eps e_k)) / (2 eps)`` for every element ``k``,
-    evaluated in long double.
-    """
-    x = np.array(x, dtype=LD)
-    grad = np.empty_like(x)
-    for k in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[k] = eps
-        grad[k] = (f(x + step) - f(x - step)) / (2 * eps)
-    return grad
+def numerical_grad(f, x):
+    """Central-difference gradient of ``f`` at ``x``, evaluated in long double."""
+    return _numerical_grad(f, x, dtype=LD)
 
 
 def as64(a):
@@ -45,11 +36,11 @@ def rng():
     return np.random.default_rng(20240613)
 
 
-# --------------------------------------------------------------------- seeds
+# ------------------------------------------------- docs/derivations.md by hand
 
-def test_seed002_worked_example():
-    # SPEC.md: x = [2, 2, 2], s = [0.1, 0.7, 0.2], y = [0, 0, 1] (the seed's
-    # 0.3 is a typo) gives (s - y) ⊗ x = [[0.2]*3, [1.4]*3, [-1.6]*3].
+def test_worked_example():
+    # docs/derivations.md, "Worked example": x = [2, 2, 2], s = [0.1, 0.7, 0.2],
+    # y = onehot(2) give (s - y) ⊗ x = [[0.2]*3, [1.4]*3, [-1.6]*3].
     s = np.array([0.1, 0.7, 0.2], dtype=LD)
     x = np.array([[2.0, 2.0, 2.0]])
     expected = np.array([[0.2] * 3, [1.4] * 3, [-1.6] * 3])
@@ -68,8 +59,8 @@ def test_seed002_worked_example():
 
 
 @pytest.mark.parametrize("upstream", [1.0, 0.0, -2.5, 3.0])
-def test_seed001_grad_output_scales_the_gradient(upstream):
-    # dℒ/dx_i = dℒ/dL · q_i for i != c and dℒ/dL · (q_c - 1) for i = c.
+def test_grad_output_scales_the_gradient(upstream):
+    # the chain rule with the upstream gradient dℒ/dL: dℒ/dx_i = dℒ/dL · q_i for i != c and dℒ/dL · (q_c - 1) for i = c.
     x = np.array([0.3, -1.2, 2.0, 0.5], dtype=LD)
     c = 2
     q = np.exp(x) / np.sum(np.exp(x))
@@ -80,7 +71,7 @@ def test_seed001_grad_output_scales_the_gradient(upstream):
         np.testing.assert_allclose(float(loss), float(-np.log(q[c])), rtol=1e-15)
 
 
-def test_seed003_gradient_is_the_mean_over_samples(rng):
+def test_regression_gradient_is_the_mean_over_samples(rng):
     # dJ/dw_k = (1/m) sum_i (f_k(x_i) - 1(y_i = k)) x_i, written as a loop.
     C, D, m = 4, 3, 6
     W, X, b = rng.normal(size=(C, D)), rng.normal(size=(m, D)), rng.normal(size=C)
@@ -222,13 +213,8 @@ def test_backward_shape_mismatch_raises():
 # -------------------------------------------------------------- cross-entropy
 
 def _targets(rng, N, C, kind):
-    if kind == "index":
-        return rng.integers(0, C, size=N)
-    if kind == "float index":
-        return rng.integers(0, C, size=N).astype(np.float64)
-    # Unnormalised probabilities, with zeros, exercise s · sum(y) - y.
-    y = rng.uniform(size=(N, C)) * (rng.uniform(size=(N, C)) > 0.3)
-    return y
+    # "probabilities": rows with zeros that need not sum to 1, for s · sum(y) - y
+    return make_target(rng, N, C, "unnormalised" if kind == "probabilities" else kind)
 
 
 @pytest.mark.parametrize("kind", ["index", "float index", "probabilities"])
