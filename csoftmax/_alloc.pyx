@@ -1,10 +1,14 @@
 # cython: language_level=3
-"""Allocation of large outputs through a NumPy data allocator that keeps a few
-freed blocks for the next call of the same size (see src/cs_alloc.h): repeated
-calls on tens of megabytes then skip the kernel's page faults.  Outputs under
-16 MiB are plain ``np.empty`` arrays, and so are all outputs when another data
-allocator than the one NumPy had at import is in force (a user's own handler
-is respected) or when the environment has ``CSOFTMAX_BLOCK_CACHE=0``.
+"""The memory the kernels see: outputs, views and overlaps.
+
+Large outputs are allocated through a NumPy data allocator that keeps a few
+freed blocks for the next call of the same size (see include/cs_alloc.h):
+repeated calls on tens of megabytes then skip the kernel's page faults.
+Outputs under 16 MiB are plain ``np.empty`` arrays, and so are all outputs when
+another data allocator than the one NumPy had at import is in force (a user's
+own handler is respected) or when the environment has
+``CSOFTMAX_BLOCK_CACHE=0``.  ``kernel_view`` and ``overlap`` are the C-speed
+halves of the Python layer's layout plan and its rule for ``out``.
 """
 import os
 
