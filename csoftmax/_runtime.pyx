@@ -40,7 +40,7 @@ _LEVELS = {"baseline": 0, "x86-64-v3": 3, "x86-64-v4": 4}
 cdef const cs_ops *_ops = cs_ops_for(cs_cpu_level())
 cdef int _thread_limit = 0   # 0: none of our own
 cdef bint _forked = False    # a process forked from this one's parent
-_MAX_THREADS = 1 << 16
+_MAX_THREADS = (1 << 31) - 1
 
 
 cdef int kernel_id(str name) except -1:

@@ -66,8 +66,8 @@ def softmax(x, axis=None):
 
     Examples
     --------
-    >>> softmax([0, 0, 0, 0])
-    array([0.25, 0.25, 0.25, 0.25])
+    >>> print(softmax([0, 0, 0, 0]))
+    [0.25 0.25 0.25 0.25]
     """
     (x,) = _as_working(x)
     return _softmax(x, axis)
@@ -118,9 +118,9 @@ def softmax_jacobian(x, axis=-1):
 
     Examples
     --------
-    >>> softmax_jacobian([0, 0])
-    array([[ 0.25, -0.25],
-           [-0.25,  0.25]])
+    >>> print(softmax_jacobian([0, 0]))
+    [[ 0.25 -0.25]
+     [-0.25  0.25]]
     """
     axis = operator.index(axis)
     s = np.moveaxis(np.asarray(softmax(x, axis=axis)), axis, -1)
@@ -277,8 +277,8 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     Examples
     --------
     >>> loss, grad = cross_entropy_grad([0, 0], 1)
-    >>> grad
-    array([ 0.5, -0.5])
+    >>> print(grad)
+    [ 0.5 -0.5]
     """
     return _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output)
 
@@ -299,11 +299,11 @@ def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None)
     Examples
     --------
     >>> loss, dW, db = softmax_regression_loss_grad([[0, 0], [0, 0]], [[1, 2]], [1], b=[0, 0])
-    >>> dW
-    array([[ 0.5,  1. ],
-           [-0.5, -1. ]])
-    >>> db
-    array([ 0.5, -0.5])
+    >>> print(dW)
+    [[ 0.5  1. ]
+     [-0.5 -1. ]]
+    >>> print(db)
+    [ 0.5 -0.5]
     """
     W, X, *rest = _as_working(W, X, *([] if b is None else [b]))
     if W.ndim != 2 or X.ndim != 2 or W.shape[1] != X.shape[1]:
@@ -331,9 +331,9 @@ def gradient_descent_step(W, X, y, b=None, *, learning_rate, l2=0.0, sample_weig
     Examples
     --------
     >>> W_new, b_new = gradient_descent_step([[0, 0], [0, 0]], [[1, 2]], [1], learning_rate=2)
-    >>> W_new
-    array([[-1., -2.],
-           [ 1.,  2.]])
+    >>> print(W_new)
+    [[-1. -2.]
+     [ 1.  2.]]
     """
     loss, dW, db = softmax_regression_loss_grad(W, X, y, b, l2=l2, sample_weight=sample_weight)
     W_new = np.asarray(W).astype(dW.dtype) - learning_rate * dW

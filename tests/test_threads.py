@@ -128,10 +128,10 @@ def test_set_num_threads(two_threads):
     assert csoftmax.get_num_threads() == two_threads
 
 
-@pytest.mark.parametrize("n", [0, -1, -64, "many"])
-def test_set_num_threads_invalid(restore_threads, n):
+@pytest.mark.parametrize("n, error", [(0, ValueError), (-1, ValueError), (-64, ValueError), ("many", TypeError)])
+def test_set_num_threads_invalid(restore_threads, n, error):
     csoftmax.set_num_threads(1)
-    with pytest.raises(ValueError):
+    with pytest.raises(error):
         csoftmax.set_num_threads(n)
     assert csoftmax.get_num_threads() == 1
 
