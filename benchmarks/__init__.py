@@ -7,3 +7,9 @@ Cases live in modules that mirror the package (``bench_forward.py``,
 ``bench_backward.py``, ``bench_loss.py``, ``bench_regression.py``); each is a
 function that builds its data and returns the callables to time.
 """
+import os
+import sys
+
+# The installed, compiled csoftmax must be the one timed, not a source folder in the repository root.
+_ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _ROOT]
