@@ -5,7 +5,9 @@ memory-copy baseline.
 Run ``python -m benchmarks`` from the repository root (``--help`` for options).
 Cases live in modules that mirror the package (``bench_forward.py``,
 ``bench_backward.py``, ``bench_loss.py``, ``bench_regression.py``); each is a
-function that builds its data and returns the callables to time.
+function that builds its data and returns the callables to time, registered
+under the group of functions it belongs to (forward, backward, cross-entropy,
+regression, training) with the speed targets it is held to.
 """
 import os
 import sys

@@ -8,11 +8,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Time every csoftmax kernel side by side with the installed peers (NumPy, SciPy, "
-                    "PyTorch, JAX, scikit-learn) and a memory-copy baseline; print a table of medians "
-                    "and ratios and save JSON, text and PNG results.")
+                    "PyTorch, JAX, scikit-learn) and a memory-copy baseline, case by case, grouped by "
+                    "function; print a table of medians, ratios and the speed targets each case is held "
+                    "to, and save JSON, text and PNG results.")
     parser.add_argument("--quick", action="store_true",
-                        help="few repeats and short samples, slow cases left out (< 1 minute)")
-    parser.add_argument("--filter", metavar="SUBSTR", help="run only the cases whose name contains SUBSTR")
+                        help="few repeats and short samples, slow cases left out (about 1 minute)")
+    parser.add_argument("--filter", metavar="SUBSTR",
+                        help="run only the cases whose name contains SUBSTR")
     parser.add_argument("--threads", type=int, default=2, metavar="N",
                         help="threads for csoftmax, PyTorch, JAX, BLAS and OpenMP (default 2)")
     parser.add_argument("--out", default=Path(__file__).parent / "results", metavar="DIR",

@@ -41,6 +41,7 @@ def limit_threads(n):
     return threadpoolctl.threadpool_limits(limits=n) if threadpoolctl else None
 
 
+
 def machine_info(threads):
     def version(module):
         return getattr(module, "__version__", None) if module else None
@@ -55,6 +56,7 @@ def machine_info(threads):
         "threads": threads,
         "load_average": load_average(),
         "csoftmax": csoftmax.__version__,
+        "csoftmax_file": csoftmax.__file__,
         "csoftmax_isa": csoftmax._runtime.isa(),
         "csoftmax_cpu_level": csoftmax._runtime.cpu_level(),
         "numpy": np.__version__,
