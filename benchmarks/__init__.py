@@ -1,6 +1,7 @@
 """The csoftmax benchmark suite: every public kernel timed side by side with the
 peers that are installed (NumPy, SciPy, PyTorch, JAX, scikit-learn) and a
-memory-copy baseline.
+memory-copy baseline; and a sweep over the number of classes beside PyTorch
+(``sweep.py``, ``python -m benchmarks --sweep``).
 
 Run ``python -m benchmarks`` from the repository root (``--help`` for options).
 Cases live in modules that mirror the package (``bench_forward.py``,

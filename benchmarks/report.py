@@ -124,10 +124,12 @@ def closing(machine, seconds):
                if busy else ""))
 
 
-def write_json(path, results, machine, options):
+def write_json(path, results, machine, options, sweep=()):
+    """The cases' timings and targets, and the rows of a shape sweep."""
     doc = {
         "machine": machine,
         "options": options,
+        "sweep": list(sweep),
         "cases": [{
             "name": r.name, "group": r.group, "baseline": r.baseline, "csoftmax": r.primary,
             "notes": r.notes, "check": r.check, "error": r.error, "targets": r.targets,

@@ -1,4 +1,4 @@
-"""Run the selected cases one after another, group by group, and report them."""
+"""Run the selected cases one after another, group by group, then a short shape sweep, and report them."""
 import gc
 import time
 from dataclasses import dataclass, field
@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from . import bench_backward, bench_forward, bench_loss, bench_regression  # noqa: F401  (they register)
-from . import report
+from . import report, sweep
 from .peers import limit_threads, load_average, machine_info
 from .registry import CASES, GROUPS
 from .timing import FULL, QUICK, measure
+
+SHORT_SWEEP = "Shape sweep: softmax f32 in cache"
 
 
 @dataclass
@@ -88,6 +90,7 @@ def run_case(case, options, mode):
 def run(options):
     mode = QUICK if options.quick else FULL
     cases = select(options)
+    run_short = options.filter is None or options.filter in SHORT_SWEEP
     threads_limit = limit_threads(options.threads)  # noqa: F841  (holds the limit)
     machine = machine_info(options.threads)
     lines = report.header(machine) + [
@@ -112,8 +115,13 @@ def run(options):
         results.append(result)
         emit(report.table(result) + [""])
         gc.collect()  # free the case's arrays before the next one allocates
+    sweep_rows = []
+    if run_short:
+        emit([f"== {SHORT_SWEEP} (python -m benchmarks --sweep for every function, dtype and size)", ""])
+        sweep_rows = sweep.short(options, mode, emit)
     skipped = [c.name for c in CASES if c not in cases and options.filter is None]
-    tail = report.summary([t for r in results for t in r.targets])
+    targets = [t for r in results for t in r.targets] + [t for row in sweep_rows for t in row["targets"]]
+    tail = report.summary(targets, {**GROUPS, "sweep": SHORT_SWEEP})
     tail += [f"skipped (slow, run without --quick): {', '.join(skipped)}"] * bool(skipped)
     machine["load_average_end"] = load_average()
     emit(tail + [report.closing(machine, time.perf_counter() - start)])
@@ -122,7 +130,7 @@ def run(options):
     out.mkdir(parents=True, exist_ok=True)
     stem = out / time.strftime("bench-%Y%m%d-%H%M%S")
     settings = {"quick": options.quick, "filter": options.filter, "threads": options.threads, "mode": vars(mode)}
-    report.write_json(stem.with_suffix(".json"), results, machine, settings)
+    report.write_json(stem.with_suffix(".json"), results, machine, settings, sweep=sweep_rows)
     stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     written = [stem.with_suffix(".json"), stem.with_suffix(".txt")]
     title = f"csoftmax benchmarks, {options.threads} threads, {machine['cpu']} ({machine['csoftmax_isa']})"
