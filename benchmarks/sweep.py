@@ -57,7 +57,6 @@ The suite's own run ends with :func:`short`: float32 softmax in cache at
 ``SHORT_WIDTHS``, on 1 and ``--threads`` threads.
 """
 import gc
-import textwrap
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -76,9 +75,9 @@ FUNCTIONS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward
 WIDTHS = (2, 8, 16, 24, 33, 48, 64, 100, 128, 200, 256, 384, 512, 1000, 2048, 4096, 10000, 32768)
 QUICK_WIDTHS = (16, 100, 1000, 4096)
 SHORT_WIDTHS = (16, 64, 100, 1000, 10000)
-# 409600 entries are 1.6 MB in float32 and 3.3 MB in float64 (input and output
-# together within a 2-MB L2 plus a shared L3); 8192000 entries (33-66 MB a
-# buffer) are well beyond any L3 of a 2-core share.
+# In cache: 409600 entries, 1.6 MB a float32 array (3.3 MB float64), which a
+# core's L2 of a few MB and the L3 behind it hold with the output.  Out of
+# cache: 20 times as many, 33-66 MB an array, beyond the L3 share of a few cores.
 SIZES = {"in cache": 409_600, "out of cache": 8_192_000}
 IN_CACHE_LIMIT = 0.8
 IN_CACHE_LIMIT_LOSS = 0.5  # the fused loss and gradient against PyTorch's two passes
@@ -237,7 +236,8 @@ def table_row(row):
         if t is None:
             return f"{'-':>10}"
         return f"{'ERROR':>10}" if t["error"] else f"{row['ns_per_entry'][name]:>10.3g}"
-    target = "; ".join(f"{t['what'].split(' / ')[1]} <= {t['limit']:g}: {t['verdict']}" for t in row["targets"])
+    target = "; ".join(f"{t['what'].removeprefix(PRIMARY + ' / ')} <= {t['limit']:g}: {t['verdict']}"
+                       for t in row["targets"])
     return (f"  {row['C']:>6}{row['N']:>9}{row['threads']:>5}{''.join(ns(name) for name in NAMES)}"
             f"{report.fmt_ratio(row['cs/torch']):>10}{report.fmt_ratio(row['cs/copy']):>9}  {target}").rstrip()
 
@@ -272,7 +272,8 @@ def short(options, mode, emit):
 
 
 def summary(rows):
-    """Per function and target: how many configurations meet it, and the ones that miss."""
+    """Per function and target: how many configurations meet it, and the widths
+    that miss it for each dtype and thread count."""
     lines = [f"Sweep targets (ratios of medians; {PRIMARY}: csoftmax with a preallocated output)"]
     kinds = {}
     for row in rows:
@@ -280,13 +281,28 @@ def summary(rows):
             kinds.setdefault((row["function"], row["cache"], t["what"], t["limit"]), []).append((row, t))
     for (function, cache, what, limit), items in kinds.items():
         met = sum(t["verdict"] == "ok" for _, t in items)
-        missed = [f"{row['dtype']} {row['threads']}t C={row['C']} ({report.fmt_ratio(t['value'])})"
-                  for row, t in items if t["verdict"] != "ok"]
-        head = f"  {function}, {cache}: {what} <= {limit:g}: {met} of {len(items)} ok"
-        lines.append(head + ("; missed:" if missed else ""))
-        if missed:
-            lines += textwrap.wrap(", ".join(missed), 110, initial_indent="      ", subsequent_indent="      ")
+        lines.append(f"  {function}, {cache}: {what} <= {limit:g}: {met} of {len(items)} ok"
+                     + ("; missed at C (ratio):" if met < len(items) else ""))
+        missed = {}
+        for row, t in items:
+            if t["verdict"] != "ok":
+                missed.setdefault((row["dtype"], row["threads"]), []).append(
+                    f"{row['C']} ({report.fmt_ratio(t['value'])})")
+        for (dtype, n), widths in sorted(missed.items()):
+            lines += _wrap(f"      {dtype}, {n} thread{'s' * (n > 1)}: ", widths)
     return lines
+
+
+def _wrap(head, items, width=110):
+    """``head`` and the comma-separated ``items``, over lines of about ``width``, an item never split."""
+    lines, line = [], head
+    for k, item in enumerate(items):
+        text = item + ("," if k + 1 < len(items) else "")
+        if len(line) + len(text) > width and line.strip():
+            lines.append(line.rstrip())
+            line = " " * 8
+        line += text + " "
+    return lines + [line.rstrip()]
 
 
 def write_plots(stem, rows, title):
@@ -351,6 +367,9 @@ def run(options):
     widths = QUICK_WIDTHS if options.quick else WIDTHS
     picked = [(f, d) for f in FUNCTIONS for d in (F32, F64)
               if options.filter is None or options.filter in f"{f} {tag(d)}"]
+    if not picked:
+        raise SystemExit(f"--filter {options.filter!r} matches none of the sweep's 'function dtype' labels "
+                         f"({', '.join(FUNCTIONS)} with f32 or f64)")
     machine = machine_info(options.threads)
     threads = thread_counts(options.threads)
     lines = report.header(machine) + [
