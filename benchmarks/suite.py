@@ -118,7 +118,7 @@ def run(options):
     sweep_rows = []
     if run_short:
         emit([f"== {SHORT_SWEEP} (python -m benchmarks --sweep for every function, dtype and size)", ""])
-        sweep_rows = sweep.short(options, mode, emit)
+        sweep_rows = sweep.short(options, emit)
     skipped = [c.name for c in CASES if c not in cases and options.filter is None]
     targets = [t for r in results for t in r.targets] + [t for row in sweep_rows for t in row["targets"]]
     tail = report.summary(targets, {**GROUPS, "sweep": SHORT_SWEEP})
