@@ -1,11 +1,11 @@
-"""The Jacobian and the backward passes (vector-Jacobian products) of issue 3."""
+"""The Jacobian and the backward passes (vector-Jacobian products)."""
 import numpy as np
 
 import csoftmax
 
 from .data import F32, F64, logits
 from .peers import jax, jnp, np_log_softmax_backward, np_softmax_backward, np_softmax_jacobian, torch
-from .registry import Bar, Setup, case
+from .registry import Setup, Target, case
 
 
 def jacobian(shape, dtype):
@@ -54,8 +54,10 @@ def backward(log, shape, dtype):
 
 
 for _shape, _slow in (((1000, 10), False), ((1000, 100), False), ((100, 1000), True)):
-    case(f"softmax_jacobian f64 ({_shape[0]},{_shape[1]})", jacobian(_shape, F64), issue=3, slow=_slow,
-         bars=[Bar("copy", 1.5), Bar("jax vmap(jacfwd)", 0.2), Bar("numpy", 0.5)] if _shape == (1000, 100) else ())
-case("softmax_backward f32 (8192,1000)", backward(False, (8192, 1000), F32), issue=3,
-     bars=[Bar("copy", 1.6), Bar("torch _softmax_backward_data", 1.0)])
-case("log_softmax_backward f32 (8192,1000)", backward(True, (8192, 1000), F32), issue=3)
+    _targets = ([Target("copy", 1.5), Target("jax vmap(jacfwd)", 0.2), Target("numpy", 0.5)]
+                if _shape == (1000, 100) else [])
+    case(f"softmax_jacobian f64 ({_shape[0]},{_shape[1]})", jacobian(_shape, F64), group="backward", slow=_slow,
+         targets=_targets)
+case("softmax_backward f32 (8192,1000)", backward(False, (8192, 1000), F32), group="backward",
+     targets=[Target("copy", 1.6), Target("torch _softmax_backward_data", 1.0)])
+case("log_softmax_backward f32 (8192,1000)", backward(True, (8192, 1000), F32), group="backward")

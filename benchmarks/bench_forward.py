@@ -1,4 +1,4 @@
-"""Forward: softmax and log_softmax (issue 2)."""
+"""Forward: softmax and log_softmax."""
 from functools import partial
 
 import numpy as np
@@ -7,7 +7,7 @@ import csoftmax
 
 from .data import F32, F64, logits, tag
 from .peers import jax, jnp, np_log_softmax, np_softmax, scipy_special, torch
-from .registry import Bar, Setup, case
+from .registry import Setup, Target, case
 
 _NUMPY = {"softmax": np_softmax, "log_softmax": np_log_softmax}
 
@@ -42,13 +42,13 @@ def forward(fn, shape, dtype, axis=-1):
 
 for _fn in ("softmax", "log_softmax"):
     for _dt, _copy, _torch in ((F32, 1.3, 1.0), (F64, 1.2, 0.3)):
-        case(f"{_fn} {tag(_dt)} (8192,1000) axis=-1", forward(_fn, (8192, 1000), _dt), issue=2,
-             bars=[Bar("copy", _copy), Bar("torch", _torch), Bar("scipy", 0.15)])
-    case(f"{_fn} f32 (4096,10) axis=-1", forward(_fn, (4096, 10), F32), issue=2,
-         bars=[Bar("torch", 0.1), Bar("jax", 0.5), Bar("scipy", 0.15)])
+        case(f"{_fn} {tag(_dt)} (8192,1000) axis=-1", forward(_fn, (8192, 1000), _dt), group="forward",
+             targets=[Target("copy", _copy), Target("torch", _torch), Target("scipy", 0.15)])
+    case(f"{_fn} f32 (4096,10) axis=-1", forward(_fn, (4096, 10), F32), group="forward",
+         targets=[Target("torch", 0.1), Target("jax", 0.5), Target("scipy", 0.15)])
 
-case("softmax f32 (1000,8192) axis=0", forward("softmax", (1000, 8192), F32, axis=0), issue=2,
-     bars=[Bar("csoftmax", 1.5, peer_case="softmax f32 (8192,1000) axis=-1"), Bar("scipy", 0.15)])
-case("softmax f32 (8192,1000) axis=None", forward("softmax", (8192, 1000), F32, axis=None), issue=2)
-case("softmax f64 (10,) vector", forward("softmax", (10,), F64), issue=2,
-     bars=[Bar(None, 1.5e-6), Bar("scipy", 0.15)])
+case("softmax f32 (1000,8192) axis=0", forward("softmax", (1000, 8192), F32, axis=0), group="forward",
+     targets=[Target("csoftmax", 1.5, peer_case="softmax f32 (8192,1000) axis=-1"), Target("scipy", 0.15)])
+case("softmax f32 (8192,1000) axis=None", forward("softmax", (8192, 1000), F32, axis=None), group="forward")
+case("softmax f64 (10,) vector", forward("softmax", (10,), F64), group="forward",
+     targets=[Target(None, 1.5e-6), Target("scipy", 0.15)])

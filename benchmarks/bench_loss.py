@@ -1,12 +1,11 @@
-"""The fused cross-entropy loss and gradient, and the softmax-regression gradient (issue 3)."""
+"""The fused cross-entropy loss and gradient."""
 import numpy as np
 
 import csoftmax
 
 from .data import F32, F64, labels, logits, tag
-from .peers import (np_cross_entropy, np_cross_entropy_grad, np_regression_loss_grad, sklearn_linear_loss,
-                    sklearn_loss, torch)
-from .registry import Bar, Setup, case
+from .peers import np_cross_entropy, np_cross_entropy_grad, sklearn_loss, torch
+from .registry import Setup, Target, case
 
 
 def cross_entropy(shape, dtype, grad=True):
@@ -45,35 +44,12 @@ def cross_entropy(shape, dtype, grad=True):
     return make
 
 
-def regression(n, d, n_classes, dtype, l2=1e-4):
-    """``softmax_regression_loss_grad`` on ``X`` (n, d), ``n_classes`` classes, with intercept."""
-    def make(options):
-        X, y = logits((n, d), dtype, seed=3) / 3, labels(n, n_classes)
-        W, b = logits((n_classes, d), dtype, seed=4) / 100, logits(n_classes, dtype, seed=5) / 10
-        G = logits((n, n_classes), dtype, seed=6)
-        impls = {
-            "csoftmax": lambda: csoftmax.softmax_regression_loss_grad(W, X, y, b, l2=l2),
-            "2 BLAS products": lambda: (X @ W.T, G.T @ X),
-            "numpy": lambda: np_regression_loss_grad(W, X, y, b, l2),
-        }
-        if sklearn_linear_loss and sklearn_loss:
-            lml = sklearn_linear_loss.LinearModelLoss(
-                base_loss=sklearn_loss.HalfMultinomialLoss(n_classes=n_classes), fit_intercept=True)
-            coef, yf = np.hstack([W, b[:, None]]), y.astype(dtype)
-            impls["sklearn LinearModelLoss"] = lambda: lml.loss_gradient(
-                coef, X, yf, l2_reg_strength=l2, n_threads=options.threads)
-        return Setup(impls, baseline="2 BLAS products",
-                     notes=["baseline: X @ W.T and G.T @ X alone (the BLAS floor)"])
-    return make
-
-
 for _shape in ((4096, 10), (8192, 1000), (1024, 32000)):
     for _dt in (F32, F64):
-        _bars = ([Bar("copy", 1.5), Bar("torch fwd+bwd", 0.3), Bar("sklearn loss_gradient", 0.15)]
-                 if _shape == (8192, 1000) else
-                 [Bar("sklearn loss_gradient", 0.2)] if _shape == (4096, 10) else [])
+        _targets = ([Target("copy", 1.5), Target("torch fwd+bwd", 0.3), Target("sklearn loss_gradient", 0.15)]
+                    if _shape == (8192, 1000) else
+                    [Target("sklearn loss_gradient", 0.2)] if _shape == (4096, 10) else [])
         case(f"cross_entropy_grad {tag(_dt)} ({_shape[0]},{_shape[1]})", cross_entropy(_shape, _dt),
-             issue=3, bars=_bars, slow=_shape == (1024, 32000))
-case("cross_entropy (loss only) f32 (8192,1000)", cross_entropy((8192, 1000), F32, grad=False), issue=3)
-case("softmax_regression_loss_grad f64 X(20000,784) 10 classes", regression(20000, 784, 10, F64), issue=3,
-     bars=[Bar("2 BLAS products", 1.2)])
+             group="cross-entropy", targets=_targets, slow=_shape == (1024, 32000))
+case("cross_entropy (loss only) f32 (8192,1000)", cross_entropy((8192, 1000), F32, grad=False),
+     group="cross-entropy")

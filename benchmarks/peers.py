@@ -7,6 +7,7 @@ JAX reads its thread settings from ``XLA_FLAGS`` when imported, so
 import importlib
 import os
 import platform
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -41,6 +42,21 @@ def limit_threads(n):
     return threadpoolctl.threadpool_limits(limits=n) if threadpoolctl else None
 
 
+@contextmanager
+def num_threads(n):
+    """:func:`limit_threads` for the length of a ``with`` block; the settings before it after."""
+    before = csoftmax.get_num_threads(), torch.get_num_threads() if torch else None
+    limit = limit_threads(n)
+    try:
+        yield
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+        csoftmax.set_num_threads(before[0])
+        if torch:
+            torch.set_num_threads(before[1])
+
+
 def machine_info(threads):
     def version(module):
         return getattr(module, "__version__", None) if module else None
@@ -55,6 +71,7 @@ def machine_info(threads):
         "threads": threads,
         "load_average": load_average(),
         "csoftmax": csoftmax.__version__,
+        "csoftmax_file": csoftmax.__file__,
         "csoftmax_isa": csoftmax._runtime.isa(),
         "csoftmax_cpu_level": csoftmax._runtime.cpu_level(),
         "numpy": np.__version__,

@@ -1,11 +1,21 @@
-"""The registry of benchmark cases and the speed bars the issues set on them."""
+"""The registry of benchmark cases, grouped by what they compute, and the speed
+targets the project holds each case to."""
 from dataclasses import dataclass, field
 from typing import Callable
 
+# The groups in the order they run and report, with their headings.
+GROUPS = {
+    "forward": "Forward: softmax and log_softmax",
+    "backward": "Backward passes and the Jacobian",
+    "cross-entropy": "Cross-entropy loss and gradient",
+    "regression": "Softmax-regression loss and gradient",
+    "training": "Training: SoftmaxRegression",
+}
+
 
 @dataclass(frozen=True)
-class Bar:
-    """An issue's speed bar: ``median(impl) / median(peer) <= limit``.
+class Target:
+    """A speed target: ``median(impl) / median(peer) <= limit``.
 
     ``peer=None`` makes it absolute (``limit`` in seconds); ``peer_case`` names
     the case the peer was timed in when it is not this one.
@@ -37,14 +47,17 @@ class Setup:
 class Case:
     name: str
     make: Callable  # (options) -> Setup
-    issue: int
-    bars: tuple[Bar, ...] = ()
+    group: str
+    targets: tuple[Target, ...] = ()
     slow: bool = False  # skipped by --quick unless --filter picks cases
 
 
 CASES: list[Case] = []
 
 
-def case(name, make, *, issue, bars=(), slow=False):
-    """Register a case; ``make(options)`` builds its data and returns a :class:`Setup`."""
-    CASES.append(Case(name, make, issue, tuple(bars), slow))
+def case(name, make, *, group, targets=(), slow=False):
+    """Register a case of ``group`` (a key of :data:`GROUPS`); ``make(options)``
+    builds its data and returns a :class:`Setup`."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; one of {', '.join(GROUPS)}")
+    CASES.append(Case(name, make, group, tuple(targets), slow))

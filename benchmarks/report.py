@@ -1,6 +1,8 @@
-"""Tables of medians and ratios, the issues' bars, and the JSON and PNG files."""
+"""Tables of medians and ratios, the speed targets, and the JSON and PNG files."""
 import json
 import math
+
+from .registry import GROUPS
 
 
 def fmt_time(seconds):
@@ -22,8 +24,8 @@ def _ratio(a, b):
 
 
 def table(result):
-    """The printed lines of one case: an implementation a row, then checks and bars."""
-    head = f"{result.name}  [issue {result.issue}]"
+    """The printed lines of one case: an implementation a row, then checks and targets."""
+    head = result.name
     if result.error:
         return [head, f"  ERROR setting up: {result.error}"]
     base = result.timings.get(result.baseline)
@@ -42,59 +44,95 @@ def table(result):
     lines += [f"  note: {n}" for n in result.notes]
     if result.check:
         lines.append(f"  check: {result.check}")
-    lines += [f"  bar: {bar_text(b)}" for b in result.bars]
+    lines += [f"  target: {target_text(t)}" for t in result.targets]
     return lines
 
 
-def evaluate_bars(case, medians):
-    """Each bar of ``case`` against the medians so far ``{case: {impl: seconds}}``.
+def evaluate_targets(case, medians):
+    """Each target of ``case`` against the medians so far ``{case: {impl: seconds}}``.
 
-    A bar on "csoftmax" is also read for "csoftmax out=" where that was timed
+    A target on "csoftmax" is also read for "csoftmax out=" where that was timed
     (the call with a preallocated output, free of page faults on fresh memory).
     """
     rows = []
-    for bar in case.bars:
+    for target in case.targets:
         mine = medians[case.name]
-        if bar.peer is None:
-            what, peer = f"{bar.impl} per call", 1.0
+        if target.peer is None:
+            what, peer = f"{target.impl} per call", 1.0
         else:
-            peer_case = bar.peer_case or case.name
-            where = f" of '{peer_case}'" if bar.peer_case else ""
-            what, peer = f"{bar.impl} / {bar.peer}{where}", medians.get(peer_case, {}).get(bar.peer)
-        value = _ratio(mine.get(bar.impl), peer)
-        with_out = _ratio(mine.get("csoftmax out="), peer) if bar.impl == "csoftmax" != bar.peer else None
-        rows.append({"issue": case.issue, "case": case.name, "what": what, "limit": bar.limit,
-                     "absolute": bar.peer is None, "value": value, "value_out": with_out})
+            peer_case = target.peer_case or case.name
+            where = f" of '{peer_case}'" if target.peer_case else ""
+            what, peer = f"{target.impl} / {target.peer}{where}", medians.get(peer_case, {}).get(target.peer)
+        value = _ratio(mine.get(target.impl), peer)
+        with_out = _ratio(mine.get("csoftmax out="), peer) if target.impl == "csoftmax" != target.peer else None
+        rows.append(target_row(case.group, case.name, what, target.limit, value, with_out,
+                               absolute=target.peer is None))
     return rows
 
 
-def bar_text(row):
-    fmt = fmt_time if row["absolute"] else fmt_ratio
-    value, with_out, limit = row["value"], row["value_out"], row["limit"]
+VERDICTS = ("ok", "ok with out=", "MISSED", "not measured")
+
+
+def target_row(group, case, what, limit, value, value_out=None, *, absolute=False):
+    """A target's outcome as reported and saved: ``value <= limit`` (``value_out``:
+    the same with a preallocated output, which also meets the target)."""
     if value is None:
         verdict = "not measured"
     elif value <= limit:
         verdict = "ok"
     else:
-        verdict = "ok with out=" if with_out is not None and with_out <= limit else "MISSED"
-    out = f" (out=: {fmt(with_out)})" if with_out is not None else ""
-    return f"{row['what']} = {fmt(value)}{out}, bar <= {fmt(limit)}: {verdict}"
+        verdict = "ok with out=" if value_out is not None and value_out <= limit else "MISSED"
+    return {"group": group, "case": case, "what": what, "limit": limit, "absolute": absolute,
+            "value": value, "value_out": value_out, "verdict": verdict}
 
 
-def summary(results):
-    lines = ["Issue bars (ratios of medians)"]
-    for r in results:
-        lines += [f"  issue {b['issue']}  {b['case']}: {bar_text(b)}" for b in r.bars]
+def target_text(row):
+    """``csoftmax / torch <= 1: ok (0.8)``, with the out= reading where there is one."""
+    fmt = fmt_time if row["absolute"] else fmt_ratio
+    measured = fmt(row["value"]) + (f"; out=: {fmt(row['value_out'])}" if row["value_out"] is not None else "")
+    return f"{row['what']} <= {fmt(row['limit'])}: {row['verdict']} ({measured})"
+
+
+def summary(rows, headings=GROUPS):
+    """Every target, under its group's heading, and a count of the verdicts."""
+    lines = ["Targets (ratios of medians)"]
+    groups = list(headings) + [g for g in dict.fromkeys(r["group"] for r in rows) if g not in headings]
+    for group in groups:
+        mine = [r for r in rows if r["group"] == group]
+        if mine:
+            lines.append(f"  {headings.get(group, group)}")
+            lines += [f"    {r['case']}: {target_text(r)}" for r in mine]
+    counts = [(sum(r["verdict"] == verdict for r in rows), verdict) for verdict in VERDICTS]
+    lines.append("  " + (", ".join(f"{n} {verdict}" for n, verdict in counts if n) or "no targets"))
     return lines
 
 
-def write_json(path, results, machine, options):
+def header(machine):
+    """The first lines of a run: what was timed, on what, beside which peers."""
+    return [f"csoftmax {machine['csoftmax']} ({machine['csoftmax_isa']}) from {machine['csoftmax_file']}",
+            f"{machine['cpu']} x{machine['cpu_count']}, load average {machine['load_average']}; "
+            f"numpy {machine['numpy']}, scipy {machine['scipy']}, torch {machine['torch']}, jax {machine['jax']}, "
+            f"sklearn {machine['sklearn']}"]
+
+
+def closing(machine, seconds):
+    """The last line of a run: how long it took and how busy the machine was."""
+    loads = (machine["load_average"], machine["load_average_end"])
+    busy = max(filter(None, loads), default=0) > machine["cpu_count"]
+    return (f"total {seconds:.0f} s; load average {loads[0]} at the start, {loads[1]} at the end"
+            + (" (above the core count: other work competed for the cores, and threaded timings suffer most)"
+               if busy else ""))
+
+
+def write_json(path, results, machine, options, sweep=()):
+    """The cases' timings and targets, and the rows of a shape sweep."""
     doc = {
         "machine": machine,
         "options": options,
+        "sweep": list(sweep),
         "cases": [{
-            "name": r.name, "issue": r.issue, "baseline": r.baseline, "csoftmax": r.primary,
-            "notes": r.notes, "check": r.check, "error": r.error, "bars": r.bars,
+            "name": r.name, "group": r.group, "baseline": r.baseline, "csoftmax": r.primary,
+            "notes": r.notes, "check": r.check, "error": r.error, "targets": r.targets,
             "implementations": {name: {"median": t.median, "min": t.min, "number": t.number,
                                        "samples": t.samples, "error": t.error}
                                 for name, t in r.timings.items()},

@@ -1,4 +1,4 @@
-"""Run the selected cases one after another and report them."""
+"""Run the selected cases one after another, group by group, then a short shape sweep, and report them."""
 import gc
 import time
 from dataclasses import dataclass, field
@@ -7,32 +7,35 @@ from pathlib import Path
 import numpy as np
 
 from . import bench_backward, bench_forward, bench_loss, bench_regression  # noqa: F401  (they register)
-from . import report
+from . import report, sweep
 from .peers import limit_threads, load_average, machine_info
-from .registry import CASES
+from .registry import CASES, GROUPS
 from .timing import FULL, QUICK, measure
+
+SHORT_SWEEP = "Shape sweep: softmax f32 in cache"
 
 
 @dataclass
 class CaseResult:
     name: str
-    issue: int
+    group: str
     baseline: str = "copy"
     primary: str = "csoftmax"
     notes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     check: str | None = None
     error: str | None = None
-    bars: list = field(default_factory=list)
+    targets: list = field(default_factory=list)
 
 
 def select(options):
-    """The cases the options pick: ``--filter`` by name; ``--quick`` leaves out
-    the slow ones unless a filter picks cases explicitly."""
+    """The cases the options pick, group by group: ``--filter`` by name;
+    ``--quick`` leaves out the slow ones unless a filter picks cases explicitly."""
+    order = list(GROUPS)
     return sorted((c for c in CASES
                    if (options.filter is None or options.filter in c.name)
                    and not (options.quick and c.slow and options.filter is None)),
-                  key=lambda c: c.issue)
+                  key=lambda c: order.index(c.group))
 
 
 def _arrays(result):
@@ -69,7 +72,7 @@ def check(setup, primary):
 
 
 def run_case(case, options, mode):
-    result = CaseResult(case.name, case.issue)
+    result = CaseResult(case.name, case.group)
     try:
         setup = case.make(options)
         result.baseline, result.notes = setup.baseline, setup.notes
@@ -87,43 +90,47 @@ def run_case(case, options, mode):
 def run(options):
     mode = QUICK if options.quick else FULL
     cases = select(options)
+    run_short = options.filter is None or options.filter in SHORT_SWEEP
     threads_limit = limit_threads(options.threads)  # noqa: F841  (holds the limit)
     machine = machine_info(options.threads)
-    lines = [f"csoftmax {machine['csoftmax']} ({machine['csoftmax_isa']}), {options.threads} threads, "
-             f"{machine['cpu']} x{machine['cpu_count']}, load average {machine['load_average']}",
-             f"numpy {machine['numpy']}, scipy {machine['scipy']}, torch {machine['torch']}, jax {machine['jax']}, "
-             f"sklearn {machine['sklearn']}",
-             f"{'quick' if options.quick else 'full'} run: medians of up to {mode.repeats} interleaved repeats, "
-             f"each the mean of an inner loop of >= {mode.min_time * 1e3:g} ms. "
-             "'x <baseline>' = median / baseline's median; 'cs/peer' = csoftmax's median / this median.", ""]
+    lines = report.header(machine) + [
+        f"{'quick' if options.quick else 'full'} run on {options.threads} threads: medians of up to {mode.repeats} "
+        f"interleaved repeats, each the mean of an inner loop of >= {mode.min_time * 1e3:g} ms. "
+        "'x <baseline>' = median / baseline's median; 'cs/peer' = csoftmax's median / this median.", ""]
     print("\n".join(lines), flush=True)
-    results, medians = [], {}
+
+    def emit(new):
+        print("\n".join(new), flush=True)
+        lines.extend(new)
+
+    results, medians, group = [], {}, None
     start = time.perf_counter()
     for case in cases:
+        if case.group != group:
+            group = case.group
+            emit([f"== {GROUPS[group]}", ""])
         result = run_case(case, options, mode)
         medians[case.name] = {name: t.median for name, t in result.timings.items()}
-        result.bars = report.evaluate_bars(case, medians)
+        result.targets = report.evaluate_targets(case, medians)
         results.append(result)
-        table = report.table(result) + [""]
-        print("\n".join(table), flush=True)
-        lines += table
+        emit(report.table(result) + [""])
         gc.collect()  # free the case's arrays before the next one allocates
+    sweep_rows = []
+    if run_short:
+        emit([f"== {SHORT_SWEEP} (python -m benchmarks --sweep for every function, dtype and size)", ""])
+        sweep_rows = sweep.short(options, emit)
     skipped = [c.name for c in CASES if c not in cases and options.filter is None]
-    tail = report.summary(results) + [f"skipped (slow, run without --quick): {', '.join(skipped)}"] * bool(skipped)
+    targets = [t for r in results for t in r.targets] + [t for row in sweep_rows for t in row["targets"]]
+    tail = report.summary(targets, {**GROUPS, "sweep": SHORT_SWEEP})
+    tail += [f"skipped (slow, run without --quick): {', '.join(skipped)}"] * bool(skipped)
     machine["load_average_end"] = load_average()
-    loads = (machine["load_average"], machine["load_average_end"])
-    busy = max(filter(None, loads), default=0) > machine["cpu_count"]
-    tail.append(f"total {time.perf_counter() - start:.0f} s; load average {loads[0]} at the start, {loads[1]} "
-                "at the end" + (" (above the core count: other work competed for the cores, and threaded "
-                                "timings suffer most)" if busy else ""))
-    print("\n".join(tail))
-    lines += tail
+    emit(tail + [report.closing(machine, time.perf_counter() - start)])
 
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / time.strftime("bench-%Y%m%d-%H%M%S")
     settings = {"quick": options.quick, "filter": options.filter, "threads": options.threads, "mode": vars(mode)}
-    report.write_json(stem.with_suffix(".json"), results, machine, settings)
+    report.write_json(stem.with_suffix(".json"), results, machine, settings, sweep=sweep_rows)
     stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     written = [stem.with_suffix(".json"), stem.with_suffix(".txt")]
     title = f"csoftmax benchmarks, {options.threads} threads, {machine['cpu']} ({machine['csoftmax_isa']})"
