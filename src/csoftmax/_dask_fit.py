@@ -157,7 +157,7 @@ class DaskProblem:
         parts = da.blockwise(_chunk_sums, "ip", *args, dtype=_F8, concatenate=True,
                              adjust_chunks={"i": 1, "p": size}, meta=np.empty((0, 0), _F8),
                              shape=self.shape, fit_intercept=self.fit_intercept, kind=kind,
-                             name=f"softmax-regression-{kind}")
+                             token=f"softmax-regression-{kind}")
         return parts.sum(axis=0).compute()
 
     def loss_grad(self, W, b):

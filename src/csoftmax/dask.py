@@ -200,19 +200,16 @@ def log_softmax(x, axis=None):
     return _forward(x, axis, True)
 
 
-def _lse_aggregate(p, axis, keepdims, rdt):
-    q = _pair_combine(p, axis, keepdims)
+def _lse_finish(p, rdt):
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = _shift(q["m"]) + np.log(q["s"])
-    if not keepdims:
-        r = r.squeeze(axis)
-    return r.astype(rdt, copy=False)
+        return (_shift(p["m"]) + np.log(p["s"])).astype(rdt, copy=False)
 
 
 def _logsumexp(a, axis=None, keepdims=False):
     r"""``log Σ exp(a)`` over ``axis`` of a Dask array, lazily (as ``scipy.special.logsumexp``).
 
-    Reduced by the same tree of per-chunk maxima and sums as :func:`softmax`.
+    One ``map_blocks`` of :func:`csoftmax.logsumexp` when the reduced axes lie in one
+    chunk each, else the same tree of per-chunk maxima and sums as :func:`softmax`.
 
     Examples
     --------
@@ -224,12 +221,14 @@ def _logsumexp(a, axis=None, keepdims=False):
     a = _as_dask(a)
     rdt, work = _dtypes(a.dtype)
     axes = _axes(axis, a.ndim)
-    shape = tuple(1 if i in axes else n for i, n in enumerate(a.shape)) if keepdims else \
-        tuple(n for i, n in enumerate(a.shape) if i not in axes)
-    return da.reduction(a, lambda b, axis, keepdims: _pair_chunk(b, axis, True, work),
-                        lambda p, axis, keepdims: _lse_aggregate(p, axis, keepdims, rdt),
-                        axis=axes, keepdims=keepdims, dtype=rdt, combine=_pair_combine,
-                        meta=np.empty((0,) * len(shape), rdt), name="logsumexp")
+    meta = np.empty((0,) * a.ndim, rdt)
+    if not _split(a, axes) or a.size == 0:
+        chunks = tuple((1,) if i in axes else c for i, c in enumerate(a.chunks))
+        r = a.map_blocks(lambda b: np.asarray(csoftmax.logsumexp(b, axis=axes, keepdims=True), rdt),
+                         chunks=chunks, dtype=rdt, meta=meta)
+    else:
+        r = _pair(a, axes, work).map_blocks(_lse_finish, rdt=rdt, dtype=rdt, meta=meta)
+    return r if keepdims else r.squeeze(axis=axes)
 
 
 # ---------------------------------------------------------------------------
@@ -279,15 +278,14 @@ def _per_row_split(Z, T, probs, pair, work):
                 nll = (_shift(M) - z) + np.log(S)
                 part = np.sum(np.where(t != 0, t * nll, 0.0), axis=1, dtype=_F8)
             else:
-                lab = _check_labels(t, C)
+                lab = _check_labels(t.reshape(-1), C)
                 inside = (lab >= c0) & (lab < c1)
                 zy = np.take_along_axis(z, np.where(inside, lab - c0, 0)[:, None], axis=1)
                 part = np.where(inside[:, None], (_shift(M) - zy) + np.log(S), 0.0)[:, 0]
         return part[:, None].astype(_F8, copy=False)
 
     parts = da.map_blocks(block, Z, T if probs else T[:, None], pair, dtype=_F8,
-                          chunks=(Z.chunks[0], (1,) * Z.numblocks[1]), meta=np.empty((0, 0), _F8),
-                          name="cross-entropy-part")
+                          chunks=(Z.chunks[0], (1,) * Z.numblocks[1]), meta=np.empty((0, 0), _F8))
     return parts.sum(axis=1)
 
 
@@ -310,7 +308,7 @@ def _grad_split(Z, T, probs, pair, scale, work, rdt):
     args = [Z, T if probs else T[:, None], pair, scale[:, None]]
     if probs:
         args.append(T.sum(axis=1, keepdims=True, dtype=_F8))
-    return da.map_blocks(block, *args, dtype=rdt, meta=np.empty((0, 0), rdt), name="cross-entropy-grad")
+    return da.map_blocks(block, *args, dtype=rdt, meta=np.empty((0, 0), rdt))
 
 
 def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_grad):
@@ -352,7 +350,8 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
         total = da.asarray(float(N)) if W is None else W.sum()
     # the factor on each row's gradient: grad_output, times 1/Σw for a mean
     scale = go if total is None else go / total
-    scale = da.broadcast_to(scale.reshape(-1) if scale.ndim else scale, (N,), chunks=(Z.chunks[0],))
+    scale = scale.reshape(-1).rechunk((Z.chunks[0],)) if scale.ndim else \
+        da.broadcast_to(scale, (N,), chunks=(Z.chunks[0],))
 
     if Z.numblocks[1] == 1:
         per, grad = _fused_rows(Z, T, W, scale, probs, want_grad, rdt)
@@ -396,11 +395,11 @@ def _fused_rows(Z, T, W, scale, probs, want_grad, rdt):
 
     if not want_grad:
         per = da.blockwise(block, "i", *args, concatenate=True, dtype=rdt, meta=np.empty((0,), rdt),
-                           name="cross-entropy")
+                           token="cross-entropy")
         return per, None
     rec = np.dtype([("loss", rdt), ("grad", rdt, (Z.shape[1],))])
     both = da.blockwise(block, "i", *args, concatenate=True, dtype=rec, meta=np.empty((0,), rec),
-                        name="cross-entropy-grad")
+                        token="cross-entropy-grad")
     per = both.map_blocks(lambda r: r["loss"], dtype=rdt, meta=np.empty((0,), rdt))
     grad = both.map_blocks(lambda r: r["grad"], dtype=rdt, new_axis=1, chunks=(Z.chunks[0], Z.chunks[1]),
                            meta=np.empty((0, 0), rdt))
