@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 from collections import deque
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -163,19 +164,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Returns the fitted estimator.
         """
         dtype = self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32] if dtype is None else dtype)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        y_idx = y_idx.reshape(-1).astype(np.intp, copy=False)
-        sw = _check_sample_weight(sample_weight, X.shape[0])
-        present = classes if sw is None else classes[np.unique(y_idx[sw > 0])]
-        if present.size < 2:
-            weighted = "" if sw is None else " with a positive sample weight"
-            raise ValueError("SoftmaxRegression needs samples of at least 2 classes, but the data "
-                             f"holds only one class{weighted}: {present.tolist()[0]!r}")
-
-        problem = _Problem(X, y_idx, sw, float(self.l2), self.fit_intercept, classes.size,
-                           search32=dtype is None)
+        if _is_dask(X):  # chunked by rows, summed where the chunks live: see _dask_fit
+            from ._dask_fit import make_problem
+            problem, classes = make_problem(self, X, y, sample_weight, dtype)
+        else:
+            problem, classes = self._problem(X, y, sample_weight, dtype)
         with _Progress(self.verbose, self.max_iter, f"SoftmaxRegression({self.solver})") as progress:
             if self.solver == "lbfgs":
                 W, b, n_iter, curve, converged = _fit_lbfgs(problem, self.max_iter, self.tol, progress)
@@ -187,18 +180,35 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                                                              self.n_iter_no_change, progress)
                 else:
                     rng = check_random_state(self.random_state)
-                    W, b, n_iter, curve, converged = _fit_sgd(problem, lr, self.batch_size, self.max_iter,
-                                                              self.tol, self.n_iter_no_change, rng, progress)
+                    sgd = problem.fit_sgd if hasattr(problem, "fit_sgd") else partial(_fit_sgd, problem)
+                    W, b, n_iter, curve, converged = sgd(lr, self.batch_size, self.max_iter, self.tol,
+                                                         self.n_iter_no_change, rng, progress)
         if not converged:
             warnings.warn(f"SoftmaxRegression(solver={self.solver!r}) stopped at max_iter={self.max_iter} "
                           f"before meeting tol={self.tol}; increase max_iter or scale the data.",
                           ConvergenceWarning, stacklevel=2)
         self.classes_ = classes
         self.coef_ = W
-        self.intercept_ = b if b is not None else np.zeros(classes.size, dtype=X.dtype)
+        self.intercept_ = b if b is not None else np.zeros(classes.size, dtype=problem.dtype)
         self.n_iter_ = n_iter
         self.loss_curve_ = curve
         return self
+
+    def _problem(self, X, y, sample_weight, dtype):
+        """Validate in-memory training data: ``(_Problem, classes)``."""
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32] if dtype is None else dtype)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        y_idx = y_idx.reshape(-1).astype(np.intp, copy=False)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        present = classes if sw is None else classes[np.unique(y_idx[sw > 0])]
+        if present.size < 2:
+            weighted = "" if sw is None else " with a positive sample weight"
+            raise ValueError("SoftmaxRegression needs samples of at least 2 classes, but the data "
+                             f"holds only one class{weighted}: {present.tolist()[0]!r}")
+        problem = _Problem(X, y_idx, sw, float(self.l2), self.fit_intercept, classes.size,
+                           search32=dtype is None)
+        return problem, classes
 
     def decision_function(self, X):
         """The logits ``X Wᵀ + b``, shape (n_samples, n_classes).
@@ -212,16 +222,25 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable class label for each row of ``X``, shape (n_samples,)."""
+        if _is_dask(X):
+            from ._dask_fit import predict
+            return predict(self, X)
         Z = self._logits(X)
         return self.classes_[np.argmax(Z, axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities ``softmax(X Wᵀ + b)``, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        if _is_dask(X):
+            from ._dask_fit import predict_proba
+            return predict_proba(self, X)
         from .forward import softmax
         return softmax(self._logits(X), axis=1)
 
     def predict_log_proba(self, X):
         """``log_softmax(X Wᵀ + b)``, shape (n_samples, n_classes), computed without taking log of a rounded 0."""
+        if _is_dask(X):
+            from ._dask_fit import predict_proba
+            return predict_proba(self, X, log=True)
         from .forward import log_softmax
         return log_softmax(self._logits(X), axis=1)
 
@@ -229,7 +248,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # n_features_in_ is set before fit can fail on the labels: coef_ is what prediction needs
         return hasattr(self, "coef_")
 
+    def score(self, X, y, sample_weight=None):
+        """Mean (weighted) accuracy of ``predict(X)`` against ``y``; a lazy Dask scalar for Dask ``X``."""
+        if _is_dask(X):
+            from ._dask_fit import score
+            return score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
     def _logits(self, X):
+        if _is_dask(X):
+            from ._dask_fit import logits
+            return logits(self, X)
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.coef_.dtype)
         return X @ self.coef_.T + self.intercept_
@@ -254,6 +283,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be None, numpy.float32 or numpy.float64, got {self.dtype!r}")
         return dtype
+
+
+def _is_dask(X):
+    """Whether X is a Dask array (without importing Dask when it is not loaded)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(X, dask_array.Array)
 
 
 def _check_number(name, value, kind, low, strict=False):

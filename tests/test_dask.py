@@ -1,0 +1,273 @@
+"""csoftmax.dask and SoftmaxRegression on Dask arrays, against the in-memory functions and fits.
+
+The distributed tests run on a real LocalCluster of two worker processes started
+for this module.
+"""
+import logging
+import os
+import signal
+import warnings
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+import csoftmax  # noqa: E402
+import csoftmax.dask as cdask  # noqa: E402
+from csoftmax import SoftmaxRegression, softmax_regression_loss_grad  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as c:
+            yield c
+
+
+class _LargestResult(dask.callbacks.Callback):
+    """Records the largest array any task of a local compute returns (but the final
+    assembly of the result in the caller)."""
+
+    def __init__(self):
+        super().__init__()
+        self.nbytes = 0
+
+    def _posttask(self, key, result, dsk, state, id):
+        if "finalize" not in str(key):
+            self.nbytes = max(self.nbytes, getattr(result, "nbytes", 0))
+
+
+def _softmax_bound(x, axis):
+    """The relative-error bound of a normal softmax result, elementwise."""
+    m = np.max(x.astype(np.float64), axis=axis, keepdims=True)
+    if x.dtype == np.float32:
+        return 2.4e-7 * (8 + np.abs(x - m))
+    return 4.5e-16 * (16 + np.abs(x - m))
+
+
+def _log_softmax_bound(x, axis):
+    m = np.max(x.astype(np.float64), axis=axis, keepdims=True)
+    C = x.size if axis is None else np.prod([x.shape[a] for a in np.atleast_1d(axis)])
+    return np.finfo(x.dtype).eps * (8 + np.abs(x - m) + np.log(C))
+
+
+# ---------------------------------------------------------------------------
+# forward
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", [(60, 40), (60, 10), (15, 40), (16, 7)])
+@pytest.mark.parametrize("axis", [1, 0, None, (0, 1), -1])
+def test_forward_matches_in_memory(dtype, chunks, axis):
+    x = (np.random.default_rng(1).standard_normal((60, 40)) * 15).astype(dtype)
+    xd = da.from_array(x, chunks=chunks)
+    s = cdask.softmax(xd, axis=axis)
+    ls = cdask.log_softmax(xd, axis=axis)
+    assert isinstance(s, da.Array) and s.chunks == xd.chunks and s.dtype == dtype and ls.dtype == dtype
+    ref = csoftmax.softmax(x, axis=axis)
+    ok = ref > np.finfo(dtype).tiny
+    err = np.abs(s.compute().astype(np.float64) - ref)
+    assert np.all(err[ok] <= _softmax_bound(x, axis)[ok] * ref[ok])
+    assert np.all(np.abs(ls.compute().astype(np.float64) - csoftmax.log_softmax(x, axis=axis))
+                  <= _log_softmax_bound(x, axis))
+
+
+def test_softmax_over_four_chunks_never_merges_chunks():
+    x = np.random.default_rng(2).standard_normal((50, 4000)) * 30
+    xd = da.from_array(x, chunks=(25, 1000))  # the class axis over 4 chunks
+    s = cdask.softmax(xd, axis=1)
+    with _LargestResult() as seen:
+        got = s.compute(scheduler="sync")
+    assert seen.nbytes <= 25 * 1000 * 8
+    ref = csoftmax.softmax(x, axis=1)
+    ok = ref > np.finfo(np.float64).tiny
+    assert np.all(np.abs(got - ref)[ok] <= _softmax_bound(x, 1)[ok] * ref[ok])
+
+
+def test_forward_special_values_and_dtypes():
+    x = np.array([[-np.inf, 0, 1, 2], [-np.inf] * 4, [np.inf, 0, 1, 2], [np.nan, 0, 1, 2],
+                  [1, 2, -np.inf, -np.inf], [-np.inf, -np.inf, 3, 4], [np.inf, -np.inf, np.inf, 0]])
+    for chunks in [(7, 4), (2, 2), (3, 1)]:
+        xd = da.from_array(x, chunks=chunks)
+        for fd, f in [(cdask.softmax, csoftmax.softmax), (cdask.log_softmax, csoftmax.log_softmax)]:
+            got, ref = fd(xd, axis=1).compute(), f(x, axis=1)
+            assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
+            assert np.allclose(got, ref, rtol=1e-15, atol=0, equal_nan=True)
+    ints = da.from_array(np.arange(12).reshape(3, 4), chunks=2)
+    assert cdask.softmax(ints, axis=1).dtype == np.float64
+    assert cdask.softmax(ints.astype(np.float16), axis=1).compute().dtype == np.float16
+    with pytest.raises(TypeError):
+        cdask.softmax(ints.astype(np.complex128))
+    assert cdask.softmax(da.zeros((0, 3), chunks=1), axis=0).compute().shape == (0, 3)
+
+
+def test_logsumexp_only_where_the_package_has_one(monkeypatch):
+    scipy_special = pytest.importorskip("scipy.special")
+    if not hasattr(csoftmax, "logsumexp"):
+        assert not hasattr(cdask, "logsumexp")
+        monkeypatch.setattr(csoftmax, "logsumexp", scipy_special.logsumexp, raising=False)
+    x = np.random.default_rng(3).standard_normal((20, 30)) * 10
+    x[3] = -np.inf
+    x[4, 5] = np.inf
+    xd = da.from_array(x, chunks=(7, 8))
+    for axis in [None, 0, 1]:
+        for keepdims in [False, True]:
+            got = cdask.logsumexp(xd, axis=axis, keepdims=keepdims).compute()
+            ref = scipy_special.logsumexp(x, axis=axis, keepdims=keepdims)
+            assert got.shape == np.shape(ref)
+            assert np.allclose(got, ref, rtol=1e-14, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------
+# cross-entropy
+
+@pytest.mark.parametrize("chunks", [(23, 17), (8, 17), (8, 5), (23, 4)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_matches_in_memory(chunks, reduction, kind, weighted):
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((23, 17)) * 5
+    t = rng.integers(0, 17, 23) if kind == "labels" else rng.dirichlet(np.ones(17), 23)
+    w = rng.random(23) if weighted else None
+    zd = da.from_array(z, chunks=chunks)
+    td = da.from_array(t, chunks=5)  # rechunked to the logits' rows
+    wd = None if w is None else da.from_array(w, chunks=6)
+    go = rng.random(23) if reduction == "none" else 0.5
+    loss, grad = cdask.cross_entropy_grad(zd, td, sample_weight=wd, reduction=reduction, grad_output=go)
+    assert isinstance(loss, da.Array) and isinstance(grad, da.Array) and grad.chunks == zd.chunks
+    ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, t, sample_weight=w, reduction=reduction, grad_output=go)
+    np.testing.assert_allclose(loss.compute(), ref_loss, rtol=1e-13)
+    np.testing.assert_allclose(grad.compute(), ref_grad, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(cdask.cross_entropy(zd, td, sample_weight=wd, reduction=reduction).compute(),
+                               csoftmax.cross_entropy(z, t, sample_weight=w, reduction=reduction), rtol=1e-13)
+
+
+def test_cross_entropy_float32_one_sample_and_bad_labels():
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((10, 6)).astype(np.float32)
+    zd = da.from_array(z, chunks=(5, 2))
+    loss, grad = cdask.cross_entropy_grad(zd, np.arange(10) % 6)
+    assert loss.dtype == np.float32 and grad.dtype == np.float32
+    ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, np.arange(10) % 6)
+    np.testing.assert_allclose(loss.compute(), ref_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad.compute(), ref_grad, rtol=1e-5, atol=1e-7)
+    one = da.from_array(z[0].astype(np.float64), chunks=2)
+    np.testing.assert_allclose(cdask.cross_entropy(one, 3).compute(), csoftmax.cross_entropy(z[0], 3), rtol=1e-6)
+    for chunks in [(5, 6), (5, 2)]:
+        zd = da.from_array(z, chunks=chunks)
+        with pytest.raises(ValueError, match="7"):
+            cdask.cross_entropy(zd, np.r_[np.zeros(9, int), 7]).compute()
+        with pytest.raises(ValueError, match="2.5"):
+            cdask.cross_entropy_grad(zd, np.r_[np.zeros(9), 2.5])[1].compute()
+    with pytest.raises(ValueError, match="reduction"):
+        cdask.cross_entropy(zd, np.zeros(10, int), reduction="avg")
+    with pytest.raises(ValueError, match="shape"):
+        cdask.cross_entropy(zd, np.zeros(9, int))
+
+
+# ---------------------------------------------------------------------------
+# training
+
+def _data(n=4000, d=12, c=4, seed=0, chunks=700):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((c, d))
+    y = (X @ W.T + rng.gumbel(size=(n, c))).argmax(axis=1)
+    return X, y, da.from_array(X, chunks=(chunks, d)), da.from_array(y, chunks=chunks)
+
+
+def _objective(clf, X, y, l2, sw=None):
+    return softmax_regression_loss_grad(clf.coef_, X, y, clf.intercept_, l2=l2, sample_weight=sw)[0]
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_lbfgs_fit_matches_in_memory(client, scheduler):
+    X, y, Xd, yd = _data()
+    w = np.random.default_rng(6).random(X.shape[0])
+    ref = SoftmaxRegression(l2=1e-3, tol=1e-6).fit(X, y, sample_weight=w)
+    with dask.config.set(scheduler=client if scheduler == "distributed" else scheduler):
+        Xp = Xd.persist()
+        clf = SoftmaxRegression(l2=1e-3, tol=1e-6).fit(Xp, yd, sample_weight=da.from_array(w, chunks=1000))
+        proba = clf.predict_proba(Xp)
+        pred, score = clf.predict(Xp), clf.score(Xp, yd)
+        assert all(isinstance(r, da.Array) for r in (proba, pred, score, clf.decision_function(Xp)))
+        proba, pred, score = dask.compute(proba, pred, score)
+    assert clf.coef_.shape == ref.coef_.shape and clf.n_features_in_ == X.shape[1]
+    f_ref, f = _objective(ref, X, y, 1e-3, w), _objective(clf, X, y, 1e-3, w)
+    assert abs(f - f_ref) <= 1e-6 * f_ref
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-12)
+    assert np.array_equal(pred, clf.predict(X)) and score == pytest.approx(clf.score(X, y))
+
+
+def test_gd_and_sgd_fits(client):
+    X, y, Xd, yd = _data(n=3000)
+    labels = np.array(["ant", "bee", "cat", "dog"])[y]  # any labels np.unique sorts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stopped at max_iter on purpose
+        best = _objective(SoftmaxRegression(l2=1e-3, tol=1e-10).fit(X, y), X, y, 1e-3)
+        ref_gd = SoftmaxRegression(solver="gd", l2=1e-3, max_iter=15).fit(X, labels)
+        with dask.config.set(scheduler=client):
+            gd = SoftmaxRegression(solver="gd", l2=1e-3, max_iter=15).fit(Xd, labels)
+            sgd = [SoftmaxRegression(solver="sgd", l2=1e-3, max_iter=4, random_state=0).fit(Xd, yd)
+                   for _ in range(2)]
+    assert list(gd.classes_) == ["ant", "bee", "cat", "dog"]
+    # the same path as in memory: the step size from the same power iteration, the same steps
+    np.testing.assert_allclose(gd.loss_curve_, ref_gd.loss_curve_, rtol=1e-9)
+    assert np.array_equal(sgd[0].coef_, sgd[1].coef_)  # random_state makes it reproducible
+    assert _objective(sgd[0], X, y, 1e-3) <= best * 1.05
+
+
+def test_fit_validation_on_dask_input():
+    X, y, Xd, yd = _data(n=300, chunks=100)
+    with pytest.raises(ValueError, match="only one class"):
+        SoftmaxRegression().fit(Xd, da.zeros(300, chunks=100, dtype=int))
+    bad = Xd.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        SoftmaxRegression().fit(bad, yd)
+    with pytest.raises(ValueError, match="non-negative"):
+        SoftmaxRegression().fit(Xd, yd, sample_weight=-np.ones(300))
+    with pytest.raises(ValueError, match="shape"):
+        SoftmaxRegression().fit(Xd, y[:10])
+    clf = SoftmaxRegression(solver="gd", max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(Xd, yd)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(Xd[:, :3])
+
+
+def test_worker_killed_mid_fit(client, monkeypatch):
+    """A worker is killed during the fit: Dask recomputes its lost chunks (the fit then
+    ends where the in-memory fit does), or the fit raises; it never returns a wrong model."""
+    from csoftmax import _dask_fit
+    X, y, Xd, yd = _data(n=6000, d=20, chunks=500, seed=7)
+    ref = SoftmaxRegression(l2=1e-3, tol=1e-6).fit(X, y)
+    pids = client.run(os.getpid)
+    victim = pids[sorted(pids)[0]]
+    calls = []
+    loss_grad = _dask_fit.DaskProblem.loss_grad
+
+    def killing_loss_grad(self, W, b):
+        calls.append(1)
+        if len(calls) == 3:  # its persisted chunks and any running task are lost
+            os.kill(victim, signal.SIGKILL)
+        return loss_grad(self, W, b)
+
+    monkeypatch.setattr(_dask_fit.DaskProblem, "loss_grad", killing_loss_grad)
+    with dask.config.set(scheduler=client):
+        Xp = client.persist(Xd)
+        Xp.sum().compute()  # the chunks are in the workers' memory before one is lost
+        try:
+            clf = SoftmaxRegression(l2=1e-3, tol=1e-6).fit(Xp, yd)
+        except (distributed.KilledWorker, OSError, distributed.comm.CommClosedError) as exc:
+            pytest.skip(f"the fit raised {type(exc).__name__} after the worker died (allowed): {exc}")
+    assert len(calls) > 3 and victim not in client.run(os.getpid).values()
+    f_ref, f = _objective(ref, X, y, 1e-3), _objective(clf, X, y, 1e-3)
+    assert abs(f - f_ref) <= 1e-6 * f_ref
