@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import csoftmax
 import csoftmax.dask as cdask
+from csoftmax.regression import _Problem
 
 _F8 = np.dtype(np.float64)
 
@@ -126,25 +127,15 @@ def _chunk_sums(X, y, theta, sw=None, *, shape, fit_intercept, kind):
     return out
 
 
-class DaskProblem:
+class DaskProblem(_Problem):
     """The training data and objective for Dask ``X``, as the in-memory ``_Problem``
-    offers them to the solvers (``init``, ``unpack``, ``stages``, ``loss_grad``,
-    ``auto_learning_rate``), plus the chunk-wise SGD of :meth:`fit_sgd`."""
+    offers them to the solvers (``init`` and ``unpack`` as there; ``stages``,
+    ``loss_grad``, ``auto_learning_rate`` summed over chunks), plus the
+    chunk-wise SGD of :meth:`fit_sgd`."""
 
     def __init__(self, X, y, sw, total, l2, fit_intercept, n_classes):
-        self.X, self.y, self.sw, self.total, self.l2 = X, y, sw, total, l2
-        self.fit_intercept = fit_intercept
-        self.shape = (n_classes, X.shape[1])
-        self.dtype = X.dtype
-
-    def init(self):
-        b = np.zeros(self.shape[0], self.dtype) if self.fit_intercept else None
-        return np.zeros(self.shape, self.dtype), b
-
-    def unpack(self, theta):
-        n_w = self.shape[0] * self.shape[1]
-        W = theta[:n_w].reshape(self.shape).astype(self.dtype, copy=False)
-        return W, theta[n_w:].astype(self.dtype, copy=False) if self.fit_intercept else None
+        super().__init__(X, y, sw, l2, fit_intercept, n_classes)
+        self.total = total
 
     def stages(self):
         # no float32 search stage: its copy of X would be a second dataset to place
