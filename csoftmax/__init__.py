@@ -16,7 +16,7 @@ except ImportError as exc:  # pragma: no cover - only in a source checkout
             "install it (pip install .) and run Python from another directory") from exc
     raise
 from .backward import log_softmax_backward, softmax_backward, softmax_jacobian
-from .forward import log_softmax, softmax
+from .forward import log_softmax, logsumexp, softmax
 from .loss import cross_entropy, cross_entropy_grad, softmax_regression_loss_grad
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "softmax",
     "log_softmax",
+    "logsumexp",
     "softmax_jacobian",
     "softmax_backward",
     "log_softmax_backward",

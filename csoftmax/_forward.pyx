@@ -81,3 +81,38 @@ def softmax(cnp.ndarray x, cnp.ndarray y, bint log, int n_threads):
     t.W = min(tile_width(C, itemsize), inner)
     with nogil:
         run(kernel(COLS[log], dt), &t, outer * ((inner + t.W - 1) // t.W), nt, C * t.W * itemsize)
+
+
+cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")
+
+
+def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray y, cnp.ndarray sign, int n_threads):
+    """y[i] = log |sum_j b[i, j] exp(x[i, j])| over the rows of x (N, C), rows
+    contiguous (b likewise, or None for all 1); sign[i] its sign, or without
+    sign y[i] = nan where the sum is negative.  y and sign: contiguous (N,)
+    arrays of x's dtype."""
+    cdef int dt = dtype_code(x)
+    if cnp.PyArray_NDIM(x) != 2:
+        raise ValueError("the logsumexp kernel takes (N, C) arrays")
+    cdef cs_intp N = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1)
+    cdef cs_task t
+    memset(&t, 0, sizeof(t))
+    if N == 0:
+        return
+    if stride(x, 1) != 1:
+        raise ValueError("the logsumexp kernel needs contiguous rows")
+    t.x, t.xs0, t.C = cnp.PyArray_DATA(x), stride(x, 0), C
+    if b is not None:
+        check_like(x, b, 2)
+        if stride(b, 1) != 1:
+            raise ValueError("the logsumexp kernel needs contiguous rows")
+        t.g, t.gs0 = cnp.PyArray_DATA(b), stride(b, 0)
+    for r in (y, sign):
+        if r is not None and (cnp.PyArray_TYPE(r) != cnp.PyArray_TYPE(x) or cnp.PyArray_SIZE(r) != N
+                              or not cnp.PyArray_IS_C_CONTIGUOUS(r)):
+            raise ValueError("the logsumexp results must be contiguous, one entry per row, of x's dtype")
+    t.y, t.ys0 = cnp.PyArray_DATA(y), 1
+    if sign is not None:
+        t.sign = cnp.PyArray_DATA(sign)
+    with nogil:
+        run(kernel(LOGSUMEXP_ROWS, dt), &t, N, threads_for(N * C, n_threads), 0)

@@ -23,6 +23,7 @@ cdef extern from "cs_kernels.h" nogil:
         double *psum
         double M, S
         int keep
+        void *sign
 
     ctypedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch) noexcept nogil
 

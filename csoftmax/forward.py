@@ -4,10 +4,10 @@ from math import prod
 import numpy as np
 
 from . import _forward
-from ._api import Plan, as_real, check_out, finish, normalize_axes
+from ._api import Plan, as_common, as_real, check_out, finish, normalize_axes
 from ._runtime import get_num_threads
 
-__all__ = ["softmax", "log_softmax"]
+__all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
 def _forward_call(x, axis, out, log):
@@ -108,3 +108,88 @@ def log_softmax(x, axis=None, *, out=None):
     array([   0., -999.])
     """
     return _forward_call(x, axis, out, True)
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, out=None):
+    r"""Log of the sum of exponentials: a drop-in for ``scipy.special.logsumexp``.
+
+    .. math:: \log \Big|\sum_j b_j \exp(a_j)\Big|
+              = M + \log m + \operatorname{log1p}\Big(\frac{1}{m}\sum_{a_j \ne M} b_j e^{a_j - M}\Big)
+
+    with :math:`M` the largest ``a_j`` (of nonzero weight) and :math:`m` the
+    summed weight of the entries equal to it: the largest term is taken out
+    exactly, so a sum dominated by it loses nothing to rounding.
+
+    Parameters
+    ----------
+    a : array_like
+        Real input (dtypes as for :func:`softmax`).
+    axis : int, tuple of ints or None, optional
+        Axes to sum over; None (the default) means all.
+    b : array_like, optional
+        Weights of the exponentials, broadcast with ``a``; zeros take no part,
+        negatives subtract.
+    keepdims : bool, optional
+        Keep the reduced axes with length 1.
+    return_sign : bool, optional
+        Also return the sign of the sum (+1, 0 or -1); without it a negative
+        sum gives nan.
+    where : array_like of bool, optional
+        Broadcast with ``a``; entries where it is False take no part (as a
+        weight of 0).  A slice with no True entry gives ``-inf``.
+    out : ndarray, optional
+        Where to write the result (its shape and dtype).
+
+    Returns
+    -------
+    res : ndarray or scalar
+        ``-inf`` for an empty or all ``-inf`` slice, ``+inf`` where an entry is
+        ``+inf``, nan where one is nan (as SciPy).  A 0-d result is a NumPy
+        scalar.
+    sgn : ndarray or scalar
+        With ``return_sign``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from csoftmax import logsumexp
+    >>> float(logsumexp(np.log([1.0, 2.0, 3.0])))  # log 6
+    1.791759469228055
+    >>> logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True)
+    (np.float64(1.5413248546129181), np.float64(-1.0))
+    """
+    if b is None:
+        x, rdt = as_real(a, "a")
+    else:
+        x, b, rdt = as_common(a, "a", b, "b")
+        x, b = np.broadcast_arrays(x, b)
+    if where is not None:
+        mask = np.asarray(where)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
+        # a False entry weighs 0: it takes no part
+        b = np.where(mask, 1 if b is None else b, 0).astype(x.dtype)
+        x, b = np.broadcast_arrays(x, b)
+    if x.ndim == 0:
+        x = x.reshape(1)
+        b = None if b is None else b.reshape(1)
+    axes = normalize_axes(axis, x.ndim)
+    lead = x.ndim - len(axes)
+    ends = tuple(range(lead, x.ndim))
+    moved = np.moveaxis(x, axes, ends)
+    kept = moved.shape[:lead]
+    C = prod(moved.shape[lead:])
+    shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdims else kept
+    if out is not None:
+        check_out(out, shape, rdt)
+    n = prod(kept)
+    res = np.full(n, -np.inf, x.dtype)
+    sign = np.full(n, -1.0, x.dtype) if return_sign else None
+    if C and n:
+        rows = np.ascontiguousarray(moved.reshape(n, C))
+        brows = None if b is None else np.ascontiguousarray(np.moveaxis(b, axes, ends).reshape(n, C))
+        _forward.logsumexp(rows, brows, res, sign, get_num_threads())
+    res = finish(res.reshape(shape), out, rdt)
+    if not return_sign:
+        return res
+    return res, finish(sign.reshape(shape), None, rdt)

@@ -27,7 +27,8 @@ typedef ptrdiff_t cs_intp;
     X(softmax_backward_rows) X(log_softmax_backward_rows)                     \
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
-    X(ce_index_rows) X(ce_prob_rows)
+    X(ce_index_rows) X(ce_prob_rows)                                          \
+    X(logsumexp_rows)
 
 /* dtypes: the index into each field of cs_ops */
 enum { CS_F32 = 0, CS_F64 = 1 };
@@ -55,6 +56,8 @@ typedef struct cs_task {
     double *pmax, *psum;        /* each piece's max and sum of exp(x - max) */
     double M, S;                /* the row's, once combined */
     int keep;                   /* the exponentials are kept in y */
+    /* logsumexp: the sign of each row's sum (or NULL), beside y */
+    void *sign;
 } cs_task;
 
 typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);

@@ -758,6 +758,81 @@ static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
                          t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
 }
 
+
+/* ---- logsumexp ---- */
+
+/* One row of n entries x (weights b unless NULL, b-stride 1): log |sum_j b_j
+   exp(x_j)| and its sign, as scipy.special.logsumexp computes them.  Entries
+   with b_j = 0 take no part.  The max M is taken out exactly: with m the
+   (weighted) count of entries equal to it and s the sum over the others of
+   b_j exp(x_j - M), the result is M + log m + log1p(s / m); where that is not
+   finite (an infinite entry, a nan), the plain log of the sum. */
+static inline double CS_FN(lse_row)(const T *x, const T *b, cs_intp n, double *sign)
+{
+    T M = -INFINITY;
+    if (b == NULL) {
+#pragma omp simd reduction(max : M)
+        for (cs_intp j = 0; j < n; j++)
+            M = x[j] > M ? x[j] : M;
+    } else {
+#pragma omp simd reduction(max : M)
+        for (cs_intp j = 0; j < n; j++)
+            M = (b[j] != 0 && x[j] > M) ? x[j] : M;
+    }
+    double s = 0.0, m = 0.0;
+    int finite = isfinite(M);
+    if (finite && b == NULL) {
+#pragma omp simd reduction(+ : s, m)
+        for (cs_intp j = 0; j < n; j++) {
+            double e = EXPNEG(x[j] - M);
+            s += x[j] != M ? e : 0.0;
+            m += x[j] == M ? 1.0 : 0.0;
+        }
+    } else if (finite) {
+#pragma omp simd reduction(+ : s, m)
+        for (cs_intp j = 0; j < n; j++) {
+            double e = b[j] != 0 ? (double)b[j] * EXPNEG(x[j] - M) : 0.0;
+            s += x[j] != M ? e : 0.0;
+            m += x[j] == M ? (double)b[j] : 0.0;
+        }
+    }
+    double out = NAN, sg = NAN;
+    if (finite) {
+        if (s != 0.0)
+            s /= m;
+        sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
+        if (s < -1.0)
+            s = -s - 2.0;
+        out = log1p(s) + log(fabs(m)) + (double)M;
+    }
+    if (!isfinite(out)) {
+        double tot = 0.0;
+        for (cs_intp j = 0; j < n; j++)
+            tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j]);
+        sg = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
+        out = log(fabs(tot));
+    }
+    *sign = sg;
+    return out;
+}
+
+/* Units: rows of x (and of the weights g unless NULL), rows contiguous; y[i]
+   (stride ys0) receives log |sum|, sign[i] (same stride) its sign unless NULL,
+   else y[i] is nan where the sum is negative. */
+static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp i = lo; i < hi; i++) {
+        double sg;
+        double v = CS_FN(lse_row)(CS_X(t) + i * t->xs0, t->g != NULL ? CS_G(t) + i * t->gs0 : NULL, t->C, &sg);
+        if (t->sign != NULL)
+            ((T *)t->sign)[i * t->ys0] = (T)sg;
+        else if (sg < 0)
+            v = NAN;
+        CS_Y(t)[i * t->ys0] = (T)v;
+    }
+}
+
 #undef CS_X
 #undef CS_G
 #undef CS_Y
