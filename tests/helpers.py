@@ -7,6 +7,9 @@ in the working precision is amplified by exp, so the error allowed grows with
 ``|x_i - max|``.  They are defined here once; do not loosen them in a test.
 """
 import math
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
@@ -198,3 +201,11 @@ def make_target(rng, N, C, kind):
     y = rng.random((N, C))
     y[rng.random((N, C)) < 0.3] = 0
     return y / y.sum(axis=1, keepdims=True).clip(1e-300) if kind == "probs" else 3 * y
+
+
+def run_python(code, env=None, timeout=120):
+    """Run ``code`` in a fresh interpreter, from a directory outside the source
+    tree (whose csoftmax/ folder, without compiled modules, would shadow the
+    installed package)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=tempfile.gettempdir())

@@ -1,7 +1,5 @@
 """The block cache behind large outputs (csoftmax._alloc)."""
 import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -9,6 +7,7 @@ import pytest
 
 import csoftmax as cs
 from csoftmax import _alloc, reference
+from helpers import run_python
 
 LIMITS = _alloc.LIMITS
 BIG = (LIMITS["min_block"] // 8 // 1000 + 1, 1000)  # just over the threshold in float64
@@ -117,6 +116,6 @@ def test_cache_switched_off_by_the_environment():
             "print(get_handler_name(y), y.flags.owndata)\n")
     for value, name in (("0", "default_allocator"), ("1", "csoftmax_block_cache")):
         env = dict(os.environ, CSOFTMAX_BLOCK_CACHE=value)
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        res = run_python(code, env=env, timeout=60)
         assert res.returncode == 0, res.stderr
         assert res.stdout.split() == [name, "True"]

@@ -3,11 +3,11 @@ SoftmaxRegression requires scikit-learn and SciPy and says so when either is
 missing.  Each check runs in a fresh interpreter in which importing the peers
 fails, so it runs (and means the same) whatever this environment has installed.
 """
-import subprocess
 import sys
 import textwrap
 
 import pytest
+from helpers import run_python
 
 PEERS = ["sklearn", "scipy", "threadpoolctl", "torch", "tqdm"]
 
@@ -16,7 +16,7 @@ def run_without(modules, code):
     """Run ``code`` in a fresh interpreter in which importing ``modules`` fails."""
     block = "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
     script = "import sys\n" + block + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return run_python(script)
 
 
 def test_core_functions_need_only_numpy():

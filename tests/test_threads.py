@@ -7,8 +7,6 @@ skip, saying why, when it does not; with CSOFTMAX_REQUIRE_THREADS=1 in the
 environment they fail instead, so a CI job cannot pass them by skipping.
 """
 import os
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +16,7 @@ import pytest
 import csoftmax
 from csoftmax import _runtime, reference
 
-from helpers import ASSERT, logits
+from helpers import ASSERT, logits, run_python
 
 # Work of at least 8192 elements takes the multithreaded path.
 BIG = [
@@ -78,8 +76,7 @@ def _in_subprocess(code, **env):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(csoftmax.__file__)))
     full = dict(os.environ, **env)
     full["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, full.get("PYTHONPATH")]))
-    res = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True,
-                         text=True, timeout=120)
+    res = run_python(code, env=full)
     assert res.returncode == 0, res.stderr
     return res.stdout.split()
 
@@ -317,7 +314,7 @@ _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status), cs.get_num_threads())
 """
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    res = run_python(code, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["0", "2"], res.stdout  # child fine; the parent keeps its threads
 
