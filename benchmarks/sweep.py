@@ -85,13 +85,16 @@ COPY_LIMIT = 1.4
 COPY_TARGET_WIDTHS = (16, 64, 100, 256, 1000, 4096)
 COPY_TARGET_THREADS = 2
 
-# An in-cache call takes 0.05-2 ms, so a 10-ms burst is tens of calls; an
+# An in-cache call takes 0.2-25 ms, so a 10-ms burst is up to 50 calls; an
 # out-of-cache call takes 5-300 ms and a burst is one call, of which the budget
 # keeps five.  10-15 minutes in all on 2 cores.
 FULL = Mode(repeats=7, min_repeats=5, min_time=0.01, budget=0.5)
 QUICK = Mode(repeats=3, min_repeats=3, min_time=0.003, budget=0.1)
 
 PRIMARY = "cs out="
+NAMES = (PRIMARY, "csoftmax", "torch", "copy")  # the table's columns
+# Ratios to label on the plots' log axes.
+Y_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
 TORCH_NOTES = {
     "softmax": "torch.softmax(out=)",
     "log_softmax": "torch.log_softmax(out=)",
@@ -216,11 +219,6 @@ def run_config(function, buffers, cache, n_classes, threads, mode):
                                for name, t in timings.items()}}
     row["targets"] = targets(row)
     return row
-
-
-NAMES = (PRIMARY, "csoftmax", "torch", "copy")
-# Ratios to label on the plots' log axes.
-Y_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
 
 
 def table_head(function, dtype, cache, size):
