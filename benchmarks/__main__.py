@@ -14,11 +14,11 @@ def main(argv=None):
     parser.add_argument("--sweep", action="store_true",
                         help="instead of the cases, the shape sweep: every softmax-family function, float32 and "
                              "float64, C from 2 to 32768 classes, in cache and out of cache, on 1 to N threads, "
-                             "beside PyTorch and np.copyto; a table, JSON and a plot per function (about 10 "
+                             "beside PyTorch and np.copyto; a table, JSON and a plot per function (10-15 "
                              "minutes; see benchmarks/sweep.py)")
     parser.add_argument("--quick", action="store_true",
                         help="few repeats and short samples, slow cases left out (about 1 minute); with --sweep: "
-                             "4 widths and short bursts (1-2 minutes)")
+                             "3 widths and short bursts (1-2 minutes)")
     parser.add_argument("--filter", metavar="SUBSTR",
                         help="run only the cases whose name contains SUBSTR; with --sweep, the configurations "
                              "whose 'function dtype' (e.g. 'softmax f32') contains it")

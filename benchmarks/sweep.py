@@ -40,7 +40,7 @@ Targets, flagged in the table and counted at the end:
 Options (``python -m benchmarks --help``):
 
 ``--sweep``
-    run this sweep instead of the suite's cases (about 10 minutes);
+    run this sweep instead of the suite's cases (10-15 minutes on 2 cores);
 ``--quick``
     with ``--sweep``: the widths ``QUICK_WIDTHS`` only, fewer and shorter
     bursts (about 1-2 minutes), for checking that it runs;
@@ -73,7 +73,7 @@ from .timing import Mode, measure
 
 FUNCTIONS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad")
 WIDTHS = (2, 8, 16, 24, 33, 48, 64, 100, 128, 200, 256, 384, 512, 1000, 2048, 4096, 10000, 32768)
-QUICK_WIDTHS = (16, 100, 1000, 4096)
+QUICK_WIDTHS = (16, 100, 1000)
 SHORT_WIDTHS = (16, 64, 100, 1000, 10000)
 # In cache: 409600 entries, 1.6 MB a float32 array (3.3 MB float64), which a
 # core's L2 of a few MB and the L3 behind it hold with the output.  Out of
@@ -85,13 +85,16 @@ COPY_LIMIT = 1.4
 COPY_TARGET_WIDTHS = (16, 64, 100, 256, 1000, 4096)
 COPY_TARGET_THREADS = 2
 
-# An in-cache call takes 0.05-2 ms, so a 10-ms burst is tens of calls; an
+# An in-cache call takes 0.2-25 ms, so a 10-ms burst is up to 50 calls; an
 # out-of-cache call takes 5-300 ms and a burst is one call, of which the budget
-# keeps five.  About 10 minutes in all on 2 cores.
+# keeps five.  10-15 minutes in all on 2 cores.
 FULL = Mode(repeats=7, min_repeats=5, min_time=0.01, budget=0.5)
 QUICK = Mode(repeats=3, min_repeats=3, min_time=0.003, budget=0.1)
 
 PRIMARY = "cs out="
+NAMES = (PRIMARY, "csoftmax", "torch", "copy")  # the table's columns
+# Ratios to label on the plots' log axes.
+Y_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
 TORCH_NOTES = {
     "softmax": "torch.softmax(out=)",
     "log_softmax": "torch.log_softmax(out=)",
@@ -216,11 +219,6 @@ def run_config(function, buffers, cache, n_classes, threads, mode):
                                for name, t in timings.items()}}
     row["targets"] = targets(row)
     return row
-
-
-NAMES = (PRIMARY, "csoftmax", "torch", "copy")
-# Ratios to label on the plots' log axes.
-Y_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
 
 
 def table_head(function, dtype, cache, size):
