@@ -18,6 +18,9 @@ cdef extern from "cs_kernels.h" nogil:
         const double *rscale
         double gscale
         double *loss
+        const double *cweight
+        double cwsum, smooth
+        cs_intp ignore
         cs_intp piece
         double *pmax
         double *psum
@@ -29,5 +32,7 @@ cdef extern from "cs_kernels.h" nogil:
 
 cdef extern from "cs_reduce.h" nogil:
     double cs_sum(const double *v, const double *w, cs_intp n)
-    cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C)
+    cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C, cs_intp ignore)
     int cs_pieces_combine(cs_task *t, cs_intp npc)
+    double cs_mean_weight(const cs_intp *label, cs_intp n, const double *cw, const double *sw, cs_intp ignore)
+    double NAN

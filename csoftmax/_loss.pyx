@@ -6,7 +6,7 @@ from libc.string cimport memset
 
 cimport numpy as cnp
 
-from csoftmax._kernels cimport cs_first_bad_label, cs_intp, cs_sum, cs_task
+from csoftmax._kernels cimport NAN, cs_first_bad_label, cs_intp, cs_mean_weight, cs_sum, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for
 from csoftmax._task cimport check_like, dtype_code, stride
 
@@ -24,17 +24,24 @@ cdef inline int _per_row(cnp.ndarray a, cs_intp N, int typenum, str name) except
 
 
 def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndarray grad,
-                  cnp.ndarray rscale, double gscale, cnp.ndarray weight, int n_threads):
+                  cnp.ndarray rscale, double gscale, cnp.ndarray weight, cnp.ndarray class_weight,
+                  double smoothing, cs_intp ignore_index, bint mean, int n_threads):
     """Cross-entropy of logits z (N, C), rows contiguous, against class indices
     ``label`` (contiguous intp, N) or probabilities ``target`` (z's dtype and
     shape, rows contiguous; used when label is None).
 
-    A label outside [0, C) raises ValueError naming it, before anything is
-    written.  Unless grad is None, grad (z's dtype and shape, rows contiguous;
+    A label outside [0, C), other than ignore_index, raises ValueError naming
+    it, before anything is written; a row labelled ignore_index adds 0 and
+    gets a zero gradient.  The target is (1 - smoothing) y + smoothing / C,
+    each class weighted by class_weight (float64, C; None: all 1).  Unless
+    grad is None, grad (z's dtype and shape, rows contiguous;
     it may be z itself with class indices) receives k_i (s_i sum(y_i) - y_i),
-    k_i = rscale[i] (float64, N) or gscale without rscale.  Returns the
-    per-row losses (float64, N) and their total sum_i w_i L_i, w = weight
-    (float64, N) or all 1, summed with compensation.
+    k_i = rscale[i] gscale (rscale float64, N, or None: 1).  Returns the
+    per-row losses (float64, N), their total sum_i w_i L_i (w = weight,
+    float64, N, or all 1; summed with compensation) and the denominator D of
+    a mean: sum_i w_i class_weight[label_i] over the rows not ignored (N,
+    or the summed w, for probabilities).  With mean, every k_i is divided by D
+    (nan when D is 0).
     """
     cdef int dt = dtype_code(z)
     if cnp.PyArray_NDIM(z) != 2:
@@ -49,7 +56,7 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
     if label is not None:
         _per_row(label, N, cnp.NPY_INTP, "label")
         t.label = <const cs_intp *>cnp.PyArray_DATA(label)
-        bad = cs_first_bad_label(t.label, N, C)
+        bad = cs_first_bad_label(t.label, N, C, ignore_index)
         if bad >= 0:
             raise ValueError(f"class label {t.label[bad]} is out of range for {C} classes")
     else:
@@ -66,10 +73,18 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
         _per_row(rscale, N, cnp.NPY_DOUBLE, "rscale")
         t.rscale = <const double *>cnp.PyArray_DATA(rscale)
     t.gscale = gscale
+    t.smooth, t.ignore, t.cwsum = smoothing, ignore_index, <double>C
+    if class_weight is not None:
+        _per_row(class_weight, C, cnp.NPY_DOUBLE, "class_weight")
+        t.cweight = <const double *>cnp.PyArray_DATA(class_weight)
+        t.cwsum = cs_sum(t.cweight, NULL, C)
     cdef const double *w = NULL
     if weight is not None:
         _per_row(weight, N, cnp.NPY_DOUBLE, "weight")
         w = <const double *>cnp.PyArray_DATA(weight)
+    cdef double denom = cs_mean_weight(t.label, N, t.cweight, w, ignore_index)
+    if mean:
+        t.gscale = gscale / denom if denom != 0 else NAN
     cdef cnp.npy_intp n = N
     cdef cnp.ndarray loss = cnp.PyArray_EMPTY(1, &n, cnp.NPY_DOUBLE, 0)
     t.loss = <double *>cnp.PyArray_DATA(loss)
@@ -78,4 +93,4 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
     with nogil:
         run(kernel(kid, dt), &t, N, threads_for(N * C, n_threads), 0)
         total = cs_sum(t.loss, w, N)
-    return loss, total
+    return loss, total, denom

@@ -1,6 +1,7 @@
 """Softmax cross-entropy, fused with its gradient, and the softmax-regression
 objective built on it (docs/derivations.md, "Cross-entropy" and "Softmax
 regression")."""
+import operator
 import warnings
 
 import numpy as np
@@ -49,34 +50,45 @@ def _weights(sample_weight, N):
 
 
 def _scales(w, reduction, grad_output, N, single):
-    """``(rscale, gscale, denominator)``: the gradient scale of each row
-    (an array, or None and the one scalar), and what a "mean" divides by."""
+    """``(rscale, gscale)``: row i's gradient is scaled by ``rscale[i] * gscale``
+    (``rscale`` None: 1); the kernel's entry divides a "mean" by its
+    denominator."""
     if grad_output is None:
         raise TypeError("grad_output must be a real number or array, got None")
     go = np.asarray(grad_output, dtype=F64)
-    denom = 1.0
-    if reduction == "mean":
-        denom = float(N if w is None else w.sum())
-        if denom == 0:
-            # As np.mean of nothing and torch's weighted mean: nan, with a warning.
-            warnings.warn("cross_entropy: the sample weights sum to zero (or there are no samples), "
-                          "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=4)
-            denom = np.nan
     if reduction == "none":
         if go.shape not in ((), (N,)) and not (single and go.shape == (1,)):
             raise ValueError(f"grad_output has shape {go.shape}; with reduction='none' it must be a scalar or ({N},)")
-        if go.ndim == 0 and w is None:
-            return None, float(go), denom
-        k = np.broadcast_to(go.reshape(-1) if go.ndim else go, (N,))
-        return np.ascontiguousarray(k if w is None else k * w), 0.0, denom
+        if go.ndim == 0:
+            return w, float(go)
+        k = np.broadcast_to(go.reshape(-1), (N,))
+        return np.ascontiguousarray(k if w is None else k * w), 1.0
     if go.ndim != 0:
         raise ValueError(f"grad_output must be a scalar with reduction={reduction!r}, got shape {go.shape}")
-    k = float(go) / denom
-    return (None, k, denom) if w is None else (w * k, 0.0, denom)
+    return w, float(go)
+
+
+def _class_weight(weight, C):
+    if weight is None:
+        return None
+    cw = np.array(weight, dtype=F64)  # a copy: read after out= is written
+    if cw.shape != (C,):
+        raise ValueError(f"weight has shape {cw.shape}, expected ({C},): one weight per class")
+    ok = (cw >= 0) & np.isfinite(cw)
+    if not ok.all():
+        raise ValueError(f"class weights must be finite and >= 0, got {cw[~ok][0]!r}")
+    return cw
+
+
+def _smoothing(label_smoothing):
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return eps
 
 
 def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, want_grad, n_threads=None,
-                   loss_dtype=None):
+                   loss_dtype=None, weight=None, ignore_index=-100, label_smoothing=0.0):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     z, rdt = as_real(logits, "logits")
@@ -87,6 +99,12 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     N, C = z2.shape
     if C == 0:
         raise ValueError("logits need at least one class")
+    try:
+        ignore = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    eps = _smoothing(label_smoothing)
+    cw = _class_weight(weight, C)
     t = np.asarray(target)
     label = probs = None
     if t.shape == z.shape:
@@ -103,20 +121,25 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
         raise ValueError(f"target has shape {t.shape}; expected class indices of shape {z.shape[:-1]} "
                          f"or probabilities of shape {z.shape}")
     w = _weights(sample_weight, N)
-    rscale, gscale, denom = _scales(w, reduction, grad_output, N, single)
+    rscale, gscale = _scales(w, reduction, grad_output, N, single)
     if out is not None:
         check_out(out, z.shape, rdt)
     if (C > 1 and z2.strides[1] != z2.itemsize) or not z2.flags.aligned:
         z2 = np.ascontiguousarray(z2)
     grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
-    per, total = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w,
-                                     get_num_threads() if n_threads is None else n_threads)
+    mean = reduction == "mean"
+    per, total, denom = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w, cw, eps, ignore, mean,
+                                            get_num_threads() if n_threads is None else n_threads)
+    if mean and denom == 0:
+        # As np.mean of nothing and torch's weighted mean: nan, with a warning.
+        warnings.warn("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
+                      "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=3)
     dtype = rdt if loss_dtype is None else loss_dtype
     if reduction == "none":
         loss = (per if w is None else per * w).astype(dtype)
         loss = loss[0] if single else loss
     else:
-        loss = dtype.type(total / denom if reduction == "mean" else total)
+        loss = dtype.type(total / denom if mean and denom else np.nan if mean else total)
     if not want_grad:
         return loss
     if out is None:
@@ -143,7 +166,8 @@ def _grad_buffer(out, z2, label, probs):
     return empty(z2.shape, z2.dtype), False
 
 
-def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
+def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean"):
     r"""Softmax cross-entropy of logits against class indices or probabilities.
 
     .. math:: L_i = -\log s_{i, c_i} \quad\text{or}\quad L_i = -\sum_k y_{ik} \log s_{ik}
@@ -156,9 +180,22 @@ def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
         Class indices shaped ``logits.shape[:-1]`` (integers; integral floats
         such as ``2.0`` are accepted), or probabilities shaped like ``logits``.
     sample_weight : array_like, optional
-        Non-negative weight of each sample, ``(N,)``.
+        Non-negative weight of each sample, ``(N,)``: a factor on top of the
+        class weights.
+    weight : array_like, optional
+        Non-negative weight of each class, ``(C,)``, as in PyTorch: a row's loss
+        is weighted by its target class's weight (by every class's, through its
+        target mass, for probability targets).
+    ignore_index : int, default -100
+        Rows whose label is ``ignore_index`` add nothing and get a zero
+        gradient (class indices only); such a label is never out of range.
+    label_smoothing : float in [0, 1], default 0
+        The target becomes ``(1 - label_smoothing) y + label_smoothing / C``.
     reduction : {"mean", "sum", "none"}
-        ``"mean"`` is the weighted mean :math:`\sum w_i L_i / \sum w_i`;
+        ``"mean"`` is the weighted mean :math:`\sum w_i L_i / \sum w_i`, with
+        :math:`w_i` the sample weight times the weight of the row's class, over
+        the rows not ignored (PyTorch's rule; for probability targets the
+        class weights stay out of the denominator);
         ``"none"`` gives the per-sample :math:`w_i L_i`.
 
     Returns
@@ -173,10 +210,12 @@ def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
     >>> round(float(cross_entropy(np.log([[0.25, 0.75]]), [1])), 6)  # -log 0.75
     0.287682
     """
-    return _cross_entropy(logits, target, sample_weight, reduction, 1.0, None, False)
+    return _cross_entropy(logits, target, sample_weight, reduction, 1.0, None, False, weight=weight,
+                          ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
-def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", grad_output=1.0, out=None):
+def cross_entropy_grad(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
+                       reduction="mean", grad_output=1.0, out=None):
     r"""Cross-entropy and its gradient with respect to the logits, in one fused pass.
 
     .. math:: \frac{\partial \mathcal{L}}{\partial z_i}
@@ -217,7 +256,8 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     >>> grad
     array([[ 0.25, -0.25]])
     """
-    return _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, True)
+    return _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, True, weight=weight,
+                          ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
 def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None):

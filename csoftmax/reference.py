@@ -163,7 +163,8 @@ def log_softmax_backward(log_s, grad_output, axis=-1):
         return g - np.exp(log_s) * np.sum(g, axis=axis, keepdims=True)
 
 
-def _one_hot(labels, n_classes, dtype):
+def _one_hot(labels, n_classes, dtype, ignore_index):
+    """One-hot rows of the labels; a row labelled ``ignore_index`` is all 0."""
     if labels.dtype.kind not in "biuf":
         raise TypeError(f"class labels must be integers, got dtype {labels.dtype}")
     if labels.dtype.kind == "f":
@@ -171,29 +172,44 @@ def _one_hot(labels, n_classes, dtype):
             bad = labels[~(np.isfinite(labels) & (labels == np.round(labels)))]
         if bad.size:
             raise ValueError(f"class labels must be integral, got {bad.flat[0]!r}")
-    bad = labels[(labels < 0) | (labels >= n_classes)]
+    bad = labels[((labels < 0) | (labels >= n_classes)) & (labels != ignore_index)]
     if bad.size:
         raise ValueError(f"class label {bad.flat[0]!r} is out of range [0, {n_classes})")
     return (labels[..., None] == np.arange(n_classes)).astype(dtype)
 
 
-def _cross_entropy_terms(logits, target, sample_weight, reduction, dtype=None):
-    """Validate; return ``(log_s, Y, w, L)`` with the logits as ``(N, C)``.
+def _cross_entropy_terms(logits, target, sample_weight, reduction, dtype=None, weight=None,
+                         ignore_index=-100, label_smoothing=0.0):
+    """Validate; return ``(log_s, A, w, L, d)`` with the logits as ``(N, C)``.
 
-    ``Y`` is the target as probabilities (class indices become one-hot rows),
-    ``w`` the sample weights and ``L`` the per-sample losses, all in the working
-    precision of the logits (or ``dtype``).
+    ``A`` holds each row's target coefficients: the target as probabilities
+    (class indices become one-hot rows, all 0 where ignored), smoothed to
+    ``(1 - label_smoothing) y + label_smoothing / C`` and weighted per class;
+    ``w`` the sample weights, ``L`` the per-sample losses ``-sum_k A_k log s_k``
+    and ``d`` each row's part of a mean's denominator (``w_i`` times its
+    class's weight, 0 where ignored; ``w_i`` for probability targets).  All
+    in the working precision of the logits (or ``dtype``).
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     (z,) = _as_working(logits, dtype=dtype)
     if z.ndim not in (1, 2):
         raise ValueError(f"logits must have shape (N, C) or (C,), got {z.shape}")
+    C = z.shape[-1]
+    cw = np.ones(C, z.dtype) if weight is None else np.asarray(weight).astype(z.dtype)
+    if cw.shape != (C,) or np.any(cw < 0):
+        raise ValueError(f"weight must be ({C},) and >= 0, got {weight!r}")
     t = np.asarray(target)
     if t.shape == z.shape:
         (Y,) = _as_working(t, dtype=z.dtype)
+        counted = np.ones(z.shape[:-1], dtype=z.dtype)
+        row_cw = np.ones(z.shape[:-1], dtype=z.dtype)
     elif t.shape == z.shape[:-1]:
-        Y = _one_hot(t, z.shape[-1], z.dtype)
+        Y = _one_hot(t, C, z.dtype, ignore_index)
+        counted = (t != ignore_index).astype(z.dtype)
+        row_cw = Y @ cw
     else:
         raise ValueError(f"target must have shape {z.shape[:-1]} (class indices) or "
                          f"{z.shape} (probabilities), got {t.shape}")
@@ -205,33 +221,41 @@ def _cross_entropy_terms(logits, target, sample_weight, reduction, dtype=None):
             raise ValueError(f"sample_weight must have shape {z.shape[:-1]}, got {w.shape}")
         if np.any(w < 0):
             raise ValueError(f"sample_weight must be >= 0, got {w[w < 0].flat[0]!r}")
+    A = ((1 - label_smoothing) * Y + label_smoothing / C * counted[..., None]) * cw
+    d = w * row_cw
     if z.ndim == 1:  # one sample: work on it as a batch of one
-        z, Y, w = z[None], Y[None], w[None]
+        z, A, w, d = z[None], A[None], w[None], d[None]
     log_s = _log_softmax(z, -1)
     with np.errstate(all="ignore"):
         # 0 * log 0 := 0: a class with zero target mass contributes nothing,
         # even where its log-probability is -inf.
-        L = -np.sum(np.where(Y != 0, Y * log_s, 0), axis=-1)
-    return log_s, Y, w, L
+        L = -np.sum(np.where(A != 0, A * log_s, 0), axis=-1)
+    return log_s, A, w, L, d
 
 
-def _reduce(L, w, reduction, one_sample):
+def _reduce(L, w, d, reduction, one_sample):
     with np.errstate(all="ignore"):
         if reduction == "none":
             return (w * L)[0] if one_sample else w * L
         total = np.sum(w * L)
-        return total if reduction == "sum" else total / np.sum(w)
+        return total if reduction == "sum" else total / np.sum(d)
 
 
-def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
+def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean"):
     r"""Softmax cross-entropy of ``logits`` (classes on the last axis).
 
-    .. math:: L_i = -\log s_{i,c_i} \quad\text{or}\quad
-              L_i = -\sum_k y_{ik} \log s_{ik}
+    .. math:: L_i = -\sum_k a_{ik} \log s_{ik}, \quad
+              a_{ik} = \omega_k \big((1 - \varepsilon)\, y_{ik} + \varepsilon / C\big)
 
-    for class indices ``c`` (shaped ``logits.shape[:-1]``) or probabilities ``y``
-    (shaped like ``logits``). ``"mean"`` gives ``sum w_i L_i / sum w_i``,
-    ``"sum"`` gives ``sum w_i L_i``, ``"none"`` the per-sample ``w_i L_i``.
+    for class indices ``c`` (shaped ``logits.shape[:-1]``; ``y`` their one-hot
+    rows, a row labelled ``ignore_index`` all 0 and adding nothing) or
+    probabilities ``y`` (shaped like ``logits``), class weights ``weight``
+    (``omega``, all 1 by default) and label smoothing ``epsilon``, as PyTorch's
+    ``cross_entropy``.  ``"mean"`` gives ``sum w_i L_i / sum d_i`` with ``d_i``
+    the sample weight times the weight of the row's class (0 where ignored;
+    the sample weight alone for probabilities), ``"sum"`` gives ``sum w_i
+    L_i``, ``"none"`` the per-sample ``w_i L_i``.
 
     Examples
     --------
@@ -239,13 +263,16 @@ def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
     0.693147
     """
     logits = np.asarray(logits)
-    _, _, w, L = _cross_entropy_terms(logits, target, sample_weight, reduction)
-    return _reduce(L, w, reduction, logits.ndim == 1)
+    _, _, w, L, d = _cross_entropy_terms(logits, target, sample_weight, reduction, weight=weight,
+                                         ignore_index=ignore_index, label_smoothing=label_smoothing)
+    return _reduce(L, w, d, reduction, logits.ndim == 1)
 
 
-def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, dtype=None):
+def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, dtype=None, weight=None,
+                        ignore_index=-100, label_smoothing=0.0):
     logits = np.asarray(logits)
-    log_s, Y, w, L = _cross_entropy_terms(logits, target, sample_weight, reduction, dtype)
+    log_s, A, w, L, d = _cross_entropy_terms(logits, target, sample_weight, reduction, dtype, weight,
+                                             ignore_index, label_smoothing)
     (go,) = _as_working(grad_output, dtype=log_s.dtype)
     allowed = [()] + ([logits.shape[:-1]] if reduction == "none" else [])
     if go.shape not in allowed:
@@ -254,23 +281,25 @@ def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, d
     with np.errstate(all="ignore"):
         c = go.reshape(-1) * w  # dℒ/dL_i: the chain rule scales each row's gradient
         if reduction == "mean":
-            c = c / np.sum(w)
+            c = c / np.sum(d)
         # the softmax itself, not exp(log_s): a row holding +inf has a nan
         # softmax (as scipy.special.softmax) though its log_softmax is finite or -inf
         s = _softmax(log_s, -1)
-        grad = c[:, None] * (s * np.sum(Y, axis=-1, keepdims=True) - Y)
-    loss = _reduce(L, w, reduction, logits.ndim == 1)
+        grad = c[:, None] * (s * np.sum(A, axis=-1, keepdims=True) - A)
+    loss = _reduce(L, w, d, reduction, logits.ndim == 1)
     return loss, grad.reshape(logits.shape)
 
 
-def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", grad_output=1.0):
+def cross_entropy_grad(logits, target, *, sample_weight=None, weight=None, ignore_index=-100,
+                       label_smoothing=0.0, reduction="mean", grad_output=1.0):
     r"""Cross-entropy loss and its gradient with respect to the logits.
 
-    .. math:: \partial \mathcal{L} / \partial z_i = c_i \,(s_i \textstyle\sum_k y_{ik} - y_i)
+    .. math:: \partial \mathcal{L} / \partial z_i = c_i \,(s_i \textstyle\sum_k a_{ik} - a_i)
 
-    which is ``c_i (s_i - 1(k = c_i))`` for class indices and ``c_i (s_i - y_i)``
-    for one-hot rows (docs/derivations.md, "Cross-entropy"). ``c_i`` is
-    ``grad_output * w_i / sum w`` for ``"mean"``, ``grad_output * w_i`` for
+    with ``a`` the target coefficients of :func:`cross_entropy`: ``c_i (s_i -
+    1(k = c_i))`` for plain class indices, ``c_i (s_i - y_i)`` for one-hot rows
+    (docs/derivations.md, "Cross-entropy"), 0 for an ignored row. ``c_i`` is
+    ``grad_output * w_i / sum d`` for ``"mean"``, ``grad_output * w_i`` for
     ``"sum"`` and ``grad_output_i * w_i`` for ``"none"``. Returns ``(loss, grad)``
     with ``loss`` as :func:`cross_entropy` and ``grad`` shaped like ``logits``.
 
@@ -280,7 +309,8 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     >>> print(grad)
     [ 0.5 -0.5]
     """
-    return _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output)
+    return _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, weight=weight,
+                               ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
 def softmax_regression_loss_grad(W, X, y, b=None, *, l2=0.0, sample_weight=None):

@@ -48,9 +48,13 @@ typedef struct cs_task {
     cs_intp inner, W;           /* *_cols: columns per outer block, per tile */
     /* cross-entropy */
     const cs_intp *label;       /* class indices, or NULL for probabilities */
-    const double *rscale;       /* per-row gradient scale, or NULL: gscale */
+    const double *rscale;       /* per-row gradient scale (or NULL: 1), times gscale */
     double gscale;
     double *loss;               /* per-row losses */
+    const double *cweight;      /* per-class weights, or NULL (all 1) */
+    double cwsum;               /* their sum (C without them) */
+    double smooth;              /* label smoothing: the target is (1 - smooth) y + smooth / C */
+    cs_intp ignore;             /* rows with this label add nothing (index targets) */
     /* one long row in pieces of `piece` entries */
     cs_intp piece;
     double *pmax, *psum;        /* each piece's max and sum of exp(x - max) */

@@ -496,17 +496,24 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             for (cs_intp r = 0; r < nb; r++)
                 m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
         }
-        CS_FN(log_sums)(zb, zs, nb, C, m, s, ls);
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            ls[r] = cs_log_sum(s[r]);
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
+        /* a max that is not finite: log_softmax's rule (lse = +inf with +inf in
+           the row) decides, not z, which the gradient may have overwritten */
+        for (cs_intp r = 0; r < nb; r++)
+            if (!isfinite(m[r]))
+                loss[i0 + r] = m[r] == INFINITY && zc[r] != INFINITY ? INFINITY : NAN;
         if (gb == NULL)
             continue;
         /* grad = q (e - s onehot), q = k / s: the label's entry is taken down
            before the scaling, so a certain prediction gives exactly 0 */
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
-            q[r] = (rscale != NULL ? rscale[i0 + r] : gscale) / s[r];
+            q[r] = ((rscale != NULL ? rscale[i0 + r] : 1.0) * gscale) / s[r];
         for (cs_intp r = 0; r < nb; r++) {
             cs_intp c = lb[r];
             if (c >= 0 && c < C) {
@@ -536,7 +543,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
    copies otherwise). */
 static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
                                 const double *rscale, double gscale, double *loss,
-                                cs_intp nrows, cs_intp C)
+                                cs_intp nrows, cs_intp C, const double *cw, double eps)
 {
     T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
@@ -565,22 +572,41 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
             cs_intp i = i0 + r;
             const T *zr = zb + r * zs, *yr = target + i * ts;
             double mr = m[r], lr = ls[r], l = 0.0, sy = 0.0;
+            if (cw == NULL && eps == 0.0) {
 #pragma omp simd reduction(+ : l, sy)
-            for (cs_intp j = 0; j < C; j++) {
-                double yj = yr[j];
-                double v = yj * ((mr - (double)zr[j]) + lr);
-                l += yj != 0.0 ? v : 0.0;
-                sy += yj;
+                for (cs_intp j = 0; j < C; j++) {
+                    double yj = yr[j];
+                    double v = yj * ((mr - (double)zr[j]) + lr);
+                    l += yj != 0.0 ? v : 0.0;
+                    sy += yj;
+                }
+            } else {
+                /* the target (1 - eps) y + eps / C, weighted per class */
+#pragma omp simd reduction(+ : l, sy)
+                for (cs_intp j = 0; j < C; j++) {
+                    double yj = (cw != NULL ? cw[j] : 1.0) * ((1.0 - eps) * yr[j] + eps / C);
+                    double v = yj * ((mr - (double)zr[j]) + lr);
+                    l += yj != 0.0 ? v : 0.0;
+                    sy += yj;
+                }
             }
             loss[i] = l;
             if (gb == NULL)
                 continue;
-            double k = rscale != NULL ? rscale[i] : gscale;
+            double k = (rscale != NULL ? rscale[i] : 1.0) * gscale;
             double q = k * sy / s[r];
             T *gr = gb + r * gs;
+            if (cw == NULL && eps == 0.0) {
 #pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                gr[j] = (T)((double)gr[j] * q - k * (double)yr[j]);
+                for (cs_intp j = 0; j < C; j++)
+                    gr[j] = (T)((double)gr[j] * q - k * (double)yr[j]);
+            } else {
+#pragma omp simd
+                for (cs_intp j = 0; j < C; j++) {
+                    double yj = (cw != NULL ? cw[j] : 1.0) * ((1.0 - eps) * yr[j] + eps / C);
+                    gr[j] = (T)((double)gr[j] * q - k * yj);
+                }
+            }
         }
     }
 }
@@ -742,12 +768,78 @@ static void CS_FN(jacobian_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void 
 
 /* Units: rows of logits x against labels (class indices) or targets g
    (probabilities); loss[i] per row, the gradient into y unless y is NULL. */
+/* Cross-entropy of one row with class weights w (NULL: all 1, summing to
+   wsum) and label smoothing eps: the target puts (1 - eps) on class c and
+   eps / C on every class, each weighted by its class, so with a_k its
+   coefficient, loss = sum_k a_k (lse - z_k) and grad = k (A s - a), A = sum a.
+   Returns the loss; g (unless NULL; it may be z) receives the gradient. */
+static double CS_FN(ce_index_opts_row)(const T *z, cs_intp c, T *g, double k, const double *w, double wsum,
+                                       double eps, cs_intp C)
+{
+    int ok = c >= 0 && c < C;
+    double zc = ok ? (double)z[c] : NAN, wc = ok ? (w != NULL ? w[c] : 1.0) : 0.0;
+    double u = eps / C, ac = (1.0 - eps) * wc;
+    T m = z[0];
+#pragma omp simd reduction(max : m)
+    for (cs_intp j = 1; j < C; j++)
+        m = z[j] > m ? z[j] : m;
+    double s = 0.0, dm = 0.0;   /* sum of exp(z - m); sum of w (m - z) */
+    if (g != NULL) {
+#pragma omp simd reduction(+ : s, dm)
+        for (cs_intp j = 0; j < C; j++) {
+            T e = EXPNEG(z[j] - m);
+            dm += (w != NULL ? w[j] : 1.0) * ((double)m - (double)z[j]);
+            g[j] = e;
+            s += e;
+        }
+    } else {
+#pragma omp simd reduction(+ : s, dm)
+        for (cs_intp j = 0; j < C; j++) {
+            dm += (w != NULL ? w[j] : 1.0) * ((double)m - (double)z[j]);
+            s += EXPNEG(z[j] - m);
+        }
+    }
+    double ls = cs_log_sum(s);
+    double loss = ac * (((double)m - zc) + ls) + (u != 0.0 ? u * (dm + wsum * ls) : 0.0);
+    if (!isfinite((double)m))   /* lse = +inf with +inf in the row: only a_c (inf - z_c) may be finite */
+        loss = m == INFINITY && u == 0.0 && ac != 0.0 && zc != INFINITY ? INFINITY : NAN;
+    if (g == NULL)
+        return loss;
+    double A = ac + u * wsum, qa = k * A / s;
+    T ec = ok ? g[c] : 0;
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        g[j] = (T)(qa * (double)g[j] - k * u * (w != NULL ? w[j] : 1.0));
+    if (ok)   /* in one expression: a certain prediction gives exactly 0 */
+        g[c] = (T)(k * ((A * (double)ec / s - ac) - u * wc));
+    return loss;
+}
+
 static void CS_FN(ce_index_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
-    CS_FN(ce_index_block)(CS_X(t) + lo * t->xs0, t->xs0, t->label + lo,
-                          t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
-                          t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
+    if (t->cweight == NULL && t->smooth == 0.0) {
+        CS_FN(ce_index_block)(CS_X(t) + lo * t->xs0, t->xs0, t->label + lo,
+                              t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
+                              t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
+    } else {
+        for (cs_intp i = lo; i < hi; i++)
+            t->loss[i] = CS_FN(ce_index_opts_row)(CS_X(t) + i * t->xs0, t->label[i],
+                                                  t->y != NULL ? CS_Y(t) + i * t->ys0 : NULL,
+                                                  (t->rscale != NULL ? t->rscale[i] : 1.0) * t->gscale,
+                                                  t->cweight, t->cwsum, t->smooth, t->C);
+    }
+    /* ignored rows add nothing and get a zero gradient */
+    for (cs_intp i = lo; i < hi; i++) {
+        if (t->label[i] != t->ignore)
+            continue;
+        t->loss[i] = 0.0;
+        if (t->y != NULL) {
+            T *g = CS_Y(t) + i * t->ys0;
+            for (cs_intp j = 0; j < t->C; j++)
+                g[j] = 0;
+        }
+    }
 }
 
 static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
@@ -755,7 +847,8 @@ static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
     (void)scratch;
     CS_FN(ce_prob_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
                          t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
-                         t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
+                         t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C,
+                         t->cweight, t->smooth);
 }
 
 

@@ -31,13 +31,28 @@ static double cs_sum(const double *v, const double *w, cs_intp n)
     return isfinite(err) ? s + err : s;
 }
 
-/* The first of n labels outside [0, C), or -1. */
-static cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C)
+/* The first of n labels outside [0, C) other than `ignore`, or -1. */
+static cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C, cs_intp ignore)
 {
     for (cs_intp i = 0; i < n; i++)
-        if (label[i] < 0 || label[i] >= C)
+        if ((label[i] < 0 || label[i] >= C) && label[i] != ignore)
             return i;
     return -1;
+}
+
+/* What a "mean" divides by: sum_i sw_i cw[label_i] over the rows not
+   labelled ignore (cw, sw NULL: all 1; label NULL: probability targets, every
+   row counts with its sw_i alone). */
+static double cs_mean_weight(const cs_intp *label, cs_intp n, const double *cw, const double *sw, cs_intp ignore)
+{
+    double s = 0.0, err = 0.0;
+    for (cs_intp i = 0; i < n; i++) {
+        if (label != NULL && label[i] == ignore)
+            continue;
+        double v = (sw != NULL ? sw[i] : 1.0) * (label != NULL && cw != NULL ? cw[label[i]] : 1.0);
+        cs_two_sum(&s, &err, v);
+    }
+    return s + err;
 }
 
 /* Merge the npc pieces of one long row after piece_sumexp: the row's max

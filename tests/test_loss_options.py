@@ -1,0 +1,124 @@
+"""Cross-entropy with class weights, ignore_index and label smoothing: against
+the oracle, PyTorch's torch.nn.functional.cross_entropy (the semantics we
+follow) and finite differences."""
+import itertools
+
+import numpy as np
+import pytest
+
+import csoftmax as cs
+from csoftmax import reference as ref
+from gradcheck import assert_grad_matches
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(11)
+N, C = 13, 7
+
+
+def case(rng, kind, dtype):
+    z = (4 * rng.standard_normal((N, C))).astype(dtype)
+    if kind == "index":
+        t = rng.integers(0, C, N)
+        t[[2, 7]] = -100  # ignored under the default ignore_index
+        return z, t
+    y = rng.random((N, C))
+    return z, (y / y.sum(1, keepdims=True)).astype(dtype)
+
+
+OPTIONS = [dict(weight=w, label_smoothing=e) for w, e in
+           itertools.product([None, np.linspace(0.5, 2.0, C)], [0.0, 0.15])]
+
+
+def tol(dtype):
+    return (2e-5, 2e-6) if dtype == np.float32 else (1e-12, 1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["index", "prob"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: f"w={o['weight'] is not None}-eps={o['label_smoothing']}")
+@pytest.mark.parametrize("sw", [False, True])
+def test_against_the_oracle(isa, rng, dtype, kind, reduction, opts, sw):
+    z, t = case(rng, kind, dtype)
+    w = rng.random(N) * 2 if sw else None
+    loss, grad = cs.cross_entropy_grad(z, t, sample_weight=w, reduction=reduction, grad_output=0.75, **opts)
+    want_loss, want_grad = ref.cross_entropy_grad(z, t, sample_weight=w, reduction=reduction, grad_output=0.75,
+                                                  **opts)
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(np.asarray(loss, float), np.asarray(want_loss, float), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, want_grad.astype(float), rtol=rtol, atol=atol)
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(cs.cross_entropy(z, t, sample_weight=w, reduction=reduction, **opts)),
+                                  np.asarray(loss))
+    if kind == "index":
+        assert np.all(grad[[2, 7]] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["index", "prob"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: f"w={o['weight'] is not None}-eps={o['label_smoothing']}")
+def test_against_pytorch(rng, dtype, kind, reduction, opts):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    z, t = case(rng, kind, dtype)
+    zt = torch.from_numpy(z.copy()).requires_grad_()
+    tt = torch.from_numpy(t)
+    wt = None if opts["weight"] is None else torch.from_numpy(opts["weight"].astype(dtype))
+    want = F.cross_entropy(zt, tt, weight=wt, reduction=reduction, label_smoothing=opts["label_smoothing"])
+    want.backward(torch.full_like(want, 0.75))
+    loss, grad = cs.cross_entropy_grad(z, t, reduction=reduction, grad_output=0.75, **opts)
+    rtol, atol = (1e-4, 1e-6) if dtype == np.float32 else (1e-10, 1e-12)
+    np.testing.assert_allclose(np.asarray(loss), want.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, zt.grad.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("kind", ["index", "prob"])
+@pytest.mark.parametrize("opts", OPTIONS[1:], ids=lambda o: f"w={o['weight'] is not None}-eps={o['label_smoothing']}")
+def test_gradient_is_the_derivative(rng, kind, opts):
+    z, t = case(rng, kind, np.float64)
+    w = rng.random(N)
+    _, grad = cs.cross_entropy_grad(z, t, sample_weight=w, **opts)
+    assert_grad_matches(lambda v: cs.cross_entropy(v, t, sample_weight=w, **opts), z, grad)
+
+
+def test_ignore_index_is_never_out_of_range(rng):
+    z = rng.standard_normal((4, 3))
+    for ignore in (-1, 3, 7):
+        t = np.array([0, ignore, 2, ignore])
+        loss, grad = cs.cross_entropy_grad(z, t, ignore_index=ignore, reduction="none")
+        assert loss[1] == loss[3] == 0 and not grad[[1, 3]].any()
+        with pytest.raises(ValueError, match=f"class label {ignore} is out of range"):
+            cs.cross_entropy(z, t)
+    # every row ignored: the mean is nan (0 / 0), as PyTorch's
+    with pytest.warns(RuntimeWarning, match="sum to zero"):
+        assert np.isnan(cs.cross_entropy(z, np.full(4, -100)))
+
+
+def test_in_place_with_options(rng):
+    z, t = case(rng, "index", np.float64)
+    opts = OPTIONS[-1]
+    want = cs.cross_entropy_grad(z, t, **opts)
+    zz = z.copy()
+    loss, grad = cs.cross_entropy_grad(zz, t, out=zz, **opts)
+    assert grad is zz and loss == want[0]
+    np.testing.assert_array_equal(zz, want[1])
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(weight=np.ones(3)), ValueError, "one weight per class"),
+    (dict(weight=-np.ones(C)), ValueError, "class weights"),
+    (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
+    (dict(label_smoothing=-0.1), ValueError, "label_smoothing"),
+    (dict(ignore_index=1.5), TypeError, "ignore_index"),
+])
+def test_bad_options(rng, bad, error, match):
+    z, t = case(rng, "index", np.float64)
+    out = np.full_like(z, 7.0)
+    with pytest.raises(error, match=match):
+        cs.cross_entropy_grad(z, t, out=out, **bad)
+    assert (out == 7.0).all()
