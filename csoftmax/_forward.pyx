@@ -30,6 +30,8 @@ ROWS[:] = [kernel_id("softmax_rows"), kernel_id("log_softmax_rows")]
 COLS[:] = [kernel_id("softmax_cols"), kernel_id("log_softmax_cols")]
 FINISH[:] = [kernel_id("softmax_piece_finish"), kernel_id("log_softmax_piece_finish")]
 cdef int PIECE_SUMEXP = kernel_id("piece_sumexp")
+cdef int WHERE_ROWS[2]
+WHERE_ROWS[:] = [kernel_id("softmax_where_rows"), kernel_id("log_softmax_where_rows")]
 
 
 cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
@@ -55,9 +57,11 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     return ok
 
 
-def softmax(cnp.ndarray x, cnp.ndarray y, bint log, int n_threads):
+def softmax(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_threads):
     """y = softmax(x) (log_softmax with log) over axis 1 of (outer, C, inner)
-    arrays of one float dtype, on at most n_threads threads; y may be x."""
+    arrays of one float dtype, on at most n_threads threads; y may be x.
+    With a mask (uint8, x's shape; rows contiguous, as x's and y's must be
+    then), only the entries where it is set take part."""
     check_like(x, y, 3)
     cdef int dt = dtype_code(x)
     cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
@@ -70,6 +74,15 @@ def softmax(cnp.ndarray x, cnp.ndarray y, bint log, int n_threads):
     t.C = C
     cdef int nt = threads_for(outer * C * inner, n_threads)
     cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(x)
+    if mask is not None:
+        if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
+                or not cnp.PyArray_SAMESHAPE(x, mask) or inner != 1 or t.xs1 != 1 or t.ys1 != 1
+                or stride(mask, 1) != 1):
+            raise ValueError("a masked softmax needs a uint8 mask shaped like x and contiguous rows")
+        t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
+        with nogil:
+            run(kernel(WHERE_ROWS[log], dt), &t, outer, nt, 0)
+        return
     if inner == 1 and t.xs1 == 1 and t.ys1 == 1:
         with nogil:
             if not (outer == 1 and C > PIECE and _long_row(&t, dt, log, nt)):

@@ -27,6 +27,8 @@ cdef extern from "cs_kernels.h" nogil:
         double M, S
         int keep
         void *sign
+        const unsigned char *mask
+        cs_intp ms0
 
     ctypedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch) noexcept nogil
 

@@ -3,7 +3,7 @@ log_softmax (docs/derivations.md: ds_i/dz_j = s_i (delta_ij - s_j))."""
 import numpy as np
 
 from . import _backward, _jacobian
-from ._api import Plan, as_common, as_real, check_out, empty, finish, single_axis
+from ._api import Plan, as_common, as_real, check_out, empty, finish, may_write, single_axis
 from ._runtime import get_num_threads
 
 __all__ = ["softmax_jacobian", "softmax_backward", "log_softmax_backward"]
@@ -90,7 +90,7 @@ def log_softmax_backward(log_s, grad_output, axis=-1, *, out=None):
     return _vjp(log_s, grad_output, axis, out, True)
 
 
-def softmax_jacobian(x, axis=-1):
+def softmax_jacobian(x, axis=-1, *, out=None):
     r"""Jacobian of softmax with respect to its logits, for every slice along ``axis``.
 
     .. math:: J_{ij} = \frac{\partial s_i}{\partial x_j} = s_i (\delta_{ij} - s_j)
@@ -101,6 +101,9 @@ def softmax_jacobian(x, axis=-1):
         Logits (not the softmax output).
     axis : int, optional
         The class axis (default -1).
+
+    out : ndarray, optional
+        Where to write the result: its shape and dtype exactly.
 
     Returns
     -------
@@ -123,10 +126,16 @@ def softmax_jacobian(x, axis=-1):
     if a.size * C * a.itemsize > np.iinfo(np.intp).max:
         raise ValueError(f"the Jacobian of a {a.shape} array would have {a.size * C} entries, "
                          "more than an array can hold")
-    res = empty(moved.shape + (C,), a.dtype)
+    shape = moved.shape + (C,)
+    if out is not None:
+        check_out(out, shape, rdt)
+    # the kernel writes C-contiguous (N, C, C) blocks: out itself when it is one
+    direct = out is not None and out.dtype == a.dtype and out.flags.c_contiguous and out.flags.aligned \
+        and may_write(out, (a,))
+    res = out if direct else empty(shape, a.dtype)
     if res.size:
         rows = moved.reshape(-1, C)
         if C > 1 and rows.strides[1] != rows.itemsize or not rows.flags.aligned:
             rows = np.ascontiguousarray(rows)
         _jacobian.jacobian(rows, res.reshape(-1, C, C), get_num_threads())
-    return finish(res, None, rdt)
+    return finish(res, out, rdt)

@@ -4,24 +4,60 @@ from math import prod
 import numpy as np
 
 from . import _forward
+from ._alloc import empty
 from ._api import Plan, as_common, as_real, check_out, finish, normalize_axes
 from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
-def _forward_call(x, axis, out, log):
+def _forward_call(x, axis, out, log, where=None):
     a, rdt = as_real(x)
     if out is not None:
         check_out(out, a.shape, rdt)
     axes = normalize_axes(axis, a.ndim)
+    if where is not None:
+        return _masked(a, axes, _mask(where, a.shape), rdt, out, log)
     if len(axes) not in (1, a.ndim):
         return _over_some_axes(a, axes, rdt, out, log)
     plan = Plan(a, axes)
     y, res = plan.output(out, a.dtype, (a,), in_place=(a,))
     if a.size:
-        _forward.softmax(plan.operand(a), y, log, get_num_threads())
+        _forward.softmax(plan.operand(a), y, None, log, get_num_threads())
     return finish(res, out, rdt)
+
+
+def _mask(where, shape):
+    """``where`` as a boolean array of ``shape`` (broadcast, not copied)."""
+    mask = np.asarray(where)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"where has shape {mask.shape}, which does not broadcast to {shape}") from None
+
+
+def _masked(a, axes, mask, rdt, out, log):
+    """softmax with where=: the reduced axes moved last, as contiguous rows
+    (copied only if they are not already), through the masked row kernel."""
+    lead = a.ndim - len(axes)
+    ends = tuple(range(lead, a.ndim))
+    moved = np.moveaxis(a, axes, ends)
+    n, C = prod(moved.shape[:lead]), prod(moved.shape[lead:])
+    rows = (n, C, 1)
+    x3 = np.ascontiguousarray(moved).reshape(rows)
+    m3 = np.ascontiguousarray(np.moveaxis(mask, axes, ends)).reshape(rows).view(np.uint8)
+    y3 = empty(rows, a.dtype)
+    if a.size:
+        _forward.softmax(x3, y3, m3, log, get_num_threads())
+    res = np.moveaxis(y3.reshape(moved.shape), ends, axes)
+    if out is None and rdt == a.dtype:
+        return res[()] if res.ndim == 0 else res
+    if out is None:
+        out = np.empty(a.shape, rdt)
+    np.copyto(out, res, casting="unsafe")
+    return out
 
 
 def _over_some_axes(a, axes, rdt, out, log):
@@ -42,7 +78,7 @@ def _over_some_axes(a, axes, rdt, out, log):
     return out
 
 
-def softmax(x, axis=None, *, out=None):
+def softmax(x, axis=None, *, where=None, out=None):
     r"""Softmax of ``x`` along ``axis``: a drop-in for ``scipy.special.softmax``.
 
     .. math:: s_i = \frac{\exp(x_i - m)}{\sum_j \exp(x_j - m)}, \quad m = \max_j x_j
@@ -55,6 +91,10 @@ def softmax(x, axis=None, *, out=None):
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over; None (the default, as in SciPy) means
         all elements.
+    where : array_like of bool, optional
+        Broadcast to ``x``: entries where it is False take no part and give 0;
+        a slice with no True entry gives all 0 (never nan), as
+        ``jax.nn.softmax(x, where=...)``.
     out : ndarray, optional
         Where to write the result: the result's shape and dtype exactly. May be
         ``x`` itself.
@@ -75,11 +115,13 @@ def softmax(x, axis=None, *, out=None):
     >>> softmax([[0.0, 0.0], [0.0, -np.inf]], axis=1)
     array([[0.5, 0.5],
            [1. , 0. ]])
+    >>> softmax([1.0, 2.0, 3.0], where=[True, False, True])
+    array([0.11920292, 0.        , 0.88079708])
     """
-    return _forward_call(x, axis, out, False)
+    return _forward_call(x, axis, out, False, where)
 
 
-def log_softmax(x, axis=None, *, out=None):
+def log_softmax(x, axis=None, *, where=None, out=None):
     r"""Logarithm of the softmax: a drop-in for ``scipy.special.log_softmax``.
 
     .. math:: \log s_i = (x_i - m) - \log \sum_j \exp(x_j - m)
@@ -93,6 +135,9 @@ def log_softmax(x, axis=None, *, out=None):
         Real input (dtypes as for :func:`softmax`).
     axis : int, tuple of ints or None, optional
         Axis or axes; None (the default) means all elements.
+    where : array_like of bool, optional
+        As for :func:`softmax`; entries where it is False give ``-inf``, and a
+        slice with no True entry gives all ``-inf``.
     out : ndarray, optional
         Where to write the result (shape and dtype of the result; may be ``x``).
 
@@ -107,7 +152,7 @@ def log_softmax(x, axis=None, *, out=None):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    return _forward_call(x, axis, out, True)
+    return _forward_call(x, axis, out, True, where)
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, out=None):

@@ -54,7 +54,7 @@ def _as_working(*arrays, dtype=None):
     return [a.astype(dtype) for a in arrays]
 
 
-def softmax(x, axis=None):
+def softmax(x, axis=None, *, where=None):
     r"""Softmax along ``axis``, with the semantics of ``scipy.special.softmax``.
 
     .. math:: s_i = \exp(x_i - m) / \sum_j \exp(x_j - m), \quad m = \max_j x_j
@@ -62,15 +62,35 @@ def softmax(x, axis=None):
     ``axis=None`` reduces over all elements; an int or a tuple of ints (negatives
     allowed) over those axes. ``-inf`` entries give 0; a slice that is all
     ``-inf`` or holds ``+inf`` or ``nan`` gives ``nan``; empty arrays give empty
-    results (where SciPy raises on an empty reduction).
+    results (where SciPy raises on an empty reduction).  With ``where`` (a
+    boolean array broadcast to ``x``) only the entries where it is True take
+    part; the others give 0, as does a slice with no True entry
+    (``jax.nn.softmax``'s rule).
 
     Examples
     --------
     >>> print(softmax([0, 0, 0, 0]))
     [0.25 0.25 0.25 0.25]
+    >>> print(softmax([0, 0, 0, 0], where=[True, True, False, False]))
+    [0.5 0.5 0.  0. ]
     """
     (x,) = _as_working(x)
+    if where is not None:
+        return _masked_softmax(x, axis, np.broadcast_to(where, x.shape), log=False)
     return _softmax(x, axis)
+
+
+def _masked_softmax(x, axis, where, log):
+    """softmax (or log_softmax) over the entries where ``where`` is True."""
+    with np.errstate(all="ignore"):
+        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf, where=where)
+        if log:
+            m = np.where(np.isfinite(m), m, 0)
+        e = np.where(where, np.exp(x - m), 0)
+        total = np.sum(e, axis=axis, keepdims=True)
+        if log:
+            return np.where(where, (x - m) - np.log(total), -np.inf)
+        return np.where(total == 0, 0, e / total)
 
 
 def _softmax(x, axis):
@@ -83,10 +103,13 @@ def _softmax(x, axis):
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax(x, axis=None):
+def log_softmax(x, axis=None, *, where=None):
     r"""Log of the softmax along ``axis``, as ``scipy.special.log_softmax``.
 
     .. math:: \log s_i = (x_i - m) - \log \sum_j \exp(x_j - m)
+
+    With ``where``, as :func:`softmax`; excluded entries (and slices with no
+    True entry) give ``-inf``.
 
     Examples
     --------
@@ -94,6 +117,8 @@ def log_softmax(x, axis=None):
     [-inf   0.]
     """
     (x,) = _as_working(x)
+    if where is not None:
+        return _masked_softmax(x, axis, np.broadcast_to(where, x.shape), log=True)
     return _log_softmax(x, axis)
 
 

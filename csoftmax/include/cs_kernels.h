@@ -28,7 +28,8 @@ typedef ptrdiff_t cs_intp;
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
     X(ce_index_rows) X(ce_prob_rows)                                          \
-    X(logsumexp_rows)
+    X(logsumexp_rows)                                                         \
+    X(softmax_where_rows) X(log_softmax_where_rows)
 
 /* dtypes: the index into each field of cs_ops */
 enum { CS_F32 = 0, CS_F64 = 1 };
@@ -62,6 +63,9 @@ typedef struct cs_task {
     int keep;                   /* the exponentials are kept in y */
     /* logsumexp: the sign of each row's sum (or NULL), beside y */
     void *sign;
+    /* softmax where=: which entries take part (rows contiguous) */
+    const unsigned char *mask;
+    cs_intp ms0;
 } cs_task;
 
 typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);

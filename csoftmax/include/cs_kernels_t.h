@@ -926,6 +926,76 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
     }
 }
 
+/* ---- softmax and log_softmax with where= ---- */
+
+/* row_sumexp over the entries of x whose mask k is set: returns their max
+   (-inf when there are none); *s = sum of exp(x - max) over them (0 when
+   there are none); e receives the exponentials, 0 where k is clear. */
+static inline T CS_FN(row_sumexp_where)(const T *x, const unsigned char *k, cs_intp C, T *e, double *s)
+{
+    T m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (cs_intp j = 0; j < C; j++)
+        m = (k[j] && x[j] > m) ? x[j] : m;
+    double sr = 0.0, err = 0.0;
+    const cs_intp chunk = CS_ROW_CHUNK(C);
+    for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
+        cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
+        double part = 0.0;
+#pragma omp simd reduction(+ : part)
+        for (cs_intp j = j0; j < j1; j++) {
+            T v = k[j] ? EXPNEG(x[j] - m) : (T)0;
+            e[j] = v;
+            part += v;
+        }
+        cs_two_sum(&sr, &err, part);
+    }
+    *s = sr + err;
+    return m;
+}
+
+/* Units: rows of x, mask rows (stride ms0) and y, all contiguous.  Entries
+   whose mask is clear take no part and give 0; a row with none set gives 0. */
+static void CS_FN(softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp i = lo; i < hi; i++) {
+        T *y = CS_Y(t) + i * t->ys0;
+        double s;
+        CS_FN(row_sumexp_where)(CS_X(t) + i * t->xs0, t->mask + i * t->ms0, t->C, y, &s);
+        T k = (T)(s != 0.0 ? 1.0 / s : 0.0);   /* s = 0: no entry (the max one gives 1) */
+#pragma omp simd
+        for (cs_intp j = 0; j < t->C; j++)
+            y[j] *= k;
+    }
+}
+
+/* As softmax_where_rows for log_softmax: clear entries give -inf, and so does
+   a row with none set.  A max that is not finite is taken as 0 (SciPy's rule). */
+static void CS_FN(log_softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    for (cs_intp i = lo; i < hi; i++) {
+        const T *x = CS_X(t) + i * t->xs0;
+        const unsigned char *k = t->mask + i * t->ms0;
+        T *y = CS_Y(t) + i * t->ys0;
+        double s;
+        T m = CS_FN(row_sumexp_where)(x, k, t->C, y, &s);
+        double ls = cs_log_sum(s);
+        if (!isfinite(m) || s == 0.0) {
+            double s0 = 0.0;
+            for (cs_intp j = 0; j < t->C; j++)
+                s0 += k[j] ? exp((double)x[j]) : 0.0;
+            m = 0;
+            ls = log(s0);
+        }
+        T l = (T)ls;
+#pragma omp simd
+        for (cs_intp j = 0; j < t->C; j++)
+            y[j] = k[j] ? (x[j] - m) - l : (T)-INFINITY;
+    }
+}
+
 #undef CS_X
 #undef CS_G
 #undef CS_Y

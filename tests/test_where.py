@@ -1,0 +1,109 @@
+"""softmax and log_softmax with where=: only the entries where the mask is
+True take part; the others give 0 (log: -inf), as does a slice with no True
+entry -- never nan (jax.nn.softmax's rule)."""
+import numpy as np
+import pytest
+
+import csoftmax as cs
+from csoftmax import reference as ref
+from helpers import assert_log_softmax_close, assert_softmax_close
+
+SHAPES_AXES = [((7,), None), ((5, 9), -1), ((5, 9), 0), ((4, 3, 6), 1), ((4, 3, 6), (0, 2)),
+               ((3, 40), None), ((300, 70), -1)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(2024)
+
+
+def effective(x, mask):
+    """x with the excluded entries at -inf: what the bounds are taken over."""
+    return np.where(mask, x, -np.inf)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", SHAPES_AXES, ids=str)
+def test_against_the_oracle(isa, rng, log, dtype, shape, axis):
+    x = (6 * rng.standard_normal(shape)).astype(dtype)
+    mask = rng.random(shape) < 0.6
+    if len(shape) > 1:
+        mask[0] = False  # slices with no True entry
+    fn, rfn = (cs.log_softmax, ref.log_softmax) if log else (cs.softmax, ref.softmax)
+    got = fn(x, axis=axis, where=mask)
+    want = rfn(x, axis=axis, where=mask)
+    check = assert_log_softmax_close if log else assert_softmax_close
+    with np.errstate(all="ignore"):
+        check(got, want, effective(x, mask), axis, dtype)
+    assert not np.isnan(got).any()
+    np.testing.assert_array_equal(got[~mask], -np.inf if log else 0)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+def test_all_true_is_the_unmasked_call(rng, log):
+    fn = cs.log_softmax if log else cs.softmax
+    x = rng.standard_normal((64, 33))
+    np.testing.assert_allclose(fn(x, axis=-1, where=np.ones(x.shape, bool)), fn(x, axis=-1), rtol=1e-14)
+
+
+def test_broadcast_mask_and_out(rng):
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    row = np.array([True, False, True, True, False])
+    out = np.empty_like(x)
+    got = cs.softmax(x, axis=1, where=row, out=out)
+    assert got is out
+    np.testing.assert_allclose(out, ref.softmax(x, axis=1, where=np.broadcast_to(row, x.shape)), rtol=1e-6)
+    x64 = x.astype(np.float64)
+    assert cs.softmax(x64, axis=1, where=row, out=x64) is x64  # in place
+    np.testing.assert_allclose(x64, out, rtol=1e-6)
+
+
+def test_specials_among_the_unmasked(rng):
+    x = np.array([[np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0], [-np.inf, -np.inf, 5.0]])
+    mask = np.array([[True, True, False], [False, True, True], [True, True, False]])
+    for fn, rfn in ((cs.softmax, ref.softmax), (cs.log_softmax, ref.log_softmax)):
+        np.testing.assert_allclose(fn(x, axis=1, where=mask), rfn(x, axis=1, where=mask).astype(float),
+                                   rtol=1e-15, equal_nan=True)
+
+
+def test_float16_and_integers(rng):
+    x = rng.integers(-5, 5, (4, 8))
+    mask = rng.random((4, 8)) < 0.5
+    got = cs.softmax(x, axis=1, where=mask)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, ref.softmax(x, axis=1, where=mask).astype(float), rtol=1e-14)
+    h = cs.softmax(x.astype(np.float16), axis=1, where=mask)
+    assert h.dtype == np.float16
+
+
+@pytest.mark.parametrize("bad, error", [(np.ones((2, 3)), TypeError), (np.ones((3, 2), bool), ValueError)])
+def test_bad_masks(bad, error):
+    with pytest.raises(error, match="where"):
+        cs.softmax(np.zeros((2, 3)), axis=1, where=bad)
+
+
+def test_against_jax(rng):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    x = rng.standard_normal((8, 13))
+    mask = rng.random((8, 13)) < 0.5
+    mask[3] = False
+    want = np.asarray(jax.nn.softmax(x, axis=-1, where=mask))
+    np.testing.assert_allclose(cs.softmax(x, axis=-1, where=mask), want, rtol=1e-13, atol=1e-300)
+    want_log = np.asarray(jax.nn.log_softmax(x, axis=-1, where=mask))
+    got_log = cs.log_softmax(x, axis=-1, where=mask)
+    np.testing.assert_allclose(got_log[mask], want_log[mask], rtol=1e-13)
+
+
+def test_jacobian_out(rng):
+    x = rng.standard_normal((5, 4))
+    out = np.full((5, 4, 4), 7.0)
+    assert cs.softmax_jacobian(x, out=out) is out
+    np.testing.assert_allclose(out, ref.softmax_jacobian(x).astype(float), rtol=1e-14, atol=1e-17)
+    for bad in (np.empty((5, 4, 4), np.float32), np.empty((5, 4)), np.empty((4, 4, 4))):
+        with pytest.raises(ValueError):
+            cs.softmax_jacobian(x, out=bad)
+    strided = np.zeros((5, 4, 8))[:, :, ::2]
+    assert cs.softmax_jacobian(x, out=strided) is strided
+    np.testing.assert_allclose(strided, out, rtol=1e-15)
