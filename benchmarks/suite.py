@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bench_backward, bench_forward, bench_loss, bench_regression  # noqa: F401  (they register)
+from . import bench_backward, bench_forward, bench_loss, bench_options, bench_regression  # noqa: F401  (they register)
 from . import report, sweep
 from .peers import limit_threads, load_average, machine_info
 from .registry import CASES, GROUPS
