@@ -26,10 +26,12 @@
 /* strided tiles: prefetch the strip CS_PF classes ahead */
 #define CS_PF 8
 /* float64 sums are taken in chunks whose totals are added with their rounding
-   errors kept: a row's chunk fills each vector lane with 32 terms (CS_VEC_BYTES
-   is the level's vector width), a column's chain is 16 terms.  float32 sums,
-   taken in double, lose nothing that shows in float: one chunk. */
-#define CS_ROW_CHUNK(C) (sizeof(T) == 8 ? 4 * CS_VEC_BYTES : (C))
+   errors kept: a row's chunk is CS_ROW_LANES explicit lanes of 32 terms each
+   (the order is fixed in the source, so the accuracy does not depend on how
+   the compiler vectorises), a column's chain is 16 terms.  float32 sums, taken
+   in double, lose nothing that shows in float: one chunk. */
+#define CS_ROW_LANES 8
+#define CS_ROW_CHUNK(C) (sizeof(T) == 8 ? 32 * CS_ROW_LANES : (C))
 #define CS_COL_CHUNK(C) (sizeof(T) == 8 ? 16 : (C))
 
 static inline cs_intp CS_FN(block_rows)(cs_intp C)
@@ -120,7 +122,34 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         double part = 0.0;
-        if (e != NULL) {
+        if (sizeof(T) == 8) {
+            /* lane l takes the terms j0 + l, j0 + l + 8, ...: 8 chains of at
+               most 32 terms, as a vector loop would have them, but also when
+               it is not vectorised (a sanitizer build, -O1) */
+            double lane[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+            cs_intp j = j0;
+            for (; j + CS_ROW_LANES <= j1; j += CS_ROW_LANES) {
+                if (e != NULL) {
+#pragma omp simd
+                    for (int l = 0; l < CS_ROW_LANES; l++) {
+                        T v = EXPNEG(x[j + l] - m);
+                        e[j + l] = v;
+                        lane[l] += v;
+                    }
+                } else {
+#pragma omp simd
+                    for (int l = 0; l < CS_ROW_LANES; l++)
+                        lane[l] += EXPNEG(x[j + l] - m);
+                }
+            }
+            for (int l = 0; j + l < j1; l++) {
+                T v = EXPNEG(x[j + l] - m);
+                if (e != NULL)
+                    e[j + l] = v;
+                lane[l] += v;
+            }
+            part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        } else if (e != NULL) {
 #pragma omp simd reduction(+ : part)
             for (cs_intp j = j0; j < j1; j++) {
                 T v = EXPNEG(x[j] - m);

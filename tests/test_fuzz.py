@@ -1,0 +1,430 @@
+"""Differential fuzzing: every public function against ``csoftmax.reference``
+(and ``scipy.special`` where installed) on random layouts, dtypes, axes, values
+and ``out`` arrays, within the accuracy bounds of the other test files.
+
+Case ``i`` is built from ``np.random.default_rng(i)`` alone, so any failure is
+replayed by its number:
+
+    CSOFTMAX_FUZZ_CASE=i pytest tests/test_fuzz.py       # just case i
+    CSOFTMAX_FUZZ_CASES=20000 pytest tests/test_fuzz.py  # a long run (default 300)
+    CSOFTMAX_FUZZ_START=k                                # first case of the run (default 0)
+
+Every case also checks that no input was modified (unless passed as ``out``)
+and that a refused ``out`` was left untouched; every fourth case, that one
+thread gives bitwise the same result as the default count.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+
+import csoftmax as cs
+from csoftmax import reference as ref
+
+from gradcheck import F16, F32, F64, assert_within, eps_of
+from test_backward import bound as backward_bound
+from test_forward import ASSERT as FORWARD_ASSERT
+from test_jacobian import jacobian_bound
+from test_loss import ce_bounds
+
+try:
+    import scipy.special as sp
+except ImportError:  # pragma: no cover - SciPy is optional
+    sp = None
+
+FUNCS = ["softmax", "log_softmax", "softmax_jacobian", "softmax_backward", "log_softmax_backward",
+         "cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
+DTYPES = [F16, F32, F64, np.dtype(np.int64), np.dtype(np.int32), np.dtype(bool)]
+LAYOUTS = ["C", "F", "broadcast", "none_index", "unaligned", "negative", "slice", "readonly"]
+VALUES = ["normal", "huge", "specials", "neginf_rows", "constant_rows"]
+SENTINEL = 12345.0
+
+
+def f16_rounding(want, rdt):
+    """float16 results are computed in float32 (the bounds' eps) and rounded
+    once more to float16 at the end: half an ulp of float16 on top (half the
+    smallest subnormal below float16's normal range)."""
+    if rdt != F16:
+        return 0.0
+    with np.errstate(all="ignore"):
+        return float(np.finfo(F16).eps) / 2 * np.abs(np.asarray(want, F64)) + float(np.finfo(F16).smallest_subnormal) / 2
+
+
+def result_dtype(dt):
+    dt = np.dtype(dt)
+    return dt if dt in (F16, F32, F64) else F64
+
+
+# ------------------------------------------------------------------ inputs
+
+def values(rng, shape, kind, dtype, axis=-1):
+    """Logical values of one operand (float64, later cast to ``dtype``)."""
+    dtype = np.dtype(dtype)
+    if dtype == bool:
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        return rng.integers(-60, 60, size=shape)
+    x = rng.normal(size=shape) * rng.choice([0.5, 3.0, 30.0]) + rng.uniform(-50, 50)
+    if kind == "huge":
+        x = x + rng.choice([-1e30, 0.0, 1e30], size=shape) * rng.uniform(0.5, 1.0, size=shape)
+    elif kind == "specials":
+        pick = rng.random(shape)
+        x[pick < 0.08] = np.inf
+        x[(pick >= 0.08) & (pick < 0.2)] = -np.inf
+        x[(pick >= 0.2) & (pick < 0.26)] = np.nan
+    elif kind in ("neginf_rows", "constant_rows") and x.ndim:
+        ax = axis % x.ndim
+        rows = rng.random(shape[:ax] + (1,) + shape[ax + 1:]) < 0.5
+        fill = -np.inf if kind == "neginf_rows" else rng.choice([0.0, 7.5, -1e30, 1e30])
+        x = np.where(rows, fill, x)
+    return x.astype(dtype) if dtype.kind == "f" else x
+
+
+def layout(rng, v, kind):
+    """An array of ``v``'s shape and dtype in memory laid out as ``kind``; for
+    "broadcast" and "none_index" the values are those of a smaller array."""
+    if kind == "C" or v.ndim == 0:
+        return np.ascontiguousarray(v)
+    if kind == "F":
+        return np.asfortranarray(v)
+    if kind == "broadcast":
+        ax = int(rng.integers(v.ndim))
+        return np.broadcast_to(np.take(v, [0], axis=ax), v.shape)
+    if kind == "none_index":
+        ones = [a for a in range(v.ndim) if v.shape[a] == 1]
+        if not ones:
+            return np.ascontiguousarray(v)
+        idx = tuple(None if a in ones else slice(None) for a in range(v.ndim))
+        return np.squeeze(v, axis=tuple(ones)).copy()[idx]
+    if kind == "unaligned":
+        k = int(rng.integers(1, 8))
+        buf = bytearray(v.nbytes + k)
+        a = np.frombuffer(buf, v.dtype, count=v.size, offset=k).reshape(v.shape)
+        a[...] = v
+        return a
+    if kind == "negative":
+        axes = tuple(a for a in range(v.ndim) if rng.random() < 0.6) or (v.ndim - 1,)
+        return np.flip(np.ascontiguousarray(np.flip(v, axes)), axes)
+    if kind == "slice":
+        big = np.zeros(tuple(2 * n + 1 for n in v.shape), v.dtype)
+        view = big[tuple(slice(1, None, 2) for _ in v.shape)]
+        view[...] = v
+        return view
+    if kind == "readonly":
+        a = np.array(v)
+        a.flags.writeable = False
+        return a
+    raise AssertionError(kind)
+
+
+def shape_for(rng, ndim_max=3, wide=True):
+    ndim = int(rng.integers(1, ndim_max + 1))
+    sides = rng.choice([1, 1, 2, 3, 5, 7, 10, 17, 33], size=ndim)
+    shape = [int(s) for s in sides]
+    r = rng.random()
+    if wide and r < 0.15:
+        shape[int(rng.integers(ndim))] = int(rng.choice([100, 257, 1000]))
+    elif wide and r < 0.18:   # the threaded path
+        shape = [int(rng.choice([70, 300])), 1000][:max(ndim, 2)] + [1] * (ndim - 2)
+    return tuple(shape)
+
+
+def forward_axis(rng, ndim, allow_tuple):
+    r = rng.random()
+    if r < 0.15:
+        return None
+    if allow_tuple and r < 0.35 and ndim >= 2:
+        k = int(rng.integers(1, ndim + 1))
+        axes = rng.choice(ndim, size=k, replace=False)
+        return tuple(int(a) - ndim if rng.random() < 0.5 else int(a) for a in axes)
+    a = int(rng.integers(ndim))
+    return a - ndim if rng.random() < 0.5 else a
+
+
+def choose(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def case(i):
+    """Everything case ``i`` calls, drawn from ``default_rng(i)`` alone."""
+    with np.errstate(over="ignore"):    # huge values overflow float16: inf is wanted
+        return _draw(i, np.random.default_rng(i))
+
+
+def _draw(i, rng):
+    name = FUNCS[i % len(FUNCS)]
+    c = {"i": i, "name": name, "values": choose(rng, VALUES), "out": choose(rng, OUT_MODES)}
+    if name in ("softmax", "log_softmax", "softmax_jacobian"):
+        shape = shape_for(rng, 4 if name != "softmax_jacobian" else 3, wide=name != "softmax_jacobian")
+        if name == "softmax_jacobian":
+            shape = tuple(min(n, 40) for n in shape)
+            axis = int(rng.integers(-len(shape), len(shape)))
+        else:
+            axis = forward_axis(rng, len(shape), True)
+        dt = choose(rng, DTYPES)
+        x = layout(rng, values(rng, shape, c["values"], dt, axis if isinstance(axis, int) else -1),
+                   choose(rng, LAYOUTS))
+        c.update(args=[x], axis=axis)
+    elif name in ("softmax_backward", "log_softmax_backward"):
+        shape = shape_for(rng)
+        axis = int(rng.integers(-len(shape), len(shape)))
+        z = values(rng, shape, c["values"], F64, axis)
+        with np.errstate(all="ignore"):
+            a = getattr(ref, "softmax" if name == "softmax_backward" else "log_softmax")(z, axis=axis)
+        dts = [choose(rng, [F16, F32, F64]), choose(rng, DTYPES)]
+        a = layout(rng, np.asarray(a).astype(dts[0]), choose(rng, LAYOUTS))
+        g = layout(rng, values(rng, shape, "normal", dts[1]), choose(rng, LAYOUTS))
+        c.update(args=[a, g], axis=axis)
+    elif name in ("cross_entropy", "cross_entropy_grad"):
+        N, C = int(rng.choice([1, 2, 7, 33, 100])), int(rng.choice([1, 2, 3, 10, 33, 300]))
+        one = rng.random() < 0.1
+        dt = choose(rng, [F16, F32, F64, F64, np.dtype(np.int64)])
+        z = layout(rng, values(rng, (N, C), c["values"], dt), choose(rng, LAYOUTS))
+        if rng.random() < 0.5:
+            t = rng.integers(0, C, N)
+            t = layout(rng, t.astype(choose(rng, [np.int64, np.int32, np.uint8, F64])), choose(rng, LAYOUTS))
+        else:
+            t = rng.random((N, C)) * (rng.random((N, C)) < 0.7)
+            t = layout(rng, t.astype(choose(rng, [F32, F64])), choose(rng, LAYOUTS))
+        if one:
+            z, t = z[0], t[0]
+        kw = {"reduction": choose(rng, ["mean", "sum", "none"])}
+        if rng.random() < 0.5 and not one:
+            w = rng.random(N) * 3
+            w[0] = max(w[0], 0.5)
+            kw["sample_weight"] = layout(rng, w, choose(rng, LAYOUTS))
+        if name == "cross_entropy_grad":
+            kw["grad_output"] = (rng.standard_normal(N) if kw["reduction"] == "none" and not one
+                                 else float(rng.standard_normal()))
+        c.update(args=[z, t], kw=kw)
+    else:
+        N, D, C = int(rng.choice([1, 5, 40])), int(rng.choice([1, 3, 8])), int(rng.choice([2, 3, 10]))
+        dt = choose(rng, [F32, F64])
+        W = layout(rng, (rng.standard_normal((C, D)) * 2).astype(dt), choose(rng, LAYOUTS))
+        X = layout(rng, rng.standard_normal((N, D)).astype(dt), choose(rng, LAYOUTS))
+        y = layout(rng, rng.integers(0, C, N), choose(rng, LAYOUTS))
+        b = layout(rng, rng.standard_normal(C).astype(dt), choose(rng, LAYOUTS)) if rng.random() < 0.6 else None
+        kw = {"l2": float(rng.choice([0.0, 0.1]))}
+        if rng.random() < 0.5:
+            kw["sample_weight"] = rng.random(N) + 0.1
+        c.update(args=[W, X, y, b], kw=kw, out=None)
+    return c
+
+
+OUT_MODES = [None, None, "fresh", "input", "overlap", "wrong_dtype", "wrong_shape"]
+HAS_OUT = {"softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad"}
+
+
+# ------------------------------------------------------------------ checks
+
+def call(c, args, out=None):
+    func = getattr(cs, c["name"])
+    kw = dict(c.get("kw", {}))
+    if "axis" in c:
+        kw["axis"] = c["axis"]
+    if out is not None:
+        kw["out"] = out
+    with np.errstate(all="ignore"):
+        return func(*args, **kw)
+
+
+def oracle(c, args):
+    f = getattr(ref, c["name"])
+    with np.errstate(all="ignore"):
+        if "axis" in c:
+            return f(*args, axis=c["axis"])
+        return f(*args, **c.get("kw", {}))
+
+
+def compare(c, args, got):
+    """``got`` against the oracle on ``args`` (plain copies of the inputs)."""
+    name = c["name"]
+    want = oracle(c, args)
+    if name in ("softmax", "log_softmax"):
+        rdt = result_dtype(args[0].dtype)
+        FORWARD_ASSERT[name](got, want, args[0], c["axis"], rdt)
+        if sp is not None and args[0].dtype != bool:    # SciPy refuses bool
+            with np.errstate(all="ignore"):
+                s = getattr(sp, name)(args[0], axis=c["axis"])
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(s), err_msg="nan positions vs SciPy")
+            special = ~np.isfinite(s)
+            np.testing.assert_array_equal(got[special], s[special].astype(got.dtype), err_msg="vs SciPy")
+    elif name == "softmax_jacobian":
+        rdt = result_dtype(args[0].dtype)
+        assert got.dtype == rdt and got.shape == want.shape
+        assert_within(got, want, jacobian_bound(args[0], c["axis"], rdt) + f16_rounding(want, rdt))
+    elif name in ("softmax_backward", "log_softmax_backward"):
+        rdt = np.result_type(result_dtype(args[0].dtype), result_dtype(args[1].dtype))
+        assert got.dtype == rdt and got.shape == args[0].shape
+        kind = "softmax" if name == "softmax_backward" else "log_softmax"
+        assert_within(got, want, backward_bound(args[0], args[1], c["axis"], rdt, kind) + f16_rounding(want, rdt))
+    elif name in ("cross_entropy", "cross_entropy_grad"):
+        z, t = args
+        rdt = result_dtype(z.dtype)
+        kw = c["kw"]
+        go = kw.get("grad_output", 1.0)
+        C = z.shape[-1]
+        # the shape decides: shaped like the logits, probabilities; else labels
+        probs = t if t.shape == z.shape else np.eye(C)[np.asarray(t, np.int64)]
+        lb, gb = ce_bounds(z.reshape(-1, C), probs.reshape(-1, C), kw.get("sample_weight"), kw["reduction"], go, rdt)
+        # the bounds are nan on rows holding inf or nan: exact results there
+        lb, gb = np.nan_to_num(lb, nan=0.0, posinf=np.inf), np.nan_to_num(gb, nan=0.0, posinf=np.inf)
+        loss, grad = (got, None) if name == "cross_entropy" else got
+        want_loss, want_grad = (want, None) if name == "cross_entropy" else want
+        assert np.asarray(loss).dtype == rdt
+        lb = lb.reshape(np.shape(want_loss)) if np.ndim(lb) else lb
+        assert_within(loss, want_loss, lb + f16_rounding(want_loss, rdt), err_msg="loss")
+        if grad is not None:
+            assert grad.dtype == rdt and grad.shape == z.shape
+            assert_within(grad, want_grad, gb.reshape(z.shape) + f16_rounding(want_grad, rdt), err_msg="grad")
+            only = call(dict(c, name="cross_entropy", kw={k: v for k, v in kw.items() if k != "grad_output"}),
+                        args)
+            np.testing.assert_array_equal(only, loss, err_msg="cross_entropy differs from cross_entropy_grad")
+    else:
+        W, X, _, _ = args
+        loss, dW, db = got
+        rl, rdW, rdb = want
+        tol = 8 * eps_of(W.dtype) * (1 + np.sqrt(X.shape[0]))
+        # test_loss's tolerances, with the absolute part scaled by the terms
+        # summed (|S - Y| <= 2 per sample, times |X| for dW), not by the
+        # result: S - Y cancels when a softmax value is close to 1
+        scale_w = max(float(np.abs(rdW).max()), 2 * float(np.abs(X).max(initial=0)) + c["kw"]["l2"] * float(np.abs(W).max()))
+        # the loss: -log s_c cancels when s_c is close to 1, so it also gets the
+        # cross-entropy bound of its logits Z = X W^T + b (and Z's rounding)
+        Wd, Xd = W.astype(F64), X.astype(F64)
+        Z = Xd @ Wd.T + (0 if args[3] is None else args[3].astype(F64))
+        lb, _ = ce_bounds(Z, np.eye(W.shape[0])[args[2]], c["kw"].get("sample_weight"), "mean", 1.0, W.dtype)
+        zerr = 2 * eps_of(W.dtype) * (W.shape[1] + 1) * float(np.abs(Xd).max()) * float(np.abs(Wd).max() + 1)
+        np.testing.assert_allclose(loss, float(rl), rtol=tol, atol=float(lb) + zerr)
+        np.testing.assert_allclose(dW, np.asarray(rdW, F64), rtol=tol, atol=tol * scale_w)
+        if rdb is None:
+            assert db is None
+        else:
+            np.testing.assert_allclose(db, np.asarray(rdb, F64), rtol=tol, atol=tol * max(float(np.abs(rdb).max()), 2.0))
+
+
+def result_like(c, args):
+    """(shape, dtype) of the array ``out`` receives."""
+    name = c["name"]
+    if name in ("softmax", "log_softmax", "cross_entropy_grad"):
+        return args[0].shape, result_dtype(args[0].dtype)
+    return args[0].shape, np.result_type(result_dtype(args[0].dtype), result_dtype(args[1].dtype))
+
+
+def overlapping(rng_i, x, shape, dtype):
+    """``(input, out)`` sharing memory with a shift: ``out`` starts ``k``
+    elements past ``x`` in one buffer."""
+    n = x.size
+    k = 1 + rng_i % max(n - 1, 1) if n > 1 else 1
+    buf = np.zeros(n + k, dtype)
+    xin = buf[:n].reshape(shape)
+    xin[...] = x
+    return xin, buf[k:k + n].reshape(shape)
+
+
+def same_on_one_thread(c, args, got):
+    """Results are bitwise independent of the thread count."""
+    before = cs.get_num_threads()
+    cs.set_num_threads(1)
+    try:
+        again = call(c, args)
+    finally:
+        cs.set_num_threads(before)
+    pairs = zip(got, again) if isinstance(got, tuple) else [(got, again)]
+    for a, b in pairs:
+        if a is not None:
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), "results differ on one thread"
+
+
+def run(i):
+    c = case(i)
+    args = list(c["args"])
+    plain = [None if a is None else np.array(a) for a in args]   # the oracle's inputs and the snapshots
+    mode = c["out"] if c["name"] in HAS_OUT else None
+    if mode is None:
+        got = call(c, args)
+        compare(c, plain, got)
+        if i % 4 == 0:
+            same_on_one_thread(c, args, got)
+    else:
+        shape, rdt = result_like(c, args)
+        rng = np.random.default_rng(i + 10**9)
+        if mode == "fresh":
+            out = layout(rng, np.full(shape, SENTINEL, rdt), choose(rng, ["C", "F", "negative", "slice"]))
+            got = call(c, args, out)
+            res = got[1] if c["name"] == "cross_entropy_grad" else got
+            assert res is out, "the result is not out"
+            compare(c, plain, got)
+        elif mode in ("input", "overlap"):
+            k = int(rng.integers(len(args))) if c["name"] not in ("softmax", "log_softmax", "cross_entropy_grad") \
+                else 0
+            if plain[k].dtype != rdt:
+                args[k] = plain[k] = np.array(plain[k], dtype=rdt)
+                plain = [np.array(a) for a in args]
+            if mode == "input":
+                args[k] = out = np.array(plain[k])
+            else:
+                args[k], out = overlapping(i, plain[k], shape, rdt)
+            got = call(c, args, out)
+            res = got[1] if c["name"] == "cross_entropy_grad" else got
+            assert res is out, "the result is not out"
+            compare(c, plain, got)
+            args[k] = plain[k]    # overwritten on purpose: not checked below
+        else:
+            bad_shape = shape if mode == "wrong_dtype" else shape[:-1] + (shape[-1] + 1,) if shape else (2,)
+            bad_dtype = (F32 if rdt == F64 else F64) if mode == "wrong_dtype" else rdt
+            out = np.full(bad_shape, SENTINEL, bad_dtype)
+            with pytest.raises(ValueError):
+                call(c, args, out)
+            assert np.all(out == SENTINEL), "a refused out was written"
+    for a, p in zip(args, plain):
+        if a is not None:
+            np.testing.assert_array_equal(a, p, err_msg="an input was modified")
+
+
+# ------------------------------------------------------------------ the runs
+
+def _case_numbers():
+    one = os.environ.get("CSOFTMAX_FUZZ_CASE")
+    if one is not None:
+        return [int(one)]
+    start = int(os.environ.get("CSOFTMAX_FUZZ_START", "0"))
+    return range(start, start + int(os.environ.get("CSOFTMAX_FUZZ_CASES", "300")))
+
+
+def _describe(i):
+    c = case(i)
+    parts = [f"{c['name']}", f"values={c['values']}", f"out={c['out']}"]
+    if "axis" in c:
+        parts.append(f"axis={c['axis']}")
+    for a in c["args"]:
+        if a is not None:
+            parts.append(f"{np.asarray(a).dtype}{a.shape} strides={a.strides} "
+                         f"aligned={a.flags.aligned} writeable={a.flags.writeable}")
+    if c.get("kw"):
+        parts.append("kw=" + ",".join(sorted(c["kw"])))
+    return "; ".join(parts)
+
+
+def test_fuzz():
+    failures = []
+    for i in _case_numbers():
+        try:
+            run(i)
+        except Exception as exc:  # collect, to report every failing case of the run at once
+            failures.append(f"case {i} ({_describe(i)}): {type(exc).__name__}: {str(exc)[:600]}")
+    if failures:
+        first = failures[0].split()[1]
+        raise AssertionError(f"{len(failures)} fuzz case(s) failed; replay one with "
+                             f"CSOFTMAX_FUZZ_CASE={first} pytest tests/test_fuzz.py\n" + "\n".join(failures[:20]))
+
+
+def test_case_is_replayable():
+    """The same number builds the same inputs."""
+    for i in (0, 7, 12345):
+        a, b = case(i), case(i)
+        for x, y in zip(a["args"], b["args"]):
+            if x is not None:
+                np.testing.assert_array_equal(x, y)
+                assert x.strides == y.strides
