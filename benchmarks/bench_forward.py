@@ -1,4 +1,4 @@
-"""Forward: softmax and log_softmax."""
+"""Forward: softmax, log_softmax and logsumexp."""
 from functools import partial
 
 import numpy as np
@@ -52,3 +52,42 @@ case("softmax f32 (1000,8192) axis=0", forward("softmax", (1000, 8192), F32, axi
 case("softmax f32 (8192,1000) axis=None", forward("softmax", (8192, 1000), F32, axis=None), group="forward")
 case("softmax f64 (10,) vector", forward("softmax", (10,), F64), group="forward",
      targets=[Target(None, 1.5e-6), Target("scipy", 0.15)])
+
+
+_MAX = "x.max(axis=-1)"
+
+
+def np_logsumexp(x, axis):
+    """The plain NumPy formula, in the input's dtype: max, shift, exp, sum, log."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+
+
+def reduction(shape, dtype, axis=-1):
+    """``logsumexp`` of a C-contiguous ``shape`` array along ``axis``, beside
+    each peer; the baseline is one read of the array, ``x.max(axis)``."""
+    def make(options):
+        x = logits(shape, dtype)
+        out = np.empty(x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:], x.dtype)
+        impls = {
+            "csoftmax": lambda: csoftmax.logsumexp(x, axis=axis),
+            "csoftmax out=": lambda: csoftmax.logsumexp(x, axis=axis, out=out),
+            _MAX: lambda: x.max(axis=axis),
+            "numpy": lambda: np_logsumexp(x, axis),
+        }
+        if scipy_special:
+            impls["scipy"] = lambda: scipy_special.logsumexp(x, axis=axis)
+        if torch:
+            t = torch.from_numpy(x)
+            impls["torch"] = lambda: torch.logsumexp(t, dim=axis)
+        if jax:
+            xj = jnp.asarray(x)
+            jax_fn = jax.jit(partial(jax.scipy.special.logsumexp, axis=axis))
+            impls["jax"] = lambda: jax_fn(xj).block_until_ready()
+        return Setup(impls, baseline=_MAX)
+    return make
+
+
+for _dt in (F32, F64):
+    case(f"logsumexp {tag(_dt)} (8192,1000) axis=-1", reduction((8192, 1000), _dt), group="forward",
+         targets=[Target("scipy", 0.1), Target("torch", 0.8), Target(_MAX, 1.5)])

@@ -2,7 +2,7 @@
 
 Every compiled function of ``csoftmax`` has a pure NumPy twin here with the same
 name, written straight from the derivations in ``docs/derivations.md``: the
-stable softmax and log-softmax, the Jacobian ``s_i (δ_ij - s_j)``, the backward
+stable softmax and log-softmax, the weighted log-sum-exp, the Jacobian ``s_i (δ_ij - s_j)``, the backward
 passes, the cross-entropy gradient ``s - onehot(c)`` (``s Σy - y`` for
 probability targets) scaled by the upstream gradient, and softmax regression's
 ``(s - y) ⊗ x`` and gradient-descent step.  Clarity beats speed: there are no
@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "softmax",
     "log_softmax",
+    "logsumexp",
     "softmax_jacobian",
     "softmax_backward",
     "log_softmax_backward",
@@ -131,6 +132,51 @@ def _log_softmax(x, axis):
         m = np.where(np.isfinite(m), m, 0)
         t = x - m
         return t - np.log(np.sum(np.exp(t), axis=axis, keepdims=True))
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None):
+    r"""Log of the (weighted) sum of exponentials, as ``scipy.special.logsumexp``.
+
+    .. math:: \log \Big|\sum_j b_j \exp(a_j)\Big|
+              = M + \log \Big|\sum_j b_j \exp(a_j - M)\Big|
+
+    with :math:`M` the largest ``a_j`` of nonzero weight, or 0 where that is
+    not finite.  Entries of weight 0 (``b == 0``, or ``where`` False) take no
+    part, even where ``a`` is infinite or nan.  ``return_sign`` also returns
+    the sign of the sum (+1, 0, -1; nan with it); without it a negative sum
+    gives nan.  An empty slice gives ``-inf`` with sign 0 (SciPy's sign is -1
+    there).  Results stay in the working precision; a 0-d one is a scalar.
+
+    Examples
+    --------
+    >>> print(f"{logsumexp(np.log([1, 2, 3])):.6f}")  # log 6
+    1.791759
+    >>> r, s = logsumexp([1, 2], b=[1, -1], return_sign=True)
+    >>> print(f"{r:.6f} {s}")  # log(e^2 - e), negative
+    1.541325 -1.0
+    """
+    arrays = [a] + ([] if b is None else [b])
+    a, *rest = _as_working(*arrays)
+    w = rest[0] if rest else np.ones((), a.dtype)
+    if where is not None:
+        mask = np.asarray(where)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
+        w = np.where(mask, w, 0).astype(a.dtype)
+    a, w = np.broadcast_arrays(a, w)
+    axis = tuple(range(a.ndim)) if axis is None else axis
+    with np.errstate(all="ignore"):
+        live = w != 0
+        m = np.max(np.where(live, a, -np.inf), axis=axis, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0)
+        total = np.sum(np.where(live, w * np.exp(a - m), 0), axis=axis, keepdims=True)
+        res = np.log(np.abs(total)) + m
+        sign = np.sign(total)
+        if not keepdims:
+            res, sign, total = (np.squeeze(v, axis=axis) for v in (res, sign, total))
+        if return_sign:
+            return res[()], sign[()]
+        return np.where(total < 0, np.nan, res)[()]
 
 
 def softmax_jacobian(x, axis=-1):

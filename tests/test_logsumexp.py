@@ -1,0 +1,559 @@
+"""Tests of ``logsumexp``: SciPy's own cases, then the compiled function against
+``scipy.special.logsumexp`` (its specification), ``csoftmax.reference.logsumexp``
+(the accuracy oracle, long double for float64) and ``torch.logsumexp``.
+
+Every test runs at each instruction-set level this CPU has (the ``isa``
+fixture, module-wide).
+
+The first class adapts ``TestLogSumExp`` of SciPy's
+``scipy/special/tests/test_logsumexp.py`` (SciPy 1.17), real input and NumPy
+only.  Left out:
+
+* ``test_logsumexp_complex_sign``, ``test_gh21610``,
+  ``test_gh21709_small_imaginary``, the complex pairs of
+  ``test_gh22601_infinite_elements`` and the complex dtypes of
+  ``test_dtypes_a``/``test_dtypes_ab``: csoftmax takes real input only (complex
+  input raises TypeError, checked here instead);
+* ``test_wrap_radians``: a private helper of SciPy's complex path;
+* ``test_device``: array-API devices (csoftmax is NumPy only), and the
+  ``array_api_strict`` promotion special case of ``test_dtypes_ab``;
+* ``test_xp_invalid_input`` keeps only its NumPy meaning (scalars and lists are
+  accepted as arrays).
+"""
+import itertools as it
+import math
+
+import numpy as np
+import pytest
+
+import csoftmax
+from csoftmax import reference
+
+from helpers import F16, F32, F64, INF, LD, NAN, assert_within, logits
+
+pytestmark = [
+    pytest.mark.usefixtures("isa"),
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+]
+
+lse = csoftmax.logsumexp
+
+DTYPES = [F16, F32, F64, np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)]
+
+
+def result_dtype(*arrays):
+    """float16/32/64 kept (promoted together), integers and bools give float64."""
+    dts = [np.asarray(a).dtype for a in arrays if a is not None]
+    dts = [d if d.kind == "f" else F64 for d in dts]
+    return np.result_type(*dts)
+
+
+def eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261130)
+
+
+@pytest.fixture
+def sp():
+    return pytest.importorskip("scipy.special")
+
+
+def cond(a, axis, b, keepdims=False, where=None):
+    """Condition of the sum: sum |b e^a| / |sum b e^a| (1 without negative weights)."""
+    if b is None or not np.any(np.asarray(b) < 0):
+        return 1.0
+    r = reference.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True, where=where)[0]
+    r_abs = reference.logsumexp(a, axis=axis, b=np.abs(b), keepdims=keepdims, where=where)
+    with np.errstate(all="ignore"):
+        c = np.exp(np.asarray(r_abs, LD) - np.asarray(r, LD))
+    return np.where(np.isfinite(c), c, 1.0)
+
+
+def check_ref(a, axis=None, b=None, keepdims=False, where=None, units=8):
+    """Compiled against the oracle: dtype, shape, sign, and
+    ``|got - want| <= units eps (1 + |want|) cond`` (eps of the result dtype)."""
+    rdt = result_dtype(a, b)
+    got, sg = lse(a, axis=axis, b=b, keepdims=keepdims, return_sign=True, where=where)
+    want, wsg = reference.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True, where=where)
+    assert np.asarray(got).dtype == rdt and np.asarray(sg).dtype == rdt
+    assert np.shape(got) == np.shape(want) == np.shape(sg)
+    bound = units * eps(rdt) * (1 + np.abs(np.asarray(want, F64))) * cond(a, axis, b, keepdims, where)
+    assert_within(got, want, bound, err_msg=f"a={a!r} axis={axis} b={b!r}")
+    # the sign where the sum is not 0 (nor nan): SciPy's sign of an empty sum is -1
+    nonzero = np.asarray(want) > -INF
+    np.testing.assert_array_equal(np.asarray(sg)[nonzero], np.asarray(wsg, F64)[nonzero])
+    plain = lse(a, axis=axis, b=b, keepdims=keepdims, where=where)
+    np.testing.assert_array_equal(plain, np.where(np.asarray(sg) < 0, NAN, got))
+    return got
+
+
+def check_scipy(sp, a, units=32, **kw):
+    """Compiled against scipy.special.logsumexp: type, dtype, shape, values
+    (``units`` eps (1 + |want|) cond), sign with return_sign."""
+    got = lse(a, **kw)
+    want = sp.logsumexp(a, **kw)
+    if kw.get("return_sign"):
+        (got, sg), (want, wsg) = got, want
+        assert type(sg) is type(wsg) and np.asarray(sg).dtype == np.asarray(wsg).dtype
+        np.testing.assert_array_equal(sg, wsg)
+    assert type(got) is type(want), (type(got), type(want))
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    assert np.shape(got) == np.shape(want)
+    kw = {k: v for k, v in kw.items() if k in ("axis", "b", "keepdims")}
+    c = cond(a, kw.get("axis"), kw.get("b"), kw.get("keepdims", False))
+    bound = units * eps(np.asarray(want).dtype) * (1 + np.abs(np.asarray(want, F64))) * c
+    assert_within(got, want, bound)
+    return got
+
+
+# ---------------------------------------------------------------- SciPy's cases
+
+class TestScipyCases:
+    """SciPy's TestLogSumExp, adapted (see the module docstring)."""
+
+    def test_logsumexp(self):
+        assert lse(np.asarray([])) == -INF
+        a = np.arange(200.0)
+        np.testing.assert_allclose(lse(a), np.log(np.sum(np.exp(a))), rtol=1e-13)
+        np.testing.assert_allclose(lse(np.asarray([1000.0, 1000.0])), 1000.0 + math.log(2.0), rtol=1e-13)
+        n = 1000
+        np.testing.assert_allclose(lse(np.full((n,), 10000)), 10000.0 + math.log(n), rtol=1e-13)
+
+        x = np.asarray([1e-40] * 1000000)
+        logx = np.log(x)
+        X, logX = np.stack([x, x]), np.stack([logx, logx])
+        np.testing.assert_allclose(np.exp(lse(logX)), np.sum(X), rtol=1e-7)
+        np.testing.assert_allclose(np.exp(lse(logX, axis=0)), np.sum(X, axis=0), rtol=1e-7)
+        np.testing.assert_allclose(np.exp(lse(logX, axis=1)), np.sum(X, axis=1), rtol=1e-7)
+
+        inf, nan = np.asarray([INF]), np.asarray([NAN])
+        assert lse(inf) == INF
+        assert lse(-inf) == -INF
+        assert np.isnan(lse(nan))
+        assert lse(np.asarray([-INF, -INF])) == -INF
+
+        a = np.asarray([[1e10, 1e-10], [-1e10, -np.inf]])
+        ref = np.asarray([1e10, -1e10])
+        np.testing.assert_allclose(lse(a, axis=-1), ref, rtol=1e-13)
+        np.testing.assert_allclose(lse(a, axis=-1, keepdims=True), ref[:, None], rtol=1e-13)
+        np.testing.assert_allclose(lse(a, axis=(-1, -2)), 1e10, rtol=1e-13)
+
+    def test_logsumexp_b(self):
+        a = np.arange(200.0)
+        b = np.arange(200.0, 0.0, -1.0)
+        np.testing.assert_allclose(lse(a, b=b), np.log(np.sum(b * np.exp(a))), rtol=1e-13)
+        np.testing.assert_allclose(lse(np.asarray([1000, 1000]), b=np.asarray([1.2, 1.2])),
+                                   1000 + math.log(2 * 1.2), rtol=1e-13)
+        x = np.asarray([1e-40] * 100000)
+        b = np.linspace(1, 1000, 100000)
+        logx = np.log(x)
+        X, logX, B = np.stack((x, x)), np.stack((logx, logx)), np.stack((b, b))
+        np.testing.assert_allclose(np.exp(lse(logX, b=B)), np.sum(B * X), rtol=1e-7)
+        np.testing.assert_allclose(np.exp(lse(logX, b=B, axis=0)), np.sum(B * X, axis=0), rtol=1e-7)
+        np.testing.assert_allclose(np.exp(lse(logX, b=B, axis=1)), np.sum(B * X, axis=1), rtol=1e-7)
+
+    def test_logsumexp_sign(self):
+        r, s = lse(np.asarray([1, 1, 1]), b=np.asarray([1, -1, -1]), return_sign=True)
+        np.testing.assert_allclose(r, 1.0, rtol=1e-13)
+        assert s == -1.0
+
+    def test_logsumexp_sign_zero(self):
+        r, s = lse(np.asarray([1, 1]), b=np.asarray([1, -1]), return_sign=True)
+        assert not np.isfinite(r) and not np.isnan(r) and r < 0
+        assert s == 0
+
+    def test_logsumexp_sign_shape(self):
+        a = np.ones((1, 2, 3, 4))
+        b = np.ones_like(a)
+        r, s = lse(a, axis=2, b=b, return_sign=True)
+        assert r.shape == s.shape == (1, 2, 4)
+        r, s = lse(a, axis=(1, 3), b=b, return_sign=True)
+        assert r.shape == s.shape == (1, 3)
+
+    def test_logsumexp_shape(self):
+        a = np.ones((1, 2, 3, 4))
+        b = np.ones_like(a)
+        assert lse(a, axis=2, b=b).shape == (1, 2, 4)
+        assert lse(a, axis=(1, 3), b=b).shape == (1, 3)
+
+    def test_logsumexp_b_zero(self):
+        np.testing.assert_allclose(lse(np.asarray([1, 10000]), b=np.asarray([1, 0])), 1.0, rtol=1e-13)
+
+    def test_logsumexp_b_shape(self):
+        r = lse(np.zeros((4, 1, 2, 1)), b=np.ones((3, 1, 5)))
+        np.testing.assert_allclose(r, math.log(4 * 3 * 2 * 5), rtol=1e-13)
+
+    @pytest.mark.parametrize("arg", (1, [1, 2, 3]))
+    def test_scalar_and_list_input(self, arg):
+        assert lse(arg) == lse(np.asarray(np.atleast_1d(arg)))
+
+    def test_array_like(self):
+        np.testing.assert_allclose(lse([1000, 1000]), 1000.0 + math.log(2.0), rtol=1e-13)
+
+    @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+    def test_dtypes_a(self, dtype):
+        res = lse(np.asarray([1000.0, 1000.0], dtype=dtype))
+        want_dt = F64 if np.dtype(dtype).kind == "i" else np.dtype(dtype)
+        assert res.dtype == want_dt
+        np.testing.assert_allclose(res, 1000.0 + math.log(2.0), rtol=eps(want_dt) * 4)
+
+    @pytest.mark.parametrize("dtype_a, dtype_b", list(it.product(["float32", "float64", "int32", "int64"], repeat=2)))
+    def test_dtypes_ab(self, dtype_a, dtype_b):
+        a = np.asarray([2, 1], dtype=dtype_a)
+        b = np.asarray([1, -1], dtype=dtype_b)
+        want_dt = np.result_type(dtype_a, dtype_b)
+        if want_dt.kind == "i":
+            want_dt = F64
+        res = lse(a, b=b)
+        assert res.dtype == want_dt
+        np.testing.assert_allclose(res, math.log(math.exp(2) - math.exp(1)), rtol=eps(want_dt) * 8)
+
+    def test_gh18295(self):
+        a = np.asarray([0.0, -40.0])
+        # exp(-40) comes from the kernels' exp, within 16 eps of relative error
+        np.testing.assert_allclose(lse(a), np.logaddexp(a[0], a[1]), rtol=16 * eps(F64))
+
+    @pytest.mark.parametrize("x, y", list(it.product([-INF, INF], repeat=2)))
+    def test_gh22601_infinite_elements(self, x, y):
+        a = np.asarray([x, y])
+        np.testing.assert_array_equal(lse(a), np.log(np.sum(np.exp(a))))
+
+    def test_no_writeback(self):
+        a = np.asarray([5.0, 4.0])
+        b = np.asarray([3.0, 2.0])
+        lse(a)
+        lse(a, b=b)
+        np.testing.assert_array_equal(a, [5.0, 4.0])
+        np.testing.assert_array_equal(b, [3.0, 2.0])
+
+    def test_gh22903(self):
+        a = np.asarray([3.06409428, 0.37251854, 3.87471931])
+        b = np.asarray([1.88190708, 2.84174795, -0.85016884])
+        np.testing.assert_allclose(lse(a, b=b), lse(a, b=b, return_sign=True)[0], rtol=1e-15)
+        assert lse(a, b=b) > 0
+        b = np.asarray([1.88190708, 2.84174795, -3.85016884])
+        assert np.isnan(lse(a, b=b))
+
+    @pytest.mark.parametrize("a, b, sign_ref", [([INF], None, 1.0), ([INF], [-1.0], -1.0)])
+    def test_gh23548(self, a, b, sign_ref):
+        val, sign = lse(np.asarray(a), b=None if b is None else np.asarray(b), return_sign=True)
+        assert np.isinf(val)
+        assert sign == sign_ref
+
+
+def test_complex_input_raises():
+    with pytest.raises(TypeError):
+        lse(np.asarray([1 + 1j, 2 - 1j]))
+    with pytest.raises(TypeError):
+        lse(np.asarray([1.0, 2.0]), b=np.asarray([1j, 1.0]))
+
+
+# ------------------------------------------------------------ against SciPy
+
+SHAPES_AXES = [
+    ((7,), None), ((7,), 0), ((7,), -1), ((5, 9), 1), ((5, 9), 0), ((5, 9), -2), ((5, 9), (0, 1)),
+    ((5, 9), None), ((3, 4, 5), (0, 2)), ((3, 4, 5), (-1, -3)), ((3, 4, 5), 1), ((3, 4, 5), (1, 2)),
+    ((2, 3, 4, 5), (0, 2, 3)), ((40, 70), -1), ((2000, 40), 0), ((300, 400), 1),  # threaded
+    ((1, 100000), -1),  # one wide row
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape, axis", SHAPES_AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_against_scipy(sp, rng, dtype, shape, axis, keepdims):
+    x = logits(rng, shape, F64, scale=3.0)
+    x = rng.integers(-5, 6, shape).astype(dtype) if dtype.kind in "biu" else x.astype(dtype)
+    check_scipy(sp, x, axis=axis, keepdims=keepdims)
+    check_scipy(sp, x, axis=axis, keepdims=keepdims, return_sign=True)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("b_kind", ["positive", "zeros", "negatives", "row", "scalar", "int"])
+@pytest.mark.parametrize("shape, axis", [((6, 50), -1), ((6, 50), 0), ((4, 5, 6), (0, 2)), ((6, 50), None)], ids=str)
+def test_against_scipy_weights(sp, rng, dtype, b_kind, shape, axis):
+    x = logits(rng, shape, dtype, scale=2.0)
+    b = {"positive": lambda: rng.uniform(0.1, 3, shape),
+         "zeros": lambda: np.where(rng.random(shape) < 0.4, 0.0, rng.uniform(0.1, 3, shape)),
+         "negatives": lambda: rng.uniform(-1, 3, shape),
+         "row": lambda: rng.uniform(0.1, 3, shape[-1:]),          # broadcast
+         "scalar": lambda: np.float64(2.5),
+         "int": lambda: rng.integers(0, 4, shape)}[b_kind]()
+    if b_kind not in ("scalar", "int"):
+        b = np.asarray(b).astype(dtype)
+    for kw in ({}, {"keepdims": True}, {"return_sign": True}):
+        check_scipy(sp, x, axis=axis, b=b, **kw)
+
+
+SPECIAL_ROWS = [
+    [INF], [-INF], [NAN], [-INF, -INF], [INF, INF], [INF, -INF], [INF, NAN], [NAN, -INF],
+    [1.0, INF, 2.0], [1.0, -INF, 2.0], [1.0, NAN, 2.0], [-INF, 0.0], [0.0, 0.0], [-1e308, -1e308],
+    [1e308, 1e308], [1e308, -1e308], [710.0, 710.0, -710.0], [-745.0, -745.0], [1e10, 1e-10],
+]
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("row", SPECIAL_ROWS, ids=str)
+def test_special_values_against_scipy(sp, dtype, row):
+    with np.errstate(over="ignore"):
+        x = np.asarray(row, dtype)
+    check_scipy(sp, x, return_sign=True)
+    check_scipy(sp, x)
+    # the same row among ordinary ones, and in a strided column
+    X = np.tile(np.asarray([0.5, -1.0] + [0.0] * (len(row) - 2), dtype)[: len(row)], (5, 1))
+    X[2] = x
+    check_scipy(sp, X, axis=1, return_sign=True)
+    check_scipy(sp, np.ascontiguousarray(X.T), axis=0, return_sign=True)
+
+
+@pytest.mark.parametrize("row, b", [
+    ([INF, 1.0], [0.0, 1.0]), ([NAN, 1.0], [0.0, 1.0]), ([INF, 1.0], [-1.0, 1.0]), ([INF, INF], [1.0, -1.0]),
+    ([1.0, 2.0], [0.0, 0.0]), ([1.0, 2.0], [NAN, 1.0]), ([1.0, 2.0], [INF, 1.0]), ([1.0, 1.0], [1.0, -1.0]),
+    ([5.0, 5.0, 5.0], [1.0, 1.0, -2.0]), ([1.0, 1.0, 0.0], [1.0, -1.0, 1.0]), ([1.0, 2.0], [1.0, -1.0]),
+    ([2.0, 1.0], [-1.0, 1.0]), ([3.0, 3.0], [-0.5, -0.5]), ([1000.0, 999.0], [-1.0, 3.0]),
+])
+def test_special_weights_against_scipy(sp, row, b):
+    x, b = np.asarray(row), np.asarray(b)
+    check_scipy(sp, x, b=b, return_sign=True)
+    check_scipy(sp, x, b=b)
+
+
+@pytest.mark.parametrize("shape, axis", [
+    ((0,), None), ((0,), 0), ((3, 0), 1), ((3, 0), 0), ((0, 3), 1), ((0, 3), None), ((2, 0, 4), (0, 1)),
+    ((2, 0, 4), 2),
+], ids=str)
+@pytest.mark.parametrize("dtype", [F32, F64, np.dtype(np.int64)], ids=str)
+def test_empty_against_scipy(sp, shape, axis, dtype):
+    x = np.zeros(shape, dtype)
+    for kw in ({}, {"keepdims": True}, {"return_sign": True}, {"b": np.ones(shape)}):
+        try:
+            sp.logsumexp(x, axis=axis, **kw)
+        except IndexError:
+            # SciPy 1.17 raises on an empty input reduced over several axes:
+            # -inf (sign -1) there, as it gives over one axis
+            want = reference.logsumexp(x, axis=axis, keepdims=kw.get("keepdims", False))
+            got = lse(x, axis=axis, **kw)
+            np.testing.assert_array_equal(got[0] if kw.get("return_sign") else got, want)
+            if kw.get("return_sign"):
+                np.testing.assert_array_equal(got[1], -1.0)
+            continue
+        check_scipy(sp, x, axis=axis, **kw)
+
+
+@pytest.mark.parametrize("dtype, scalar", [(F64, np.float64), (F32, np.float32), (F16, np.float16),
+                                           (np.dtype(np.int64), np.float64), (np.dtype(np.bool_), np.float64)],
+                         ids=str)
+@pytest.mark.parametrize("shape", [(), (1,), (4,), (2, 3)], ids=str)
+def test_0d_results_are_numpy_scalars(sp, dtype, scalar, shape):
+    x = np.ones(shape, dtype)
+    r = lse(x)
+    assert type(r) is scalar and r.dtype == np.dtype(scalar)
+    r, s = lse(x, return_sign=True)
+    assert type(r) is scalar and type(s) is scalar
+    assert type(lse(x, b=np.ones(shape, np.float32))) is np.result_type(scalar, np.float32).type
+    if shape:
+        assert type(lse(x, axis=tuple(range(len(shape))))) is scalar
+        assert isinstance(lse(x, keepdims=True), np.ndarray)
+    check_scipy(sp, x)
+    check_scipy(sp, x, keepdims=True)
+
+
+# -------------------------------------------------------- against the oracle
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape, axis", SHAPES_AXES, ids=str)
+def test_accuracy_against_reference(rng, dtype, shape, axis):
+    if dtype.kind == "f":
+        x = logits(rng, shape, F64, scale=6.0, neg_inf_every=11).astype(dtype)
+    else:
+        x = rng.integers(-30, 31, shape).astype(dtype)
+    check_ref(x, axis)
+    check_ref(x, axis, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64], ids=str)
+@pytest.mark.parametrize("b_kind", ["positive", "zeros", "negatives", "broadcast"])
+@pytest.mark.parametrize("shape, axis", [((9, 40), -1), ((9, 40), 0), ((3, 5, 7), (0, 2)), ((200, 400), 1),
+                                         ((9, 40), None)], ids=str)
+def test_weights_against_reference(rng, dtype, b_kind, shape, axis):
+    x = logits(rng, shape, F64, scale=4.0).astype(dtype)
+    b = {"positive": lambda: rng.uniform(0.1, 3, shape),
+         "zeros": lambda: np.where(rng.random(shape) < 0.4, 0.0, rng.uniform(0.1, 3, shape)),
+         "negatives": lambda: rng.uniform(-1, 3, shape),
+         "broadcast": lambda: rng.uniform(0.1, 3, (1,) * (len(shape) - 1) + shape[-1:])}[b_kind]()
+    check_ref(x, axis, b=b.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_accuracy_dominant_term_and_long_rows(rng, dtype):
+    # one term dominating: the result is its value to the last bit, nearly
+    x = np.asarray([0.0] + [-40.0] * 9, dtype)
+    check_ref(x, units=2)
+    # a long row whose float32 sum would drift
+    x = rng.normal(size=(2, 300000)).astype(dtype)
+    check_ref(x, -1)
+    # large offsets: the rounding of M + log(...) is all there is
+    x = (rng.normal(size=(4, 1000)) + 1e6).astype(dtype)
+    check_ref(x, -1)
+
+
+# ------------------------------------------------------------------ where=
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((6, 30), -1), ((6, 30), 0), ((3, 4, 5), (0, 2)), ((6, 30), None),
+                                         ((300, 400), 1)], ids=str)
+def test_where_against_scipy_weights(sp, rng, dtype, shape, axis):
+    x = logits(rng, shape, dtype, scale=3.0)
+    where = rng.random(shape) < 0.6
+    where[0] = False  # a slice (or more) with nothing to sum
+    # masked out: no part, even nan or inf (only where some entry is left: see
+    # test_where_all_false_with_nonfinite_masked_out)
+    hide = ~where & (rng.random(shape) < 0.5)
+    hide[0] = False
+    x[hide & (rng.random(shape) < 0.5)] = NAN
+    x[hide & (rng.random(shape) < 0.5)] = INF
+    for kw in ({}, {"keepdims": True}, {"return_sign": True}):
+        got = lse(x, axis=axis, where=where, **kw)
+        want = sp.logsumexp(x, axis=axis, b=where.astype(dtype), **kw)
+        np.testing.assert_array_equal(np.isnan(got[0] if kw else got), np.isnan(want[0] if kw else want))
+        np.testing.assert_allclose(got, want, rtol=8 * eps(dtype), atol=8 * eps(dtype))
+    check_ref(np.where(where, x, 0), axis, where=where)
+    b = rng.uniform(-0.5, 2, shape).astype(dtype)
+    got = lse(x, axis=axis, b=b, where=where, return_sign=True)
+    want = sp.logsumexp(np.where(where, x, 0), axis=axis, b=np.where(where, b, 0), return_sign=True)
+    np.testing.assert_allclose(got, want, rtol=1e-3 if dtype == F32 else 1e-10)
+    check_ref(np.where(where, x, 0), axis, b=b, where=where)
+
+
+def test_where_broadcast_and_all_false():
+    x = np.arange(12.0).reshape(3, 4)
+    row = np.asarray([True, False, True, False])
+    np.testing.assert_allclose(lse(x, axis=1, where=row), np.logaddexp(x[:, 0], x[:, 2]), rtol=1e-15)
+    np.testing.assert_allclose(lse(x, axis=1, where=row[None]), np.logaddexp(x[:, 0], x[:, 2]), rtol=1e-15)
+    r, s = lse(x, axis=1, where=np.zeros(4, bool), return_sign=True)
+    np.testing.assert_array_equal(r, [-INF] * 3)
+    assert lse(x, where=np.False_) == -INF
+    np.testing.assert_allclose(lse(x, where=np.True_), lse(x), rtol=0)
+
+
+@pytest.mark.xfail(strict=True, reason="where=: entries masked out still reach the plain-sum fallback (0 * inf = nan)")
+@pytest.mark.parametrize("x, b, where, want", [
+    ([1.0, INF, NAN], None, [False, False, False], (-INF, 0.0)),   # nothing left: -inf
+    ([1.0, 1.0, INF], [1.0, -1.0, 1.0], [True, True, False], (-INF, 0.0)),  # an exact 0 sum
+])
+def test_where_all_false_with_nonfinite_masked_out(x, b, where, want):
+    r, s = lse(np.asarray(x), b=b, where=np.asarray(where), return_sign=True)
+    assert (float(r), float(s)) == want
+
+
+def test_where_must_be_boolean():
+    with pytest.raises(TypeError):
+        lse(np.ones(3), where=np.ones(3))
+    with pytest.raises(TypeError):
+        lse(np.ones(3), where=[1, 0, 1])
+
+
+# -------------------------------------------------------------------- out=
+
+@pytest.mark.parametrize("dtype", [F16, F32, F64, np.dtype(np.int64)], ids=str)
+@pytest.mark.parametrize("shape, axis, keepdims", [
+    ((5, 7), 1, False), ((5, 7), 0, True), ((3, 4, 5), (0, 2), False), ((3, 4, 5), (0, 2), True),
+    ((5, 7), None, True), ((300, 400), -1, False),
+], ids=str)
+def test_out(rng, dtype, shape, axis, keepdims):
+    x = logits(rng, shape, F64).astype(dtype) if dtype.kind == "f" else rng.integers(-5, 5, shape)
+    want = lse(x, axis=axis, keepdims=keepdims)
+    out = np.full(np.shape(want), 7.0, result_dtype(x))
+    got = lse(x, axis=axis, keepdims=keepdims, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    out[...] = 7.0
+    got, sg = lse(x, axis=axis, keepdims=keepdims, out=out, return_sign=True)
+    assert got is out and sg.shape == out.shape
+    np.testing.assert_array_equal(out, want)
+    b = np.full(shape, 2.0, np.float32)
+    out = np.empty(np.shape(want), np.result_type(result_dtype(x), np.float32))
+    assert lse(x, axis=axis, keepdims=keepdims, b=b, out=out) is out
+    np.testing.assert_array_equal(out, lse(x, axis=axis, keepdims=keepdims, b=b))
+
+
+def test_out_strided_view():
+    x = np.arange(12.0).reshape(3, 4)
+    buf = np.zeros(6)
+    got = lse(x, axis=1, out=buf[::2])
+    np.testing.assert_array_equal(buf[::2], lse(x, axis=1))
+    np.testing.assert_array_equal(buf[1::2], 0.0)
+    assert got.base is buf
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (lambda: np.full((3,), 7.0), ValueError),           # shape: keepdims left out
+    (lambda: np.full((3, 1, 1), 7.0), ValueError),      # shape: one axis too many
+    (lambda: np.full((4,), 7.0), ValueError),           # shape: wrong length
+    (lambda: np.full((3, 1), 7.0, np.float32), ValueError),  # dtype
+    (lambda: np.full((3, 1), 7, np.int64), ValueError),       # dtype
+    (lambda: [[7.0]] * 3, TypeError),                   # not an array
+])
+def test_out_refused_before_writing(bad, exc):
+    x = np.arange(12.0).reshape(3, 4)
+    out = bad()
+    before = np.array(out, copy=True)
+    with pytest.raises(exc):
+        lse(x, axis=1, keepdims=True, out=out)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_out_read_only_refused():
+    out = np.full((3,), 7.0)
+    out.flags.writeable = False
+    with pytest.raises(ValueError):
+        lse(np.ones((3, 4)), axis=1, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+
+
+def test_out_for_a_0d_result():
+    out = np.full((), 7.0)
+    got = lse(np.asarray([0.0, 0.0]), out=out)
+    assert got is out and out == math.log(2)
+
+
+# ---------------------------------------------------------- inputs untouched
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_inputs_not_modified(rng, dtype):
+    x = logits(rng, (50, 40), dtype, neg_inf_every=7)
+    x[3, 3] = NAN
+    b = rng.uniform(-1, 2, (50, 40)).astype(dtype)
+    where = rng.random((50, 40)) < 0.5
+    copies = [v.copy() for v in (x, b, where)]
+    for axis in (None, 0, 1, (0, 1)):
+        lse(x, axis=axis)
+        lse(x, axis=axis, b=b, return_sign=True)
+        lse(x, axis=axis, b=b, where=where, keepdims=True)
+        lse(x.T, axis=axis, b=b.T, where=where.T)
+    for v, c in zip((x, b, where), copies):
+        np.testing.assert_array_equal(v, c)
+
+
+# -------------------------------------------------------------- against torch
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((7,), 0), ((5, 9), 1), ((5, 9), -2), ((3, 4, 5), (0, 2)),
+                                         ((300, 400), -1)], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_against_torch(rng, dtype, shape, axis, keepdims):
+    torch = pytest.importorskip("torch")
+    x = logits(rng, shape, dtype, scale=5.0, neg_inf_every=13)
+    want = torch.logsumexp(torch.from_numpy(x), dim=axis, keepdim=keepdims).numpy()
+    got = lse(x, axis=axis, keepdims=keepdims)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=16 * eps(dtype), atol=16 * eps(dtype))
+    x[1] = INF
+    x.flat[2] = NAN
+    want = torch.logsumexp(torch.from_numpy(x), dim=axis, keepdim=keepdims).numpy()
+    got = lse(x, axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(got, want, rtol=16 * eps(dtype), atol=16 * eps(dtype))
