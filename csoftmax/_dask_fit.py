@@ -16,6 +16,7 @@ scheduler is active (the default one, or a ``distributed.Client``).
 import dask
 import dask.array as da
 import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -88,13 +89,32 @@ def make_problem(estimator, X, y, sample_weight, dtype):
         if not total > 0:
             raise ValueError("sample_weight sums to zero: at least one sample needs a positive weight")
         present = got["present"]
+    y_idx = y.map_blocks(lambda t: np.searchsorted(classes, t).astype(np.intp), dtype=np.intp)
+    if estimator.class_weight is not None:
+        sw, total, present = _weigh_classes(estimator.class_weight, classes, y_idx, sw)
     if present.size < 2:
         weighted = "" if sw is None else " with a positive sample weight"
         raise ValueError("SoftmaxRegression needs samples of at least 2 classes, but the data "
                          f"holds only one class{weighted}: {present.tolist()[0]!r}")
-    y_idx = y.map_blocks(lambda t: np.searchsorted(classes, t).astype(np.intp), dtype=np.intp)
     problem = DaskProblem(X, y_idx, sw, total, float(estimator.l2), estimator.fit_intercept, classes.size)
     return problem, classes
+
+
+def _weigh_classes(class_weight, classes, y_idx, sw):
+    """Each sample's weight times its class's, as in memory: ``(sw, total, present)``.
+
+    One more pass, for the (weighted) count of each class: scikit-learn's
+    ``compute_class_weight`` given each class once, weighted by its count, computes
+    from those counts what it computes from all the labels.
+    """
+    counts = da.bincount(y_idx, weights=sw, minlength=classes.size).compute()
+    cw = compute_class_weight(class_weight, classes=classes, y=classes, sample_weight=counts)
+    mass = cw * counts
+    if not np.all(np.isfinite(mass)) or np.any(cw < 0) or not mass.sum() > 0:
+        raise ValueError(f"class_weight={class_weight!r} gives sample weights that are negative, "
+                         "not finite or all zero")
+    w = y_idx.map_blocks(lambda i: cw[i], dtype=_F8)
+    return (w if sw is None else sw * w), float(mass.sum()), classes[mass > 0]
 
 
 def _chunk_sums(X, y, theta, sw=None, *, shape, fit_intercept, kind):

@@ -28,6 +28,8 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
+    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
     from scipy.optimize import minimize
@@ -107,8 +109,24 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         finishes in float64 from where that search stopped, so that the float64
         gradient meets ``tol`` (about twice as fast; the copy is half the size
         of ``X``).  ``numpy.float64`` computes in float64 throughout.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as in scikit-learn's ``LogisticRegression``: each
+        sample's weight is multiplied by its class's (by ``sample_weight`` too when
+        given).  A dict maps class labels to weights; classes it leaves out weigh
+        1, and keys that are not classes are a ``ValueError`` when it leaves any
+        out (scikit-learn's check).  ``"balanced"``
+        weighs class ``c`` by ``n_samples / (n_classes * n_c)`` (``n_c`` its
+        count, summed sample weights when given), see
+        :func:`sklearn.utils.class_weight.compute_class_weight`.  ``partial_fit``
+        takes a dict but not ``"balanced"``, as one batch's class counts are not
+        the data's.
+    warm_start : bool, default=False
+        When True, ``fit`` starts from the current ``coef_`` and ``intercept_``
+        if the model was fitted on the same classes and number of features (all
+        solvers); otherwise, and by default, from zeros.
     random_state : int, RandomState instance or None, default=None
-        Seeds the shuffling of ``"sgd"``; an int makes it reproducible.
+        Seeds the shuffling of ``"sgd"`` and ``partial_fit``; an int makes it
+        reproducible.
     verbose : int, default=0
         When > 0, show progress: a tqdm bar when tqdm is installed, else a loss
         line every ``max_iter // 20`` iterations and a summary at the end.
@@ -123,10 +141,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         The sorted labels seen in ``fit`` (any values ``numpy.unique`` sorts).
     n_iter_ : int
-        Iterations, steps or epochs run.
+        Iterations, steps or epochs run by the last ``fit``, plus one for each
+        ``partial_fit`` since.
     loss_curve_ : list of float
         The objective ``J`` after each iteration (for ``"sgd"``: the mean of the
-        mini-batch losses over each epoch, plus the penalty).
+        mini-batch losses over each epoch, plus the penalty; ``partial_fit``
+        appends its batch's).
     n_features_in_ : int
 
     Examples
@@ -143,7 +163,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, solver="lbfgs", l2=1e-4, learning_rate="auto", batch_size=200,
                  max_iter=1000, tol=1e-4, n_iter_no_change=10, fit_intercept=True,
-                 dtype=None, random_state=None, verbose=0):
+                 dtype=None, class_weight=None, warm_start=False, random_state=None, verbose=0):
         self.solver = solver
         self.l2 = l2
         self.learning_rate = learning_rate
@@ -153,6 +173,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.fit_intercept = fit_intercept
         self.dtype = dtype
+        self.class_weight = class_weight
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -161,7 +183,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
         ``sample_weight`` (n_samples,), non-negative, weights each sample's loss:
         an integer weight is the same as repeating the row that many times.
-        Returns the fitted estimator.
+        ``class_weight`` multiplies it.  With ``warm_start`` the fit starts from the
+        current solution (same classes and features).  Returns the fitted estimator.
         """
         dtype = self._check_params()
         if _is_dask(X):  # chunked by rows, summed where the chunks live: see _dask_fit
@@ -169,6 +192,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             problem, classes = make_problem(self, X, y, sample_weight, dtype)
         else:
             problem, classes = self._problem(X, y, sample_weight, dtype)
+        problem.start = self._warm_start_point(classes, problem.shape)
+        rng, lr = None, None
         with _Progress(self.verbose, self.max_iter, f"SoftmaxRegression({self.solver})") as progress:
             if self.solver == "lbfgs":
                 W, b, n_iter, curve, converged = _fit_lbfgs(problem, self.max_iter, self.tol, progress)
@@ -192,6 +217,114 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.intercept_ = b if b is not None else np.zeros(classes.size, dtype=problem.dtype)
         self.n_iter_ = n_iter
         self.loss_curve_ = curve
+        # what partial_fit continues with: the shuffling stream and an "auto" step of "sgd"
+        self._rng = rng
+        self._lr = lr if self.solver == "sgd" and isinstance(self.learning_rate, str) else None
+        return self
+
+    def _warm_start_point(self, classes, shape):
+        """``(coef_, intercept_)`` to start from, or None to start from zeros."""
+        if not (self.warm_start and self.__sklearn_is_fitted__()):
+            return None
+        if self.coef_.shape != shape or not np.array_equal(self.classes_, classes):
+            return None
+        return self.coef_, self.intercept_
+
+    def _sgd_only(self):
+        if self.solver != "sgd":
+            raise AttributeError(f"partial_fit is only available with solver='sgd', got solver={self.solver!r}")
+        return True
+
+    @available_if(_sgd_only)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of ``"sgd"`` over the batch ``(X, y)``, continuing from the current weights.
+
+        The batch's samples are shuffled and cut into mini-batches of
+        ``batch_size``, each taking the step of ``solver="sgd"``.  The first call
+        (on an unfitted model) starts from zeros and needs every class label in
+        ``classes``; later calls, and calls after ``fit``, continue from
+        ``coef_``/``intercept_``.  ``learning_rate="auto"`` is computed once, on
+        the first batch, and kept (as ``"sgd"`` keeps it for all epochs).
+        Available only with ``solver="sgd"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+        y : array-like of shape (n_samples,)
+            Its labels, each one of ``classes_``.
+        classes : array-like of shape (n_classes,), default=None
+            All the labels the model will see; required on the first call, and
+            if given later, the same as then.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's samples, multiplied by
+            ``class_weight`` (a dict; ``"balanced"`` is refused).
+
+        Returns
+        -------
+        self : SoftmaxRegression
+            With ``n_iter_`` increased by one and the batch's objective (the
+            mean of its mini-batch losses plus the penalty) appended to
+            ``loss_curve_``.
+
+        Raises
+        ------
+        ValueError
+            If ``classes`` is missing on the first call or differs from it
+            later, if ``y`` holds a label not in ``classes``, or if
+            ``class_weight="balanced"``.
+        AttributeError
+            If ``solver`` is not ``"sgd"``.
+        """
+        dtype = self._check_params()
+        if isinstance(self.class_weight, str):
+            raise ValueError("class_weight='balanced' is not supported by partial_fit, as one batch's class "
+                             "counts are not the data's: pass the weights as a dict, e.g. "
+                             "compute_class_weight('balanced', classes=classes, y=y) over a large enough "
+                             "sample of the labels")
+        first = not self.__sklearn_is_fitted__()
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            classes = np.unique(classes)
+            if classes.size < 2:
+                raise ValueError(f"SoftmaxRegression needs at least 2 classes, got classes={classes.tolist()!r}")
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32] if dtype is None else dtype)
+        else:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"classes={np.unique(classes).tolist()!r} is not the same as on the first call "
+                                 f"to partial_fit (or fit), was: {self.classes_.tolist()!r}")
+            classes = self.classes_
+            X, y = validate_data(self, X, y, reset=False, dtype=self.coef_.dtype)
+        check_classification_targets(y)
+        known = np.isin(y, classes)
+        if not known.all():
+            raise ValueError(f"y holds labels that are not in classes {classes.tolist()!r}: "
+                             f"{np.unique(y[~known]).tolist()!r}")
+        y_idx = np.searchsorted(classes, y).astype(np.intp, copy=False)
+        sw = _check_sample_weight(sample_weight, X.shape[0])
+        sw = _weigh_classes(self.class_weight, classes, y, y_idx, sw)
+        problem = _Problem(X, y_idx, sw, float(self.l2), self.fit_intercept, classes.size)
+        if not first:
+            problem.start = self.coef_, self.intercept_
+        if first or getattr(self, "_rng", None) is None:
+            self._rng = check_random_state(self.random_state)
+        if isinstance(self.learning_rate, str):
+            if first or getattr(self, "_lr", None) is None:
+                self._lr = problem.auto_learning_rate()
+            lr = self._lr
+        else:
+            lr = float(self.learning_rate)
+        W, b = problem.init()
+        data_loss = _sgd_epoch(problem, W, b, lr, self.batch_size, self._rng)
+        n_iter = 1 if first else self.n_iter_ + 1
+        loss = data_loss + 0.5 * problem.l2 * float(np.vdot(W, W))
+        _check_finite(loss, n_iter, lr)
+        self.classes_ = classes
+        self.coef_ = W
+        self.intercept_ = b if b is not None else np.zeros(classes.size, dtype=problem.dtype)
+        self.n_iter_ = n_iter
+        self.loss_curve_ = [loss] if first else [*self.loss_curve_, loss]
         return self
 
     def _problem(self, X, y, sample_weight, dtype):
@@ -201,6 +334,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         classes, y_idx = np.unique(y, return_inverse=True)
         y_idx = y_idx.reshape(-1).astype(np.intp, copy=False)
         sw = _check_sample_weight(sample_weight, X.shape[0])
+        sw = _weigh_classes(self.class_weight, classes, y, y_idx, sw)
         present = classes if sw is None else classes[np.unique(y_idx[sw > 0])]
         if present.size < 2:
             weighted = "" if sw is None else " with a positive sample weight"
@@ -274,6 +408,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         _check_number("max_iter", self.max_iter, numbers.Integral, 1)
         _check_number("tol", self.tol, numbers.Real, 0.0)
         _check_number("n_iter_no_change", self.n_iter_no_change, numbers.Integral, 1)
+        if not (self.class_weight is None or isinstance(self.class_weight, dict)
+                or (isinstance(self.class_weight, str) and self.class_weight == "balanced")):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
         if self.dtype is None:
             return None
         try:
@@ -316,20 +453,38 @@ def _check_sample_weight(sample_weight, n):
     return sw
 
 
+def _weigh_classes(class_weight, classes, y, y_idx, sw):
+    """The sample weights times each sample's class weight, as scikit-learn's
+    ``LogisticRegression`` weighs them (None without either)."""
+    if class_weight is None:
+        return sw
+    cw = compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sw)[y_idx]
+    sw = cw if sw is None else sw * cw
+    if not np.all(np.isfinite(sw)) or np.any(sw < 0) or not sw.sum() > 0:
+        raise ValueError(f"class_weight={class_weight!r} gives sample weights that are negative, "
+                         "not finite or all zero")
+    return sw
+
+
 class _Problem:
     """The training data and objective shared by the solvers."""
 
     def __init__(self, X, y, sw, l2, fit_intercept, n_classes, search32=False):
         self.X, self.y, self.sw, self.l2 = X, y, sw, l2
+        self.start = None  # (W, b) of a warm start
         self.search32 = search32
         self.fit_intercept = fit_intercept
         self.shape = (n_classes, X.shape[1])
         self.dtype = X.dtype
 
     def init(self):
-        """Zero weights (and intercept, or None): the usual start, and deterministic."""
-        b = np.zeros(self.shape[0], self.dtype) if self.fit_intercept else None
-        return np.zeros(self.shape, self.dtype), b
+        """The weights and intercept (or None) to start from, new arrays: zeros (the
+        usual start, and deterministic), or a copy of ``start`` for a warm start."""
+        if self.start is None:
+            W, b = np.zeros(self.shape, self.dtype), np.zeros(self.shape[0], self.dtype)
+        else:
+            W, b = (np.array(a, dtype=self.dtype) for a in self.start)
+        return W, b if self.fit_intercept else None
 
     def unpack(self, theta):
         """``(W, b)`` from the flat float64 parameter vector, in the problem's dtype
@@ -509,36 +664,42 @@ def _fit_sgd(problem, lr, batch_size, max_iter, tol, n_iter_no_change, rng, prog
     that, averaged over an epoch, the steps follow the full objective's gradient
     (``r = 1`` without sample weights); the penalty's gradient is added unscaled.
     """
-    from .loss import softmax_regression_loss_grad
-    X, y, sw, l2 = problem.X, problem.y, problem.sw, problem.l2
-    n = X.shape[0]
-    B = min(batch_size, n)
-    total = float(n) if sw is None else float(sw.sum())
     W, b = problem.init()
     curve, stall = [], _Stall(tol, n_iter_no_change)
     for epoch in range(1, max_iter + 1):
-        order = rng.permutation(n)
-        data_loss = 0.0
-        for start in range(0, n, B):
-            idx = order[start:start + B]
-            wb = None if sw is None else sw[idx]
-            share = (idx.size if wb is None else float(wb.sum())) / total
-            if share == 0.0:
-                continue
-            loss, dW, db = softmax_regression_loss_grad(W, X[idx], y[idx], b, sample_weight=wb)
-            data_loss += share * loss
-            r = share * n / idx.size
-            W *= 1.0 - lr * l2
-            W -= (lr * r) * dW
-            if b is not None:
-                b -= (lr * r) * db
-        loss = data_loss + 0.5 * l2 * float(np.vdot(W, W))
+        loss = _sgd_epoch(problem, W, b, lr, batch_size, rng) + 0.5 * problem.l2 * float(np.vdot(W, W))
         _check_finite(loss, epoch, lr)
         curve.append(loss)
         progress.update(epoch, loss)
         if stall(loss):
             return W, b, epoch, curve, True
     return W, b, max_iter, curve, False
+
+
+def _sgd_epoch(problem, W, b, lr, batch_size, rng):
+    """One pass over a fresh shuffle of the samples in mini-batches, updating ``W``
+    and ``b`` in place; returns the weighted mean of the mini-batch losses."""
+    from .loss import softmax_regression_loss_grad
+    X, y, sw, l2 = problem.X, problem.y, problem.sw, problem.l2
+    n = X.shape[0]
+    B = min(batch_size, n)
+    total = float(n) if sw is None else float(sw.sum())
+    order = rng.permutation(n)
+    data_loss = 0.0
+    for start in range(0, n, B):
+        idx = order[start:start + B]
+        wb = None if sw is None else sw[idx]
+        share = (idx.size if wb is None else float(wb.sum())) / total
+        if share == 0.0:
+            continue
+        loss, dW, db = softmax_regression_loss_grad(W, X[idx], y[idx], b, sample_weight=wb)
+        data_loss += share * loss
+        r = share * n / idx.size
+        W *= 1.0 - lr * l2
+        W -= (lr * r) * dW
+        if b is not None:
+            b -= (lr * r) * db
+    return data_loss
 
 
 class _Stall:

@@ -16,6 +16,8 @@ class SoftmaxRegression:
     n_iter_no_change: int
     fit_intercept: bool
     dtype: DTypeLike | None
+    class_weight: dict[Any, float] | Literal["balanced"] | None
+    warm_start: bool
     random_state: int | np.random.RandomState | None
     verbose: int
 
@@ -30,8 +32,12 @@ class SoftmaxRegression:
                  learning_rate: Literal["auto"] | float = "auto", batch_size: int = 200,
                  max_iter: int = 1000, tol: float = 1e-4, n_iter_no_change: int = 10,
                  fit_intercept: bool = True, dtype: DTypeLike | None = None,
+                 class_weight: dict[Any, float] | Literal["balanced"] | None = None, warm_start: bool = False,
                  random_state: int | np.random.RandomState | None = None, verbose: int = 0) -> None: ...
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> SoftmaxRegression: ...
+    # only with solver="sgd" (otherwise an AttributeError, and hasattr() is False)
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> SoftmaxRegression: ...
     def decision_function(self, X: ArrayLike) -> NDArray[np.floating]: ...
     def predict(self, X: ArrayLike) -> NDArray[Any]: ...
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating]: ...
