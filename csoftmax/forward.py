@@ -212,8 +212,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
         mask = np.asarray(where)
         if mask.dtype != np.bool_:
             raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
-        # a False entry weighs 0: it takes no part
+        # a False entry weighs 0 and is -inf: it takes no part, even as an inf or nan
         b = np.where(mask, 1 if b is None else b, 0).astype(x.dtype)
+        x = np.where(mask, x, -np.inf).astype(x.dtype)
         x, b = np.broadcast_arrays(x, b)
     if x.ndim == 0:
         x = x.reshape(1)

@@ -33,7 +33,8 @@ def _labels(t, N):
             value = t[big].flat[0]
             value = int(value) if t.dtype.kind == "u" else value.item()
             raise ValueError(f"class label {value!r} is out of range")
-    return np.ascontiguousarray(t.reshape(N), dtype=np.intp)
+    # aligned too: the kernel reads them as intp (an unaligned load is undefined)
+    return np.require(t.reshape(N), dtype=np.intp, requirements=["C", "A"])
 
 
 def _weights(sample_weight, N):

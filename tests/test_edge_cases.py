@@ -127,3 +127,17 @@ def test_reference_is_exact_on_integer_input():
     got = ref.softmax(x, axis=0)
     assert got.dtype == np.longdouble
     np.testing.assert_allclose(got.astype(float), want.astype(float), rtol=1e-15)
+
+
+def test_unaligned_labels(rng=np.random.default_rng(5)):
+    # labels at an odd byte offset: read as intp only after an aligned copy
+    z = rng.standard_normal((6, 4))
+    labels = np.array([0, 3, 1, 2, 2, 1])
+    buf = np.zeros(labels.nbytes + 1, np.uint8)
+    unaligned = np.frombuffer(buf[1:].data, np.int64)
+    unaligned[...] = labels
+    assert not unaligned.flags.aligned
+    want = cs.cross_entropy_grad(z, labels)
+    got = cs.cross_entropy_grad(z, unaligned)
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])

@@ -22,9 +22,8 @@ import pytest
 import csoftmax as cs
 from csoftmax import reference as ref
 
-from gradcheck import F16, F32, F64, assert_within, eps_of
+from helpers import ASSERT as FORWARD_ASSERT, F16, F32, F64, assert_within, eps_of
 from test_backward import bound as backward_bound
-from test_forward import ASSERT as FORWARD_ASSERT
 from test_jacobian import jacobian_bound
 from test_loss import ce_bounds
 

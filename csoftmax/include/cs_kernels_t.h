@@ -531,11 +531,20 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
-        /* a max that is not finite: log_softmax's rule (lse = +inf with +inf in
-           the row) decides, not z, which the gradient may have overwritten */
-        for (cs_intp r = 0; r < nb; r++)
-            if (!isfinite(m[r]))
-                loss[i0 + r] = m[r] == INFINITY && zc[r] != INFINITY ? INFINITY : NAN;
+        /* a max that is not finite: log_softmax's rule, lse = +inf with +inf in
+           the row, so the loss is +inf unless z[c] is +inf or a nan is in the
+           row (looked for while z is intact: not after an in-place gradient) */
+        for (cs_intp r = 0; r < nb; r++) {
+            if (isfinite(m[r]))
+                continue;
+            double l = m[r] == INFINITY && zc[r] != INFINITY ? INFINITY : NAN;
+            const T *zr = zb + r * zs;
+            if (l == INFINITY && (narrow || gb == NULL || gb + r * gs != zr))
+                for (cs_intp j = 0; j < C; j++)
+                    if (isnan(zr[j]))
+                        l = NAN;
+            loss[i0 + r] = l;
+        }
         if (gb == NULL)
             continue;
         /* grad = q (e - s onehot), q = k / s: the label's entry is taken down
@@ -830,8 +839,13 @@ static double CS_FN(ce_index_opts_row)(const T *z, cs_intp c, T *g, double k, co
     }
     double ls = cs_log_sum(s);
     double loss = ac * (((double)m - zc) + ls) + (u != 0.0 ? u * (dm + wsum * ls) : 0.0);
-    if (!isfinite((double)m))   /* lse = +inf with +inf in the row: only a_c (inf - z_c) may be finite */
+    if (!isfinite((double)m)) {  /* lse = +inf with +inf in the row: only a_c (inf - z_c) may be finite */
         loss = m == INFINITY && u == 0.0 && ac != 0.0 && zc != INFINITY ? INFINITY : NAN;
+        if (loss == INFINITY && g != z)   /* a nan in the row (z intact unless in place) */
+            for (cs_intp j = 0; j < C; j++)
+                if (isnan(z[j]))
+                    loss = NAN;
+    }
     if (g == NULL)
         return loss;
     double A = ac + u * wsum, qa = k * A / s;
