@@ -7,6 +7,10 @@ the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 -march=native (the kernels for newer instruction sets are compiled in and chosen
 at import time, see csoftmax/include/cs_dispatch.h).
+
+Release builds carry no debug info (-g0, whatever CPython's own CFLAGS say):
+CSOFTMAX_DEBUG=1 in the environment keeps it.  The compiler and flags used are
+recorded in the generated csoftmax/_build_info.py, which show_config() prints.
 """
 import os
 import shlex
@@ -63,10 +67,33 @@ class BuildExt(build_ext):
                     compile_args.append("-fopenmp-simd")
             compile_args += omp
             link_args = list(omp)
+            if not os.environ.get("CSOFTMAX_DEBUG"):
+                # last on the command line, so it overrides the -g in CPython's CFLAGS:
+                # debug info is 80 % of the modules' size
+                compile_args.append("-g0")
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
             ext.extra_link_args = link_args
+        self._write_build_info(compile_args, link_args)
         super().build_extensions()
+
+    def _write_build_info(self, compile_args, link_args):
+        cc = self.compiler
+        command = getattr(cc, "compiler_so", None) or [cc.compiler_type]
+        macros = dict(self.extensions[0].define_macros)
+        info = {
+            "compiler": shlex.join(command),
+            "compile_args": compile_args,
+            "link_args": link_args,
+            "numpy_build_version": np.__version__,
+            "npy_target_version": macros.get("NPY_TARGET_VERSION"),
+            "debug": bool(os.environ.get("CSOFTMAX_DEBUG")),
+        }
+        path = os.path.join(os.path.dirname(self.get_ext_fullpath("csoftmax._runtime")), "_build_info.py")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write('"""How this copy of csoftmax was compiled (written by setup.py)."""\n')
+            f.write(f"BUILD_INFO = {info!r}\n")
 
 
 extensions = [
@@ -74,7 +101,11 @@ extensions = [
         f"csoftmax.{name}",
         [os.path.join(PACKAGE, f"{name}.pyx")],
         include_dirs=[np.get_include(), HEADERS],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+        # NPY_TARGET_VERSION: the oldest NumPy C API the modules may use, set
+        # explicitly (the headers' default is 1.21 in NumPy 2.0-2.2, too old for
+        # _alloc's PyDataMem_SetHandler; 2.0 also runs on any newer NumPy)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
         depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES

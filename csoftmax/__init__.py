@@ -15,6 +15,7 @@ except ImportError as exc:  # pragma: no cover - only in a source checkout
             "csoftmax is being imported from its source tree, which holds no compiled modules: "
             "install it (pip install .) and run Python from another directory") from exc
     raise
+from ._config import show_config
 from .backward import log_softmax_backward, softmax_backward, softmax_jacobian
 from .forward import log_softmax, logsumexp, softmax
 from .loss import cross_entropy, cross_entropy_grad, softmax_regression_loss_grad
@@ -34,6 +35,7 @@ __all__ = [
     "SoftmaxRegression",
     "get_num_threads",
     "set_num_threads",
+    "show_config",
 ]
 
 

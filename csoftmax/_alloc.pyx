@@ -148,6 +148,12 @@ def cache_info():
     return int(n), int(b)
 
 
+def enabled():
+    """Whether large outputs go through the block cache (off with
+    ``CSOFTMAX_BLOCK_CACHE=0``, and while another data allocator is in force)."""
+    return bool(_enabled and PyDataMem_GetHandler() is _base)
+
+
 def clear_cache():
     """Give the held blocks back to NumPy's allocator."""
     cs_cache_clear()

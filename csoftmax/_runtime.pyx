@@ -11,6 +11,7 @@ limit, ``OMP_NUM_THREADS`` or threadpoolctl).
 """
 import numbers
 import os
+import warnings
 
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
@@ -28,6 +29,16 @@ cdef extern from "cs_dispatch.h" nogil:
 cdef extern from "cs_threads.h" nogil:
     int omp_get_max_threads()
     enum: CS_HAVE_OPENMP
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define CS_OPENMP_VERSION _OPENMP
+    #else
+    #define CS_OPENMP_VERSION 0
+    #endif
+    """
+    enum: CS_OPENMP_VERSION
 
 # A thread for every PAR_MIN elements; under 2 * PAR_MIN a call stays on the
 # calling thread.  Starting an OpenMP team costs about a microsecond; two
@@ -164,6 +175,12 @@ def has_openmp():
     return bool(CS_HAVE_OPENMP)
 
 
+def openmp_version():
+    """The OpenMP specification the build was compiled for (the ``_OPENMP``
+    date, e.g. 201511 for 4.5), or 0 without OpenMP."""
+    return int(CS_OPENMP_VERSION)
+
+
 def _one_thread_in_child():
     # GNU OpenMP's threads do not survive a fork: a team started in the child
     # of a process that has run one waits for them forever.  A forked child
@@ -176,6 +193,10 @@ def _one_thread_in_child():
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_one_thread_in_child)
 
+# A bad CSOFTMAX_ISA must not make `import csoftmax` fail: warn, keep the CPU's level.
 _env = os.environ.get("CSOFTMAX_ISA")
 if _env:
-    set_isa(_env)
+    try:
+        set_isa(_env)
+    except ValueError as exc:
+        warnings.warn(f"CSOFTMAX_ISA={_env!r} ignored: {exc}; using {isa()!r}", RuntimeWarning, stacklevel=2)

@@ -1,10 +1,13 @@
 # Type stub for the estimator (built on scikit-learn's base classes).
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from sklearn.exceptions import ConvergenceWarning as ConvergenceWarning
+
+SOLVERS: tuple[str, ...]
 
 class SoftmaxRegression:
     solver: Literal["lbfgs", "gd", "sgd"]
@@ -27,6 +30,7 @@ class SoftmaxRegression:
     n_iter_: int
     loss_curve_: list[float]
     n_features_in_: int
+    feature_names_in_: NDArray[np.object_]
 
     def __init__(self, *, solver: Literal["lbfgs", "gd", "sgd"] = "lbfgs", l2: float = 1e-4,
                  learning_rate: Literal["auto"] | float = "auto", batch_size: int = 200,
@@ -43,5 +47,28 @@ class SoftmaxRegression:
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating]: ...
     def predict_log_proba(self, X: ArrayLike) -> NDArray[np.floating]: ...
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float: ...
+    def __sklearn_is_fitted__(self) -> bool: ...
+    # made by scikit-learn's metadata routing for the methods taking sample_weight
+    def set_fit_request(self, *, sample_weight: bool | str | None = ...) -> SoftmaxRegression: ...
+    def set_score_request(self, *, sample_weight: bool | str | None = ...) -> SoftmaxRegression: ...
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
     def set_params(self, **params: Any) -> SoftmaxRegression: ...
+
+# The solvers' view of the training data (csoftmax._dask_fit subclasses it).
+class _Problem:
+    X: Any
+    y: Any
+    sw: Any
+    l2: float
+    search32: bool
+    fit_intercept: bool
+    shape: tuple[int, int]
+    dtype: np.dtype[Any]
+    def __init__(self, X: Any, y: Any, sw: Any, l2: float, fit_intercept: bool, n_classes: int,
+                 search32: bool = False) -> None: ...
+    def init(self) -> tuple[NDArray[np.floating], NDArray[np.floating] | None]: ...
+    def unpack(self, theta: NDArray[np.float64]) -> tuple[NDArray[np.floating], NDArray[np.floating] | None]: ...
+    def stages(self) -> Iterator[_Problem]: ...
+    def loss_grad(self, W: NDArray[np.floating], b: NDArray[np.floating] | None
+                  ) -> tuple[float, NDArray[np.floating], NDArray[np.floating] | None]: ...
+    def auto_learning_rate(self) -> float: ...

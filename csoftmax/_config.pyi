@@ -1,0 +1,9 @@
+from typing import Any, Literal, overload
+
+__all__ = ["show_config"]
+
+def config() -> dict[str, dict[str, Any] | None]: ...
+@overload
+def show_config(mode: Literal["stdout"] = "stdout") -> None: ...
+@overload
+def show_config(mode: Literal["dicts"]) -> dict[str, dict[str, Any] | None]: ...
