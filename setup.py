@@ -41,6 +41,13 @@ def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
     return True
 
 
+_CLANG_X86 = """#if !defined(__clang__) || !defined(__x86_64__)
+#error not clang on x86-64
+#endif
+int main(void) { return 0; }
+"""
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         cc = self.compiler
@@ -63,6 +70,11 @@ class BuildExt(build_ext):
                     compile_args.append("-fopenmp-simd")
             compile_args += omp
             link_args = list(omp)
+            # clang takes the x86-64-v4 kernels' 512-bit vectors from this flag
+            # (its target attribute refuses prefer-vector-width; see
+            # cs_dispatch.h); functions without AVX-512 are not affected
+            if _compiles(cc, ["-mprefer-vector-width=512"], _CLANG_X86):
+                compile_args.append("-mprefer-vector-width=512")
         for ext in self.extensions:
             ext.extra_compile_args = compile_args
             ext.extra_link_args = link_args
@@ -74,7 +86,10 @@ extensions = [
         f"csoftmax.{name}",
         [os.path.join(PACKAGE, f"{name}.pyx")],
         include_dirs=[np.get_include(), HEADERS],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+        # NPY_TARGET_VERSION: numpy 2.0-2.2 headers default to the 1.21 API,
+        # which lacks PyDataMem_SetHandler (_alloc.pyx)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
         depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES
