@@ -112,9 +112,29 @@ static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const 
 static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
 {
     T m = x[0];
+#if defined(__clang__)
+    /* clang (14) vectorises no compare-select max reduction, `omp simd` or
+       not: the max is taken in two vectors' worth of lanes instead (whole
+       blocks, SLP-vectorised), the lanes combined at the end */
+    enum { CS_ML = 2 * CS_VEC_BYTES / sizeof(T) };
+    T lm[CS_ML];
+    for (int k = 0; k < CS_ML; k++)
+        lm[k] = m;
+    cs_intp j = 1;
+    for (; j + CS_ML <= C; j += CS_ML)
+        for (int k = 0; k < CS_ML; k++)
+            lm[k] = x[j + k] > lm[k] ? x[j + k] : lm[k];
+    for (; j < C; j++)
+        m = x[j] > m ? x[j] : m;
+    for (int w = CS_ML / 2; w > 0; w /= 2)      /* halving: no serial chain */
+        for (int k = 0; k < w; k++)
+            lm[k] = lm[k + w] > lm[k] ? lm[k + w] : lm[k];
+    m = lm[0] > m ? lm[0] : m;
+#else
 #pragma omp simd reduction(max : m)
     for (cs_intp j = 1; j < C; j++)
         m = x[j] > m ? x[j] : m;
+#endif
     double sr = 0.0, err = 0.0;
     const cs_intp chunk = CS_ROW_CHUNK(C);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
