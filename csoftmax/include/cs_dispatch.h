@@ -24,7 +24,15 @@
 #include "cs_kernels.h"
 #include "cs_math.h"
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+/* clang knows the x86-64-v3/v4 names from LLVM 12 (Apple clang 13) on */
+#if defined(__x86_64__) && defined(__clang__)
+#if (defined(__apple_build_version__) && __clang_major__ >= 13) || \
+    (!defined(__apple_build_version__) && __clang_major__ >= 12)
+#define CS_MULTI_ISA 1
+#else
+#define CS_MULTI_ISA 0
+#endif
+#elif defined(__x86_64__) && defined(__GNUC__)
 #define CS_MULTI_ISA 1
 #else
 #define CS_MULTI_ISA 0
