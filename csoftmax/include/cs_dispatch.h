@@ -2,11 +2,18 @@
  * cs_dispatch.h -- every kernel compiled once per instruction-set level, and the
  * choice among them.
  *
- * The default build targets the compiler's baseline (SSE2 on x86-64), where exp
- * stays scalar.  With GCC on x86-64 the same kernels are compiled again under
- * `#pragma GCC target` for x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), and
- * cs_cpu_level() says which of them this CPU runs.  No -march=native, no
- * -ffast-math: IEEE semantics hold at every level.
+ * The default build targets the compiler's baseline: SSE2 on x86-64, NEON
+ * (Advanced SIMD, always present) on aarch64, where the exp loops vectorise with
+ * 4 float / 2 double lanes.  On x86-64 the same kernels are compiled again for
+ * x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512): under `#pragma GCC target` with
+ * GCC, under `#pragma clang attribute` (a target attribute on every function of
+ * the region) with clang, which ignores the GCC pragma.  cs_cpu_level() says
+ * which of them this CPU runs.  No -march=native, no -ffast-math: IEEE semantics
+ * hold at every level.
+ *
+ * Clang 14 refuses prefer-vector-width in a target attribute; setup.py passes
+ * -mprefer-vector-width=512 to clang on x86-64 instead (it only matters where
+ * AVX-512 is enabled, i.e. in the x86-64-v4 functions).
  *
  * Only _runtime.pyx includes this file; the other modules reach the kernels
  * through it (cs_kernels.h declares what they see).
@@ -17,7 +24,15 @@
 #include "cs_kernels.h"
 #include "cs_math.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* clang knows the x86-64-v3/v4 names from LLVM 12 (Apple clang 13) on */
+#if defined(__x86_64__) && defined(__clang__)
+#if (defined(__apple_build_version__) && __clang_major__ >= 13) || \
+    (!defined(__apple_build_version__) && __clang_major__ >= 12)
+#define CS_MULTI_ISA 1
+#else
+#define CS_MULTI_ISA 0
+#endif
+#elif defined(__x86_64__) && defined(__GNUC__)
 #define CS_MULTI_ISA 1
 #else
 #define CS_MULTI_ISA 0
@@ -28,7 +43,21 @@
 #define CS_VEC_BYTES 16
 #include "cs_level.h"
 
-#if CS_MULTI_ISA
+#if CS_MULTI_ISA && defined(__clang__)
+#pragma clang attribute push (__attribute__((target("arch=x86-64-v3"))), apply_to = function)
+#define CS_LEVEL v3
+#define CS_LEVEL_NAME "x86-64-v3"
+#define CS_VEC_BYTES 32
+#include "cs_level.h"
+#pragma clang attribute pop
+
+#pragma clang attribute push (__attribute__((target("arch=x86-64-v4"))), apply_to = function)
+#define CS_LEVEL v4
+#define CS_LEVEL_NAME "x86-64-v4"
+#define CS_VEC_BYTES 64
+#include "cs_level.h"
+#pragma clang attribute pop
+#elif CS_MULTI_ISA
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define CS_LEVEL v3

@@ -21,6 +21,18 @@
  * itself (same pointer, same strides), never a partial overlap.
  */
 
+/* clang sizes a loop's vectors by its widest type: a float32 loop that adds
+   into double would get half the level's float lanes (2 on NEON and SSE2).
+   CS_FLOAT_LANES asks for all of them (GCC unpacks to double by itself). */
+#ifndef CS_FLOAT_LANES
+#if defined(__clang__)
+#define CS_LANES (CS_VEC_BYTES / sizeof(T))
+#define CS_FLOAT_LANES _Pragma("clang loop vectorize_width(CS_LANES)")
+#else
+#define CS_FLOAT_LANES
+#endif
+#endif
+
 #define CS_NARROW 32
 #define CS_BLOCK 1024
 /* strided tiles: prefetch the strip CS_PF classes ahead */
@@ -74,6 +86,7 @@ static inline void CS_FN(add_exp)(const T *x, const T *m, T *e, double *s, cs_in
 {
     if (e != NULL) {
 #pragma omp simd
+CS_FLOAT_LANES
         for (cs_intp k = 0; k < n; k++) {
             T v = EXPNEG(x[k] - m[k]);
             e[k] = v;
@@ -81,6 +94,7 @@ static inline void CS_FN(add_exp)(const T *x, const T *m, T *e, double *s, cs_in
         }
     } else {
 #pragma omp simd
+CS_FLOAT_LANES
         for (cs_intp k = 0; k < n; k++)
             s[k] += EXPNEG(x[k] - m[k]);
     }
@@ -113,10 +127,34 @@ static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const 
    cs_two_sum: a row of one 1 and many entries under half an ulp of 1 sums right. */
 static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
 {
+#if defined(__clang__)
+    /* clang (14) vectorises no compare-select max reduction, `omp simd` or
+       not: the max is taken in two vectors' worth of lanes instead (whole
+       blocks, SLP-vectorised), the lanes combined at the end.  It starts from
+       -inf, not x[0]: with x[0] loaded here, clang's load PRE carries it into
+       the sum loop below, which then does not vectorise at 16-byte vectors
+       (SSE2, NEON) */
+    T m = -INFINITY;
+    enum { CS_ML = 2 * CS_VEC_BYTES / sizeof(T) };
+    T lm[CS_ML];
+    for (int k = 0; k < CS_ML; k++)
+        lm[k] = m;
+    cs_intp j = 0;
+    for (; j + CS_ML <= C; j += CS_ML)
+        for (int k = 0; k < CS_ML; k++)
+            lm[k] = x[j + k] > lm[k] ? x[j + k] : lm[k];
+    for (; j < C; j++)
+        m = x[j] > m ? x[j] : m;
+    for (int w = CS_ML / 2; w > 0; w /= 2)      /* halving: no serial chain */
+        for (int k = 0; k < w; k++)
+            lm[k] = lm[k + w] > lm[k] ? lm[k + w] : lm[k];
+    m = lm[0] > m ? lm[0] : m;
+#else
     T m = x[0];
 #pragma omp simd reduction(max : m)
     for (cs_intp j = 1; j < C; j++)
         m = x[j] > m ? x[j] : m;
+#endif
     double sr = 0.0, err = 0.0;
     const cs_intp chunk = CS_ROW_CHUNK(C);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
@@ -151,6 +189,7 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
             part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         } else if (e != NULL) {
 #pragma omp simd reduction(+ : part)
+CS_FLOAT_LANES
             for (cs_intp j = j0; j < j1; j++) {
                 T v = EXPNEG(x[j] - m);
                 e[j] = v;
@@ -158,6 +197,7 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
             }
         } else {
 #pragma omp simd reduction(+ : part)
+CS_FLOAT_LANES
             for (cs_intp j = j0; j < j1; j++)
                 part += EXPNEG(x[j] - m);
         }

@@ -1,0 +1,318 @@
+/*
+ * test_kernels.c -- every kernel of CS_KERNELS at every instruction-set level
+ * this CPU runs (and this build has), through a cs_task as the Cython layer
+ * fills it, against a plain C reference in long double.  No Python needed:
+ * this is the test that runs on a cross-compiled aarch64 build under qemu.
+ *
+ *   cc -O3 -fno-math-errno -fno-trapping-math -fopenmp-simd \
+ *      -Icsoftmax/include tests/c/test_kernels.c -lm -o test_kernels
+ *   ./test_kernels            (exit status 0: every kernel within tolerance)
+ *
+ * Tolerances: |got - ref| <= tol * (|ref| + 1), tol 1e-13 (float64) and
+ * 2e-6 (float32); inputs are O(1), so the "+ 1" only covers results near 0
+ * that come out of a cancellation (gradients, log-softmax near 0).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs_dispatch.h"
+#include "cs_reduce.h"
+
+typedef long double ld;
+
+static int failures, checks, tested[CS_NKERNELS];
+static const char *level_name;
+
+/* ---- data ---- */
+
+static unsigned long long rng_state = 88172645463325252ULL;
+static double uniform(void) /* [0, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * 0x1p-53;
+}
+
+/* buffers hold float or double by dtype; indices in elements */
+static void *alloc(int dt, cs_intp n)
+{
+    void *p = calloc((size_t)(n > 0 ? n : 1), dt == CS_F32 ? 4 : 8);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+static ld get(const void *b, int dt, cs_intp i)
+{
+    return dt == CS_F32 ? (ld)((const float *)b)[i] : (ld)((const double *)b)[i];
+}
+static void set(void *b, int dt, cs_intp i, ld v)
+{
+    if (dt == CS_F32)
+        ((float *)b)[i] = (float)v;
+    else
+        ((double *)b)[i] = (double)v;
+}
+static void *randn(int dt, cs_intp n, double scale)
+{
+    void *b = alloc(dt, n);
+    for (cs_intp i = 0; i < n; i++)
+        set(b, dt, i, scale * (2.0 * uniform() - 1.0));
+    return b;
+}
+
+/* ---- checking ---- */
+
+static void check(const char *kernel, int dt, const char *what, cs_intp i, ld got, ld ref)
+{
+    ld tol = dt == CS_F32 ? 2e-6L : 1e-13L;
+    checks++;
+    if (fabsl(got - ref) <= tol * (fabsl(ref) + 1.0L))
+        return;
+    if (failures++ < 20)
+        fprintf(stderr, "MISMATCH %s %s %s [%ld]: got %.17Lg, reference %.17Lg\n", level_name, kernel,
+                dt == CS_F32 ? "float32" : "float64", (long)i, got, ref);
+}
+
+/* the kernel `id` over units [0, n) in two calls (as two threads would) */
+static void run(const cs_ops *ops, int id, int dt, const cs_task *t, cs_intp n, void *scratch)
+{
+    cs_kernel k = cs_pick(ops, id, dt);
+    cs_intp h = n / 2;
+    k(t, 0, h, scratch);
+    k(t, h, n, scratch);
+    tested[id] = 1;
+}
+
+/* reference: softmax of a row x[0], x[st], ... into s (long double), returns lse */
+static ld ref_row(const void *x, int dt, cs_intp off, cs_intp st, cs_intp C, ld *s)
+{
+    ld m = -INFINITY, sum = 0;
+    for (cs_intp j = 0; j < C; j++)
+        m = fmaxl(m, get(x, dt, off + j * st));
+    for (cs_intp j = 0; j < C; j++)
+        sum += s[j] = expl(get(x, dt, off + j * st) - m);
+    for (cs_intp j = 0; j < C; j++)
+        s[j] /= sum;
+    return m + logl(sum);
+}
+
+/* ---- row kernels: softmax, log-softmax, backward, jacobian, losses ---- */
+
+static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
+{
+    cs_intp xs = C + 3, ys = C + 1;             /* padded rows: strides matter */
+    void *x = randn(dt, N * xs, 4.0), *g = randn(dt, N * xs, 1.0), *y = alloc(dt, N * ys);
+    ld *s = malloc(sizeof(ld) * C), *ref = malloc(sizeof(ld) * (size_t)(N * ys + 1));
+    cs_task t = {0};
+    t.x = x; t.xs0 = xs; t.xs1 = 1; t.y = y; t.ys0 = ys; t.ys1 = 1; t.C = C;
+
+    /* softmax_rows, log_softmax_rows (then their backward from these outputs) */
+    for (int lg = 0; lg < 2; lg++) {
+        run(ops, lg ? CS_K_log_softmax_rows : CS_K_softmax_rows, dt, &t, N, NULL);
+        for (cs_intp i = 0; i < N; i++) {
+            ld lse = ref_row(x, dt, i * xs, 1, C, s);
+            for (cs_intp j = 0; j < C; j++)
+                check(lg ? "log_softmax_rows" : "softmax_rows", dt, "y", i * C + j, get(y, dt, i * ys + j),
+                      lg ? get(x, dt, i * xs + j) - lse : s[j]);
+        }
+        /* backward: x = the forward output (y), g = grad_output */
+        void *out = alloc(dt, N * xs);
+        cs_task b = {0};
+        b.x = y; b.xs0 = ys; b.xs1 = 1; b.g = g; b.gs0 = xs; b.gs1 = 1;
+        b.y = out; b.ys0 = xs; b.ys1 = 1; b.C = C;
+        run(ops, lg ? CS_K_log_softmax_backward_rows : CS_K_softmax_backward_rows, dt, &b, N, NULL);
+        for (cs_intp i = 0; i < N; i++) {
+            ld acc = 0;
+            for (cs_intp j = 0; j < C; j++)
+                acc += lg ? get(g, dt, i * xs + j) : get(g, dt, i * xs + j) * get(y, dt, i * ys + j);
+            for (cs_intp j = 0; j < C; j++) {
+                ld yj = get(y, dt, i * ys + j), gj = get(g, dt, i * xs + j);
+                ld r = lg ? gj - expl(yj) * acc : yj * (gj - acc);
+                check(lg ? "log_softmax_backward_rows" : "softmax_backward_rows", dt, "dx", i * C + j,
+                      get(out, dt, i * xs + j), r);
+            }
+        }
+        free(out);
+    }
+
+    /* jacobian_rows: C x C per row, contiguous */
+    if (C <= 64) {
+        void *J = alloc(dt, N * C * C);
+        cs_task j = t;
+        j.y = J;
+        run(ops, CS_K_jacobian_rows, dt, &j, N, NULL);
+        for (cs_intp i = 0; i < N; i++) {
+            ref_row(x, dt, i * xs, 1, C, s);
+            for (cs_intp r = 0; r < C; r++)
+                for (cs_intp c = 0; c < C; c++)
+                    check("jacobian_rows", dt, "J", (i * C + r) * C + c, get(J, dt, (i * C + r) * C + c),
+                          (r == c ? s[r] : 0) - s[r] * s[c]);
+        }
+        free(J);
+    }
+
+    /* ce_index_rows, ce_prob_rows: with and without a gradient, with a
+       per-row scale and with the global one */
+    cs_intp *label = malloc(sizeof(cs_intp) * N);
+    double *loss = malloc(sizeof(double) * N), *rscale = malloc(sizeof(double) * N);
+    void *p = alloc(dt, N * xs);
+    for (cs_intp i = 0; i < N; i++) {
+        label[i] = (cs_intp)(uniform() * C);
+        rscale[i] = 0.25 + uniform();
+        ld tot = 0;
+        for (cs_intp c = 0; c < C; c++) {
+            ld v = uniform() < 0.3 ? 0 : uniform();
+            set(p, dt, i * xs + c, v);
+            tot += get(p, dt, i * xs + c);
+        }
+        (void)tot;
+    }
+    for (int prob = 0; prob < 2; prob++)
+        for (int variant = 0; variant < 3; variant++) {
+            const char *name = prob ? "ce_prob_rows" : "ce_index_rows";
+            cs_task c = {0};
+            c.x = x; c.xs0 = xs; c.xs1 = 1; c.C = C;
+            c.label = prob ? NULL : label;
+            c.g = prob ? p : NULL; c.gs0 = xs; c.gs1 = 1;
+            c.y = variant == 0 ? NULL : y; c.ys0 = ys; c.ys1 = 1;
+            c.rscale = variant == 2 ? rscale : NULL;
+            c.gscale = 0.5;
+            c.loss = loss;
+            run(ops, prob ? CS_K_ce_prob_rows : CS_K_ce_index_rows, dt, &c, N, NULL);
+            for (cs_intp i = 0; i < N; i++) {
+                ld lse = ref_row(x, dt, i * xs, 1, C, s), l = 0, sp = 0;
+                ld k = variant == 2 ? rscale[i] : 0.5;
+                if (prob) {
+                    for (cs_intp j = 0; j < C; j++) {
+                        ld pj = get(p, dt, i * xs + j);
+                        l += pj * (lse - get(x, dt, i * xs + j));
+                        sp += pj;
+                    }
+                } else
+                    l = lse - get(x, dt, i * xs + label[i]);
+                check(name, dt, "loss", i, loss[i], l);
+                if (variant == 0)
+                    continue;
+                for (cs_intp j = 0; j < C; j++) {
+                    ld r = prob ? k * (s[j] * sp - get(p, dt, i * xs + j))
+                                : k * (s[j] - (j == label[i]));
+                    check(name, dt, "grad", i * C + j, get(y, dt, i * ys + j), r);
+                }
+            }
+        }
+    free(label); free(loss); free(rscale); free(p);
+    free(x); free(g); free(y); free(s); free(ref);
+}
+
+/* ---- column kernels: (outer, C, inner), tiles of W columns ---- */
+
+static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_intp inner, cs_intp W)
+{
+    cs_intp n = outer * C * inner;
+    void *x = randn(dt, n, 4.0), *g = randn(dt, n, 1.0), *y = alloc(dt, n), *out = alloc(dt, n);
+    void *scratch = alloc(dt, C * W);
+    ld *s = malloc(sizeof(ld) * C);
+    cs_intp units = outer * ((inner + W - 1) / W);
+    for (int lg = 0; lg < 2; lg++) {
+        cs_task t = {0};
+        t.x = x; t.xs0 = C * inner; t.xs1 = inner;
+        t.y = y; t.ys0 = C * inner; t.ys1 = inner;
+        t.C = C; t.inner = inner; t.W = W;
+        run(ops, lg ? CS_K_log_softmax_cols : CS_K_softmax_cols, dt, &t, units, scratch);
+        for (cs_intp o = 0; o < outer; o++)
+            for (cs_intp c = 0; c < inner; c++) {
+                cs_intp base = o * C * inner + c;
+                ld lse = ref_row(x, dt, base, inner, C, s);
+                for (cs_intp j = 0; j < C; j++)
+                    check(lg ? "log_softmax_cols" : "softmax_cols", dt, "y", base + j * inner,
+                          get(y, dt, base + j * inner), lg ? get(x, dt, base + j * inner) - lse : s[j]);
+            }
+        cs_task b = t;
+        b.x = y; b.g = g; b.gs0 = C * inner; b.gs1 = inner; b.y = out;
+        run(ops, lg ? CS_K_log_softmax_backward_cols : CS_K_softmax_backward_cols, dt, &b, units, NULL);
+        for (cs_intp o = 0; o < outer; o++)
+            for (cs_intp c = 0; c < inner; c++) {
+                cs_intp base = o * C * inner + c;
+                ld acc = 0;
+                for (cs_intp j = 0; j < C; j++) {
+                    ld gj = get(g, dt, base + j * inner), yj = get(y, dt, base + j * inner);
+                    acc += lg ? gj : gj * yj;
+                }
+                for (cs_intp j = 0; j < C; j++) {
+                    ld gj = get(g, dt, base + j * inner), yj = get(y, dt, base + j * inner);
+                    check(lg ? "log_softmax_backward_cols" : "softmax_backward_cols", dt, "dx", base + j * inner,
+                          get(out, dt, base + j * inner), lg ? gj - expl(yj) * acc : yj * (gj - acc));
+                }
+            }
+    }
+    free(x); free(g); free(y); free(out); free(scratch); free(s);
+}
+
+/* ---- one long row in pieces ---- */
+
+static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
+{
+    void *x = randn(dt, C, 4.0), *y = alloc(dt, C);
+    ld *s = malloc(sizeof(ld) * C);
+    cs_intp npc = (C + piece - 1) / piece;
+    double *pmax = malloc(sizeof(double) * npc), *psum = malloc(sizeof(double) * npc);
+    ld lse = ref_row(x, dt, 0, 1, C, s);
+    for (int keep = 0; keep < 2; keep++)
+        for (int lg = 0; lg < 2; lg++) {
+            cs_task t = {0};
+            t.x = x; t.xs0 = C; t.xs1 = 1; t.y = y; t.ys0 = C; t.ys1 = 1; t.C = C;
+            t.piece = piece; t.pmax = pmax; t.psum = psum; t.keep = keep && !lg;
+            memset(y, 0, (size_t)C * (dt == CS_F32 ? 4 : 8));
+            run(ops, CS_K_piece_sumexp, dt, &t, npc, NULL);
+            if (!cs_pieces_combine(&t, npc)) {
+                fprintf(stderr, "MISMATCH %s piece_sumexp: pieces not combined\n", level_name);
+                failures++;
+                continue;
+            }
+            check("piece_sumexp", dt, "M+log S", 0, (ld)t.M + logl((ld)t.S), lse);
+            run(ops, lg ? CS_K_log_softmax_piece_finish : CS_K_softmax_piece_finish, dt, &t, npc, NULL);
+            for (cs_intp j = 0; j < C; j++)
+                check(lg ? "log_softmax_piece_finish" : "softmax_piece_finish", dt, "y", j, get(y, dt, j),
+                      lg ? get(x, dt, j) - lse : s[j]);
+        }
+    free(x); free(y); free(s); free(pmax); free(psum);
+}
+
+int main(void)
+{
+    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 32, 33, 100, 300};
+    int top = cs_cpu_level(), levels[] = {0, 3, 4};
+    for (int li = 0; li < 3; li++) {
+        if (levels[li] > top)
+            break;
+        const cs_ops *ops = cs_ops_for(levels[li]);
+        if (li > 0 && ops == cs_ops_for(levels[li - 1]))
+            break;                                   /* a build with fewer levels */
+        level_name = ops->name;
+        int f0 = failures, c0 = checks;
+        for (int dt = 0; dt < 2; dt++) {
+            for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+                for (size_t b = 0; b < sizeof Cs / sizeof *Cs; b++)
+                    test_rows(ops, dt, Ns[a], Cs[b]);
+            test_cols(ops, dt, 2, 1, 5, 16);
+            test_cols(ops, dt, 2, 3, 40, 16);
+            test_cols(ops, dt, 3, 17, 33, 32);
+            test_cols(ops, dt, 1, 100, 20, 16);
+            test_pieces(ops, dt, 37, 16);
+            test_pieces(ops, dt, 1000, 128);
+        }
+        printf("%-10s %7d checks, %d mismatches\n", level_name, checks - c0, failures - f0);
+    }
+    for (int k = 0; k < CS_NKERNELS; k++)
+        if (!tested[k]) {
+            fprintf(stderr, "NO TEST for kernel %s (add one to tests/c/test_kernels.c)\n", cs_kernel_names[k]);
+            failures++;
+        }
+    printf("%s: %d kernels, %d checks, %d failures\n", failures ? "FAIL" : "OK", CS_NKERNELS, checks, failures);
+    return failures ? 1 : 0;
+}
