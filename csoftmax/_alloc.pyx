@@ -114,6 +114,10 @@ def kernel_view(cnp.ndarray a, tuple split, bint transposed):
     """``a`` (through its transpose when ``transposed``) as a ``split`` =
     (outer, C, inner) view whose rows (inner == 1) or inner axis are
     contiguous, aligned, without a copy; None when there is no such view."""
+    return _kernel_view(a, split, transposed)
+
+
+cdef object _kernel_view(cnp.ndarray a, tuple split, bint transposed):
     if transposed:
         a = cnp.PyArray_Transpose(a, NULL)
     cdef cnp.npy_intp dims[3]
@@ -160,3 +164,74 @@ def clear_cache():
 
 
 LIMITS = {"min_block": CS_CACHE_MIN, "max_bytes": CS_CACHE_MAX, "slots": CS_CACHE_SLOTS}
+
+
+def may_write(cnp.ndarray out, tuple inputs, tuple in_place=()):
+    """Whether a kernel may write straight into ``out``: it overlaps no input,
+    except by being exactly one of ``in_place`` (which the kernel reads before
+    writing)."""
+    cdef int o
+    for a in inputs:
+        if a is None:
+            continue
+        o = overlap(out, a)
+        if o == 2 or (o == 1 and not any(a is b for b in in_place)):
+            return False
+    return True
+
+
+cdef class Plan:
+    """How one reduction maps arrays of a given shape onto kernel views.
+
+    The same index mapping must serve the inputs and the output, so it is chosen
+    once (from the first input's layout: ``a`` over ``axes``, one axis or all of
+    them, sorted) and applied to every array.  Compiled: it runs on every call.
+    """
+    cdef readonly tuple shape, split
+    cdef readonly bint transposed
+
+    def __cinit__(self, cnp.ndarray a, tuple axes):
+        cdef int nd = cnp.PyArray_NDIM(a), ax, k
+        cdef cnp.npy_intp outer = 1, inner = 1
+        self.shape = (<object>a).shape
+        self.transposed = not cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_F_CONTIGUOUS(a)
+        if len(axes) == nd:
+            self.split = (1, cnp.PyArray_SIZE(a), 1)
+            return
+        if len(axes) != 1:
+            raise ValueError("a plan takes one axis or all of them")
+        ax = axes[0]
+        # over the transpose when transposed: axis k of it is axis nd-1-k of a
+        for k in range(nd):
+            if k < ax:
+                if self.transposed:
+                    inner *= cnp.PyArray_DIM(a, k)
+                else:
+                    outer *= cnp.PyArray_DIM(a, k)
+            elif k > ax:
+                if self.transposed:
+                    outer *= cnp.PyArray_DIM(a, k)
+                else:
+                    inner *= cnp.PyArray_DIM(a, k)
+        self.split = (outer, cnp.PyArray_DIM(a, ax), inner)
+
+    def view(self, cnp.ndarray arr):
+        """The kernel view of ``arr``, or None when its layout has none."""
+        return _kernel_view(arr, self.split, self.transposed)
+
+    def operand(self, cnp.ndarray arr):
+        """The kernel view of an input, copied into the plan's layout if needed."""
+        v = _kernel_view(arr, self.split, self.transposed)
+        if v is None:
+            v = _kernel_view(np.array(arr, order="F" if self.transposed else "C"), self.split, self.transposed)
+        return v
+
+    def output(self, out, dtype, tuple inputs, tuple in_place=()):
+        """``(kernel view to write, array it belongs to)``: ``out`` itself when
+        the kernel may write into it, else a new array in the plan's layout."""
+        if out is not None and out.dtype == dtype:
+            v = _kernel_view(out, self.split, self.transposed)
+            if v is not None and may_write(out, inputs, in_place):
+                return v, out
+        res = empty(self.shape, dtype, "F" if self.transposed else "C")
+        return _kernel_view(res, self.split, self.transposed), res

@@ -12,12 +12,10 @@ dtype, the plan has a kernel view of it, and it shares no memory with an input
 unless it is exactly an input the kernel may overwrite (same data, same
 strides).  Otherwise the kernel writes a new array, copied into ``out`` after.
 """
-from math import prod
-
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from ._alloc import empty, kernel_view, overlap
+from ._alloc import Plan, empty, may_write  # noqa: F401  (the plan and the rule for out, compiled)
 
 F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)
@@ -91,62 +89,6 @@ def single_axis(axis, ndim):
     if len(axes) != 1:
         raise ValueError(f"axis must be a single axis, got {axis!r}")
     return axes[0]
-
-
-def may_write(out, inputs, in_place=()):
-    """Whether a kernel may write straight into ``out``: it overlaps no input,
-    except by being exactly one of ``in_place`` (which the kernel reads before
-    writing)."""
-    for a in inputs:
-        o = overlap(out, a)
-        if o == 2 or (o == 1 and not any(a is b for b in in_place)):
-            return False
-    return True
-
-
-class Plan:
-    """How one reduction maps arrays of a given shape onto kernel views.
-
-    The same index mapping must serve the inputs and the output, so it is chosen
-    once (from the first input's layout) and applied to every array.
-    """
-    __slots__ = ("shape", "transposed", "split")
-
-    def __init__(self, a, axes):
-        nd = a.ndim
-        self.shape = a.shape
-        flags = a.flags
-        self.transposed = not flags.c_contiguous and flags.f_contiguous
-        if len(axes) == nd:
-            self.split = (1, a.size, 1)
-        elif len(axes) == 1:
-            s, ax = a.shape, axes[0]
-            if self.transposed:
-                s, ax = s[::-1], nd - 1 - ax
-            self.split = (prod(s[:ax]), s[ax], prod(s[ax + 1:]))
-        else:
-            raise ValueError("a plan takes one axis or all of them")
-
-    def view(self, arr):
-        """The kernel view of ``arr``, or None when its layout has none."""
-        return kernel_view(arr, self.split, self.transposed)
-
-    def operand(self, arr):
-        """The kernel view of an input, copied into the plan's layout if needed."""
-        v = self.view(arr)
-        if v is None:
-            v = self.view(np.array(arr, order="F" if self.transposed else "C"))
-        return v
-
-    def output(self, out, dtype, inputs, in_place=()):
-        """``(kernel view to write, array it belongs to)``: ``out`` itself when
-        the kernel may write into it, else a new array in the plan's layout."""
-        if out is not None and out.dtype == dtype:
-            v = self.view(out)
-            if v is not None and may_write(out, inputs, in_place):
-                return v, out
-        res = empty(self.shape, dtype, order="F" if self.transposed else "C")
-        return self.view(res), res
 
 
 def finish(res, out, rdt):

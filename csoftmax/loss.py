@@ -14,6 +14,7 @@ from ._runtime import get_num_threads
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_INTP = np.dtype(np.intp)
 _INTP_MAX = np.iinfo(np.intp).max
 
 
@@ -21,6 +22,8 @@ def _labels(t, N):
     """Class indices as a contiguous intp array.  Integral floats are taken;
     values an intp cannot hold are refused here, the range [0, C) by the
     kernel's one check."""
+    if t.dtype == _INTP and t.ndim == 1 and t.flags.c_contiguous and t.flags.aligned:
+        return t
     if t.dtype.kind == "f":
         bad = ~np.isfinite(t) | (t != np.trunc(t))
         if bad.any():
@@ -54,6 +57,8 @@ def _scales(w, reduction, grad_output, N, single):
     """``(rscale, gscale)``: row i's gradient is scaled by ``rscale[i] * gscale``
     (``rscale`` None: 1); the kernel's entry divides a "mean" by its
     denominator."""
+    if type(grad_output) is float and reduction != "none":
+        return w, grad_output
     if grad_output is None:
         raise TypeError("grad_output must be a real number or array, got None")
     go = np.asarray(grad_output, dtype=F64)

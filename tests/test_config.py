@@ -1,5 +1,6 @@
 """show_config(), `python -m csoftmax`, and what the environment may not break."""
 import subprocess
+import tempfile
 import sys
 
 import pytest
@@ -10,8 +11,7 @@ from csoftmax import _runtime
 
 def _run(code, **env):
     import os
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+    return run_python(code, env={**os.environ, **env})
 
 
 def test_show_config_dicts():
@@ -42,7 +42,8 @@ def test_show_config_bad_mode():
 
 
 def test_python_m_csoftmax():
-    r = subprocess.run([sys.executable, "-m", "csoftmax"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "csoftmax"], capture_output=True, text=True, timeout=120,
+                       cwd=tempfile.gettempdir())
     assert r.returncode == 0, r.stderr
     assert "kernels:" in r.stdout and "openmp:" in r.stdout
 

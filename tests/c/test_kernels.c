@@ -111,6 +111,51 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
     cs_task t = {0};
     t.x = x; t.xs0 = xs; t.xs1 = 1; t.y = y; t.ys0 = ys; t.ys1 = 1; t.C = C;
 
+    /* logsumexp_rows: one value per row and its sign */
+    {
+        void *l = alloc(dt, N), *sg = alloc(dt, N);
+        cs_task u = {0};
+        u.x = x; u.xs0 = xs; u.xs1 = 1; u.C = C; u.y = l; u.ys0 = 1; u.sign = sg;
+        run(ops, CS_K_logsumexp_rows, dt, &u, N, NULL);
+        for (cs_intp i = 0; i < N; i++) {
+            check("logsumexp_rows", dt, "lse", i, get(l, dt, i), ref_row(x, dt, i * xs, 1, C, s));
+            check("logsumexp_rows", dt, "sign", i, get(sg, dt, i), 1.0L);
+        }
+        free(l);
+        free(sg);
+    }
+
+    /* softmax_where_rows, log_softmax_where_rows: every third entry excluded */
+    {
+        unsigned char *mk = malloc((size_t)(N * xs));
+        for (cs_intp k = 0; k < N * xs; k++)
+            mk[k] = k % 3 != 1;
+        t.mask = mk;
+        t.ms0 = xs;
+        for (int lg = 0; lg < 2; lg++) {
+            const char *name = lg ? "log_softmax_where_rows" : "softmax_where_rows";
+            run(ops, lg ? CS_K_log_softmax_where_rows : CS_K_softmax_where_rows, dt, &t, N, NULL);
+            for (cs_intp i = 0; i < N; i++) {
+                ld m = -INFINITY, sum = 0;
+                for (cs_intp j = 0; j < C; j++)
+                    if (mk[i * xs + j])
+                        m = fmaxl(m, get(x, dt, i * xs + j));
+                for (cs_intp j = 0; j < C; j++)
+                    if (mk[i * xs + j])
+                        sum += expl(get(x, dt, i * xs + j) - m);
+                for (cs_intp j = 0; j < C; j++) {
+                    ld got = get(y, dt, i * ys + j), xj = get(x, dt, i * xs + j);
+                    if (!mk[i * xs + j])   /* excluded: exactly 0, or -inf */
+                        check(name, dt, "excluded", i * C + j, lg ? (got == -INFINITY) : got, lg ? 1 : 0);
+                    else
+                        check(name, dt, "y", i * C + j, got, lg ? (xj - m) - logl(sum) : expl(xj - m) / sum);
+                }
+            }
+        }
+        t.mask = NULL;
+        free(mk);
+    }
+
     /* softmax_rows, log_softmax_rows (then their backward from these outputs) */
     for (int lg = 0; lg < 2; lg++) {
         run(ops, lg ? CS_K_log_softmax_rows : CS_K_softmax_rows, dt, &t, N, NULL);
@@ -182,11 +227,12 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
             c.y = variant == 0 ? NULL : y; c.ys0 = ys; c.ys1 = 1;
             c.rscale = variant == 2 ? rscale : NULL;
             c.gscale = 0.5;
+            c.ignore = -1;   /* no label is ignored */
             c.loss = loss;
             run(ops, prob ? CS_K_ce_prob_rows : CS_K_ce_index_rows, dt, &c, N, NULL);
             for (cs_intp i = 0; i < N; i++) {
                 ld lse = ref_row(x, dt, i * xs, 1, C, s), l = 0, sp = 0;
-                ld k = variant == 2 ? rscale[i] : 0.5;
+                ld k = variant == 2 ? rscale[i] * 0.5 : 0.5;   /* rscale[i] times gscale */
                 if (prob) {
                     for (cs_intp j = 0; j < C; j++) {
                         ld pj = get(p, dt, i * xs + j);
