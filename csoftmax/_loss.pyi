@@ -3,4 +3,5 @@ import numpy as np
 
 def cross_entropy(z: np.ndarray, label: np.ndarray | None, target: np.ndarray | None, grad: np.ndarray | None,
                   rscale: np.ndarray | None, gscale: float, weight: np.ndarray | None,
-                  n_threads: int) -> tuple[np.ndarray, float]: ...
+                  class_weight: np.ndarray | None, smoothing: float, ignore_index: int, mean: bool,
+                  n_threads: int) -> tuple[np.ndarray, float, float]: ...

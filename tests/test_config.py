@@ -1,12 +1,13 @@
 """show_config(), `python -m csoftmax`, and what the environment may not break."""
 import subprocess
-import tempfile
 import sys
+import tempfile
 
 import pytest
 
 import csoftmax
 from csoftmax import _runtime
+from helpers import run_python
 
 
 def _run(code, **env):
