@@ -136,6 +136,6 @@ def softmax_jacobian(x, axis=-1, *, out=None):
     if res.size:
         rows = moved.reshape(-1, C)
         if C > 1 and rows.strides[1] != rows.itemsize or not rows.flags.aligned:
-            rows = np.ascontiguousarray(rows)
+            rows = np.require(rows, requirements=["C", "A"])
         _jacobian.jacobian(rows, res.reshape(-1, C, C), get_num_threads())
     return finish(res, out, rdt)

@@ -46,7 +46,7 @@ def _masked(a, axes, mask, rdt, out, log):
     moved = np.moveaxis(a, axes, ends)
     n, C = prod(moved.shape[:lead]), prod(moved.shape[lead:])
     rows = (n, C, 1)
-    x3 = np.ascontiguousarray(moved).reshape(rows)
+    x3 = np.require(moved, requirements=["C", "A"]).reshape(rows)
     m3 = np.ascontiguousarray(np.moveaxis(mask, axes, ends)).reshape(rows).view(np.uint8)
     y3 = empty(rows, a.dtype)
     if a.size:
@@ -232,8 +232,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     res = np.full(n, -np.inf, x.dtype)
     sign = np.full(n, -1.0, x.dtype) if return_sign else None
     if C and n:
-        rows = np.ascontiguousarray(moved.reshape(n, C))
-        brows = None if b is None else np.ascontiguousarray(np.moveaxis(b, axes, ends).reshape(n, C))
+        rows = np.require(moved.reshape(n, C), requirements=["C", "A"])
+        brows = None if b is None else np.require(np.moveaxis(b, axes, ends).reshape(n, C), requirements=["C", "A"])
         _forward.logsumexp(rows, brows, res, sign, get_num_threads())
     res = finish(res.reshape(shape), out, rdt)
     if not return_sign:

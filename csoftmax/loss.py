@@ -120,7 +120,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
             bad = probs[~(probs >= 0)].flat[0].item()
             raise ValueError(f"target probabilities must be >= 0 (nan is refused too), got {bad!r}")
         if (C > 1 and probs.strides[1] != probs.itemsize) or not probs.flags.aligned:
-            probs = np.ascontiguousarray(probs)
+            probs = np.require(probs, requirements=["C", "A"])
     elif t.shape == z.shape[:-1]:
         label = _labels(t, N)
     else:
@@ -131,7 +131,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     if out is not None:
         check_out(out, z.shape, rdt)
     if (C > 1 and z2.strides[1] != z2.itemsize) or not z2.flags.aligned:
-        z2 = np.ascontiguousarray(z2)
+        z2 = np.require(z2, requirements=["C", "A"])
     grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
     mean = reduction == "mean"
     per, total, denom = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w, cw, eps, ignore, mean,
