@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import csoftmax
 import csoftmax.dask as cdask
-from csoftmax.regression import _Problem
+from csoftmax.regression import _Problem, step_from_curvature
 
 _F8 = np.dtype(np.float64)
 
@@ -187,18 +187,8 @@ class DaskProblem(_Problem):
         """``1 / L`` as in memory: ``L = λ_max(Σ_i w_i x̃_i x̃_iᵀ / Σ_i w_i) / 2 + l2`` by
         power iteration, one pass over the chunks per product."""
         D = self.shape[1]
-        v = np.random.RandomState(0).standard_normal(D + self.fit_intercept)
-        v /= np.linalg.norm(v)
-        lam = 0.0
-        for _ in range(50):
-            g = self._sum(v, "gram", v.size) / self.total
-            norm = float(np.linalg.norm(g))
-            if norm == 0.0 or abs(norm - lam) <= 1e-3 * norm:
-                lam = norm
-                break
-            lam, v = norm, g / norm
-        L = 0.5 * lam + self.l2
-        return 1.0 / L if L > 0 else 1.0
+        return step_from_curvature(lambda v: self._sum(v, "gram", v.size) / self.total, D + self.fit_intercept,
+                                   self.l2)
 
     def fit_sgd(self, lr, batch_size, max_iter, tol, n_iter_no_change, rng, progress):
         """Mini-batch SGD, each epoch a pass over the row chunks in a shuffled order.

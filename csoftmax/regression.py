@@ -466,6 +466,24 @@ def _weigh_classes(class_weight, classes, y, y_idx, sw):
     return sw
 
 
+def step_from_curvature(gram, n, l2, dtype=np.float64):
+    """``1 / L``, ``L = λ_max / 2 + l2`` with ``λ_max`` the largest eigenvalue of the
+    weighted Gram matrix ``gram`` applies (power iteration from a fixed start: a
+    few products, no matrix formed)."""
+    v = np.random.RandomState(0).standard_normal(n).astype(dtype)
+    v /= np.linalg.norm(v)
+    lam = 0.0
+    for _ in range(50):
+        g = gram(v)
+        norm = float(np.linalg.norm(g))
+        if norm == 0.0 or abs(norm - lam) <= 1e-3 * norm:
+            lam = norm
+            break
+        lam, v = norm, g / norm
+    L = 0.5 * lam + l2
+    return 1.0 / L if L > 0 else 1.0
+
+
 class _Problem:
     """The training data and objective shared by the solvers."""
 
@@ -517,22 +535,14 @@ class _Problem:
         X, sw, D = self.X, self.sw, self.X.shape[1]
         w = np.full(X.shape[0], 1.0 / X.shape[0]) if sw is None else sw / sw.sum()
         w = w.astype(self.dtype)
-        v = np.random.RandomState(0).standard_normal(D + self.fit_intercept).astype(self.dtype)
-        v /= np.linalg.norm(v)
-        lam = 0.0
-        for _ in range(50):
+
+        def gram(v):
             u = X @ v[:D]
             if self.fit_intercept:
                 u += v[D]
             u *= w
-            g = X.T @ u if not self.fit_intercept else np.append(X.T @ u, u.sum())
-            norm = float(np.linalg.norm(g))
-            if norm == 0.0 or abs(norm - lam) <= 1e-3 * norm:
-                lam = norm
-                break
-            lam, v = norm, g / norm
-        L = 0.5 * lam + self.l2
-        return 1.0 / L if L > 0 else 1.0
+            return X.T @ u if not self.fit_intercept else np.append(X.T @ u, u.sum())
+        return step_from_curvature(gram, D + self.fit_intercept, self.l2, self.dtype)
 
 
 _scipy_blas = []
