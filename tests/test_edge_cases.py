@@ -141,3 +141,15 @@ def test_unaligned_labels(rng=np.random.default_rng(5)):
     got = cs.cross_entropy_grad(z, unaligned)
     assert got[0] == want[0]
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("C", [5, 36, 100, 700])
+def test_rows_of_minus_inf(isa, C):
+    # a max over nothing but -inf must stay -inf (OpenMP's max reduction starts
+    # its lanes at the lowest finite value under some compilers)
+    x = np.full((5, C), -np.inf, np.float32)
+    assert np.isnan(cs.softmax(x, axis=1)).all() and np.isnan(cs.log_softmax(x, axis=1)).all()
+    assert (cs.logsumexp(x, axis=1) == -np.inf).all()
+    mask = np.ones_like(x, bool)
+    assert np.isnan(cs.softmax(x, axis=1, where=mask)).all()
+    assert np.isnan(cs.cross_entropy(x, np.zeros(5, int), weight=np.ones(C), reduction="none")).all()

@@ -34,6 +34,21 @@
 #endif
 
 #define CS_NARROW 32
+/* OpenMP's max reduction starts each lane at the lowest finite value, not -inf
+   (clang does; GCC starts at -inf): a max over nothing but -inf then comes out
+   as -FLT_MAX / -DBL_MAX.  After such a loop, this rescans (rarely: only when
+   that value came out) with the loop's own condition. */
+#ifndef CS_MAX_FIX
+#define CS_MAX_FIX(T, m, n, cond, val)                                          \
+    do {                                                                        \
+        if ((m) == (sizeof(T) == 4 ? (T)-FLT_MAX : (T)-DBL_MAX)) {              \
+            (m) = (T)-INFINITY;                                                 \
+            for (cs_intp j_ = 0; j_ < (n); j_++)                                \
+                if ((cond) && (val) > (m))                                      \
+                    (m) = (val);                                                \
+        }                                                                       \
+    } while (0)
+#endif
 #define CS_BLOCK 1024
 /* strided tiles: prefetch the strip CS_PF classes ahead */
 #define CS_PF 8
@@ -246,6 +261,10 @@ static inline void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
         m2 = x2[j] > m2 ? x2[j] : m2;
         m3 = x3[j] > m3 ? x3[j] : m3;
     }
+    CS_MAX_FIX(T, m0, C, 1, x0[j_]);
+    CS_MAX_FIX(T, m1, C, 1, x1[j_]);
+    CS_MAX_FIX(T, m2, C, 1, x2[j_]);
+    CS_MAX_FIX(T, m3, C, 1, x3[j_]);
     m[0] = m0, m[1] = m1, m[2] = m2, m[3] = m3;
 }
 
@@ -1028,6 +1047,7 @@ static double CS_FN(ce_index_opts_row)(const T *z, cs_intp c, T *g, double k, co
 #pragma omp simd reduction(max : m)
     for (cs_intp j = 1; j < C; j++)
         m = z[j] > m ? z[j] : m;
+    CS_MAX_FIX(T, m, C, 1, z[j_]);
     double s = 0.0, dm = 0.0;   /* sum of exp(z - m); sum of w (m - z) */
     if (g != NULL) {
 #pragma omp simd reduction(+ : s, dm)
@@ -1122,6 +1142,7 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, cs_intp n, double *s
         for (cs_intp j = 0; j < n; j++)
             M = (b[j] != 0 && x[j] > M) ? x[j] : M;
     }
+    CS_MAX_FIX(T, M, n, b == NULL || b[j_] != 0, x[j_]);
     double s = 0.0, m = 0.0;
     int finite = isfinite(M);
     if (finite && b == NULL) {
@@ -1187,6 +1208,7 @@ static inline T CS_FN(row_sumexp_where)(const T *x, const unsigned char *k, cs_i
 #pragma omp simd reduction(max : m)
     for (cs_intp j = 0; j < C; j++)
         m = (k[j] && x[j] > m) ? x[j] : m;
+    CS_MAX_FIX(T, m, C, k[j_], x[j_]);
     double sr = 0.0, err = 0.0;
     const cs_intp chunk = CS_ROW_CHUNK(C);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {

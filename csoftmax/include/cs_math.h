@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <float.h>
 #include <math.h>
 
 #if defined(__GNUC__)
