@@ -68,13 +68,14 @@ def check_out(out, shape, dtype, name="out"):
         raise ValueError(f"{name} is read-only")
 
 
-_ALL = [tuple(range(n)) for n in range(65)]
+# every axis, for each ndim NumPy allows
+ALL_AXES = [tuple(range(n)) for n in range(65)]
 
 
 def normalize_axes(axis, ndim):
     """Sorted tuple of the axes to reduce over (``None``: all of them)."""
     if axis is None:
-        return _ALL[ndim]
+        return ALL_AXES[ndim]
     if type(axis) is int and -ndim <= axis < ndim:
         return (axis % ndim,)
     try:

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _forward
 from ._alloc import empty
-from ._api import Plan, as_common, as_real, check_out, finish, normalize_axes
+from ._api import ALL_AXES, Plan, as_common, as_real, check_out, finish, normalize_axes
 from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -15,15 +15,18 @@ def _forward_call(x, axis, out, log, where=None):
     a, rdt = as_real(x)
     if out is not None:
         check_out(out, a.shape, rdt)
-    axes = normalize_axes(axis, a.ndim)
+    axes = ALL_AXES[a.ndim] if axis is None else normalize_axes(axis, a.ndim)
     if where is not None:
         return _masked(a, axes, _mask(where, a.shape), rdt, out, log)
     if len(axes) not in (1, a.ndim):
         return _over_some_axes(a, axes, rdt, out, log)
     plan = Plan(a, axes)
-    y, res = plan.output(out, a.dtype, (a,), in_place=(a,))
+    inputs = (a,)
+    y, res = plan.output(out, a.dtype, inputs, inputs)
     if a.size:
         _forward.softmax(plan.operand(a), y, None, log, get_num_threads())
+    if out is None and res.dtype is rdt and a.ndim:
+        return res  # the common case of finish()
     return finish(res, out, rdt)
 
 
