@@ -1,5 +1,5 @@
 # Type stub for the estimator (built on scikit-learn's base classes).
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -55,6 +55,11 @@ class SoftmaxRegression:
                                 sample_weight: bool | str | None = ...) -> SoftmaxRegression: ...
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
     def set_params(self, **params: Any) -> SoftmaxRegression: ...
+
+# 1 / L for gradient descent, from a power iteration on the product ``gram``
+# (shared by the in-memory and the Dask problems).
+def step_from_curvature(gram: Callable[[NDArray[np.floating]], NDArray[np.floating]], n: int, l2: float,
+                        dtype: DTypeLike = ...) -> float: ...
 
 # The solvers' view of the training data (csoftmax._dask_fit subclasses it).
 class _Problem:

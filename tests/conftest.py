@@ -20,6 +20,11 @@ def pytest_addoption(parser):
                      help="also run the tests marked slow (as CSOFTMAX_SLOW=1 does)")
 
 
+def pytest_configure(config):
+    # registered here, not only in pyproject.toml: CI runs a copy of tests/ against the installed wheel
+    config.addinivalue_line("markers", "slow: takes several seconds; skipped unless --runslow or CSOFTMAX_SLOW=1")
+
+
 def _run_slow(config):
     return config.getoption("--runslow") or os.environ.get("CSOFTMAX_SLOW", "") not in ("", "0")
 
