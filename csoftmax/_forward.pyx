@@ -99,9 +99,10 @@ def softmax(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_thre
 cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")
 
 
-def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray y, cnp.ndarray sign, int n_threads):
+def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp.ndarray sign, int n_threads):
     """y[i] = log |sum_j b[i, j] exp(x[i, j])| over the rows of x (N, C), rows
-    contiguous (b likewise, or None for all 1); sign[i] its sign, or without
+    contiguous (b likewise, or None for all 1; mask, uint8, likewise or None:
+    where it is 0 the entry takes no part); sign[i] its sign, or without
     sign y[i] = nan where the sum is negative.  y and sign: contiguous (N,)
     arrays of x's dtype."""
     cdef int dt = dtype_code(x)
@@ -120,6 +121,11 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray y, cnp.ndarray sign, int
         if stride(b, 1) != 1:
             raise ValueError("the logsumexp kernel needs contiguous rows")
         t.g, t.gs0 = cnp.PyArray_DATA(b), stride(b, 0)
+    if mask is not None:
+        if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 2
+                or not cnp.PyArray_SAMESHAPE(x, mask) or stride(mask, 1) != 1):
+            raise ValueError("the logsumexp mask must be uint8, shaped like x, with contiguous rows")
+        t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
     for r in (y, sign):
         if r is not None and (cnp.PyArray_TYPE(r) != cnp.PyArray_TYPE(x) or cnp.PyArray_SIZE(r) != N
                               or not cnp.PyArray_IS_C_CONTIGUOUS(r)):

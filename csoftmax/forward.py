@@ -211,17 +211,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     else:
         x, b, rdt = as_common(a, "a", b, "b")
         x, b = np.broadcast_arrays(x, b)
-    if where is not None:
-        mask = np.asarray(where)
-        if mask.dtype != np.bool_:
-            raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
-        # a False entry weighs 0 and is -inf: it takes no part, even as an inf or nan
-        b = np.where(mask, 1 if b is None else b, 0).astype(x.dtype)
-        x = np.where(mask, x, -np.inf).astype(x.dtype)
-        x, b = np.broadcast_arrays(x, b)
+    # a False entry of where takes no part, even as an inf or nan (the kernel reads the mask)
+    mask = None if where is None else _mask(where, x.shape)
     if x.ndim == 0:
         x = x.reshape(1)
         b = None if b is None else b.reshape(1)
+        mask = None if mask is None else mask.reshape(1)
     axes = normalize_axes(axis, x.ndim)
     lead = x.ndim - len(axes)
     ends = tuple(range(lead, x.ndim))
@@ -237,7 +232,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     if C and n:
         rows = np.require(moved.reshape(n, C), requirements=["C", "A"])
         brows = None if b is None else np.require(np.moveaxis(b, axes, ends).reshape(n, C), requirements=["C", "A"])
-        _forward.logsumexp(rows, brows, res, sign, get_num_threads())
+        mrows = None if mask is None else \
+            np.ascontiguousarray(np.moveaxis(mask, axes, ends).reshape(n, C)).view(np.uint8)
+        _forward.logsumexp(rows, brows, mrows, res, sign, get_num_threads())
     res = finish(res.reshape(shape), out, rdt)
     if not return_sign:
         return res

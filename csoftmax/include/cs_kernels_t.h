@@ -1124,44 +1124,86 @@ static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
 
 /* ---- logsumexp ---- */
 
-/* One row of n entries x (weights b unless NULL, b-stride 1): log |sum_j b_j
-   exp(x_j)| and its sign, as scipy.special.logsumexp computes them.  Entries
-   with b_j = 0 take no part.  The max M is taken out exactly: with m the
-   (weighted) count of entries equal to it and s the sum over the others of
-   b_j exp(x_j - M), the result is M + log m + log1p(s / m); where that is not
-   finite (an infinite entry, a nan), the plain log of the sum. */
-static inline double CS_FN(lse_row)(const T *x, const T *b, cs_intp n, double *sign)
+/* One row of n entries x (weights b unless NULL; mask k unless NULL, an entry
+   whose k is 0 takes no part; all stride 1): log |sum_j b_j exp(x_j)| and its
+   sign, as scipy.special.logsumexp computes them.  Entries with b_j = 0 take
+   no part either.  The max M is taken out exactly.  float64: with m the
+   (weighted) count of entries equal to M and s the sum over the others of
+   b_j exp(x_j - M), the result is M + log m + log1p(s / m), so that a sum
+   dominated by its largest term keeps the others' part.  float32: the sum of
+   all b_j exp(x_j - M), taken in double, holds that part already (29 more
+   bits than float): M + log sum.  Where the result is not finite (an
+   infinite entry, a nan, a sum that cancels), the plain log of the sum. */
+static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char *k, cs_intp n, double *sign)
 {
     T M = -INFINITY;
-    if (b == NULL) {
+    if (b == NULL && k == NULL) {
+        M = x[0];
 #pragma omp simd reduction(max : M)
-        for (cs_intp j = 0; j < n; j++)
+        for (cs_intp j = 1; j < n; j++)
             M = x[j] > M ? x[j] : M;
-    } else {
+    } else if (k == NULL) {
 #pragma omp simd reduction(max : M)
         for (cs_intp j = 0; j < n; j++)
             M = (b[j] != 0 && x[j] > M) ? x[j] : M;
+    } else if (b == NULL) {     /* a masked entry is read as -inf */
+#pragma omp simd reduction(max : M)
+        for (cs_intp j = 0; j < n; j++) {
+            T v = k[j] ? x[j] : (T)-INFINITY;
+            M = v > M ? v : M;
+        }
+    } else {
+#pragma omp simd reduction(max : M)
+        for (cs_intp j = 0; j < n; j++) {
+            T v = (k[j] && b[j] != 0) ? x[j] : (T)-INFINITY;
+            M = v > M ? v : M;
+        }
     }
-    CS_MAX_FIX(T, M, n, b == NULL || b[j_] != 0, x[j_]);
-    double s = 0.0, m = 0.0;
+    CS_MAX_FIX(T, M, n, (b == NULL || b[j_] != 0) && (k == NULL || k[j_]), x[j_]);
+    double s = 0.0, m = 0.0, out = NAN, sg = NAN;
     int finite = isfinite(M);
-    if (finite && b == NULL) {
-#pragma omp simd reduction(+ : s, m)
-        for (cs_intp j = 0; j < n; j++) {
-            double e = EXPNEG(x[j] - M);
-            s += x[j] != M ? e : 0.0;
-            m += x[j] == M ? 1.0 : 0.0;
+    if (finite && sizeof(T) == 4) {
+        if (b == NULL && k == NULL) {
+#pragma omp simd reduction(+ : s)
+CS_FLOAT_LANES
+            for (cs_intp j = 0; j < n; j++)
+                s += EXPNEG(x[j] - M);
+        } else if (k == NULL) {
+#pragma omp simd reduction(+ : s)
+            for (cs_intp j = 0; j < n; j++)
+                s += (double)b[j] * (b[j] != 0 ? EXPNEG(x[j] - M) : (T)0);
+        } else if (b == NULL) {   /* exp(-inf) = 0 */
+#pragma omp simd reduction(+ : s)
+CS_FLOAT_LANES
+            for (cs_intp j = 0; j < n; j++)
+                s += EXPNEG((k[j] ? x[j] : (T)-INFINITY) - M);
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (cs_intp j = 0; j < n; j++) {
+                T w = k[j] ? b[j] : (T)0;
+                s += (double)w * (w != 0 ? EXPNEG(x[j] - M) : (T)0);
+            }
         }
+        sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
+        out = log(fabs(s)) + (double)M;
     } else if (finite) {
+        if (b == NULL) {
 #pragma omp simd reduction(+ : s, m)
-        for (cs_intp j = 0; j < n; j++) {
-            double e = b[j] != 0 ? (double)b[j] * EXPNEG(x[j] - M) : 0.0;
-            s += x[j] != M ? e : 0.0;
-            m += x[j] == M ? (double)b[j] : 0.0;
+            for (cs_intp j = 0; j < n; j++) {
+                T v = (k == NULL || k[j]) ? x[j] : (T)-INFINITY;
+                double e = EXPNEG(v - M);
+                s += v != M ? e : 0.0;
+                m += v == M ? 1.0 : 0.0;
+            }
+        } else {
+#pragma omp simd reduction(+ : s, m)
+            for (cs_intp j = 0; j < n; j++) {
+                double w = (k == NULL || k[j]) ? (b == NULL ? 1.0 : (double)b[j]) : 0.0;
+                double e = w != 0 ? w * EXPNEG(x[j] - M) : 0.0;
+                s += x[j] != M ? e : 0.0;
+                m += x[j] == M ? w : 0.0;
+            }
         }
-    }
-    double out = NAN, sg = NAN;
-    if (finite) {
         if (s != 0.0)
             s /= m;
         sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
@@ -1172,7 +1214,8 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, cs_intp n, double *s
     if (!isfinite(out)) {
         double tot = 0.0;
         for (cs_intp j = 0; j < n; j++)
-            tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j]);
+            if (k == NULL || k[j])
+                tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j]);
         sg = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
         out = log(fabs(tot));
     }
@@ -1180,15 +1223,16 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, cs_intp n, double *s
     return out;
 }
 
-/* Units: rows of x (and of the weights g unless NULL), rows contiguous; y[i]
-   (stride ys0) receives log |sum|, sign[i] (same stride) its sign unless NULL,
-   else y[i] is nan where the sum is negative. */
+/* Units: rows of x (and of the weights g, the mask, unless NULL), rows
+   contiguous; y[i] (stride ys0) receives log |sum|, sign[i] (same stride) its
+   sign unless NULL, else y[i] is nan where the sum is negative. */
 static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
     for (cs_intp i = lo; i < hi; i++) {
         double sg;
-        double v = CS_FN(lse_row)(CS_X(t) + i * t->xs0, t->g != NULL ? CS_G(t) + i * t->gs0 : NULL, t->C, &sg);
+        double v = CS_FN(lse_row)(CS_X(t) + i * t->xs0, t->g != NULL ? CS_G(t) + i * t->gs0 : NULL,
+                                  t->mask != NULL ? t->mask + i * t->ms0 : NULL, t->C, &sg);
         if (t->sign != NULL)
             ((T *)t->sign)[i * t->ys0] = (T)sg;
         else if (sg < 0)

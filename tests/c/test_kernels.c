@@ -121,6 +121,36 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
             check("logsumexp_rows", dt, "lse", i, get(l, dt, i), ref_row(x, dt, i * xs, 1, C, s));
             check("logsumexp_rows", dt, "sign", i, get(sg, dt, i), 1.0L);
         }
+        /* with weights wb (positive, every seventh 0: out) and a mask (every
+           third entry out), each and both */
+        unsigned char *mk = malloc((size_t)(N * xs));
+        void *wb = alloc(dt, N * xs);
+        for (cs_intp k = 0; k < N * xs; k++) {
+            mk[k] = k % 3 != 1;
+            set(wb, dt, k, k % 7 == 3 ? 0.0L : 0.25L + fabsl(get(g, dt, k)));
+        }
+        u.gs0 = xs;
+        for (int v = 1; v < 4; v++) {
+            u.g = v & 1 ? wb : NULL;
+            u.mask = v & 2 ? mk : NULL;
+            u.ms0 = xs;
+            run(ops, CS_K_logsumexp_rows, dt, &u, N, NULL);
+            for (cs_intp i = 0; i < N; i++) {
+                ld sum = 0;
+                for (cs_intp j = 0; j < C; j++)
+                    if (!(v & 2) || mk[i * xs + j])
+                        sum += (v & 1 ? get(wb, dt, i * xs + j) : 1.0L) * expl(get(x, dt, i * xs + j));
+                if (sum == 0)   /* nothing takes part: -inf, sign 0 */
+                    check("logsumexp_rows", dt, "lse of nothing", i, get(l, dt, i) == -INFINITY, 1);
+                if (sum == 0)
+                    continue;
+                check("logsumexp_rows", dt, v == 1 ? "lse b" : v == 2 ? "lse where" : "lse b where", i,
+                      get(l, dt, i), logl(fabsl(sum)));
+                check("logsumexp_rows", dt, "sign", i, get(sg, dt, i), sum > 0 ? 1.0L : sum < 0 ? -1.0L : 0.0L);
+            }
+        }
+        free(mk);
+        free(wb);
         free(l);
         free(sg);
     }
