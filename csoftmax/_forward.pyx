@@ -11,7 +11,7 @@ from libc.string cimport memset
 
 cimport numpy as cnp
 
-from csoftmax._kernels cimport cs_intp, cs_pieces_combine, cs_task
+from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tile_width
 from csoftmax._task cimport check_like, dtype_code, stride
 
@@ -81,7 +81,7 @@ def softmax(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_thre
             raise ValueError("a masked softmax needs a uint8 mask shaped like x and contiguous rows")
         t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
         with nogil:
-            run(kernel(WHERE_ROWS[log], dt), &t, outer, nt, 0)
+            run(kernel(WHERE_ROWS[log], dt), &t, outer, nt, (max(<cs_intp>CS_WHERE_BYTES, C * itemsize) + 63) & ~63)
         return
     if inner == 1 and t.xs1 == 1 and t.ys1 == 1:
         with nogil:

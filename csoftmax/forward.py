@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _forward
 from ._alloc import empty
-from ._api import ALL_AXES, Plan, as_common, as_real, check_out, finish, normalize_axes
+from ._api import ALL_AXES, Plan, as_common, as_real, check_out, finish, may_write, normalize_axes
 from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -43,17 +43,25 @@ def _mask(where, shape):
 
 def _masked(a, axes, mask, rdt, out, log):
     """softmax with where=: the reduced axes moved last, as contiguous rows
-    (copied only if they are not already), through the masked row kernel."""
+    (x and the mask copied only if they are not already), through the masked
+    row kernel; into ``out`` itself when its rows are the result's."""
     lead = a.ndim - len(axes)
     ends = tuple(range(lead, a.ndim))
     moved = np.moveaxis(a, axes, ends)
     n, C = prod(moved.shape[:lead]), prod(moved.shape[lead:])
     rows = (n, C, 1)
     x3 = np.require(moved, requirements=["C", "A"]).reshape(rows)
-    m3 = np.ascontiguousarray(np.moveaxis(mask, axes, ends)).reshape(rows).view(np.uint8)
-    y3 = empty(rows, a.dtype)
+    m2 = np.moveaxis(mask, axes, ends).reshape(n, C)   # a broadcast row stays one row (stride 0)
+    if C > 1 and m2.strides[1] != 1:
+        m2 = np.ascontiguousarray(m2)
+    m3 = m2.view(np.uint8).reshape(rows)
+    direct = (out is not None and out.dtype == a.dtype and axes == ends and out.flags.c_contiguous
+              and out.flags.aligned and may_write(out, (a, mask), in_place=(a,)))
+    y3 = out.reshape(rows) if direct else empty(rows, a.dtype)
     if a.size:
         _forward.softmax(x3, y3, m3, log, get_num_threads())
+    if direct:
+        return out
     res = np.moveaxis(y3.reshape(moved.shape), ends, axes)
     if out is None and rdt == a.dtype:
         return res[()] if res.ndim == 0 else res

@@ -9,7 +9,7 @@ from csoftmax import reference as ref
 from helpers import assert_log_softmax_close, assert_softmax_close
 
 SHAPES_AXES = [((7,), None), ((5, 9), -1), ((5, 9), 0), ((4, 3, 6), 1), ((4, 3, 6), (0, 2)),
-               ((3, 40), None), ((300, 70), -1)]
+               ((3, 40), None), ((300, 70), -1), ((600, 12), -1), ((40, 1000), -1), ((5, 5000), -1)]
 
 
 @pytest.fixture
@@ -65,6 +65,29 @@ def test_specials_among_the_unmasked(rng):
     for fn, rfn in ((cs.softmax, ref.softmax), (cs.log_softmax, ref.log_softmax)):
         np.testing.assert_allclose(fn(x, axis=1, where=mask), rfn(x, axis=1, where=mask).astype(float),
                                    rtol=1e-15, equal_nan=True)
+
+
+@pytest.mark.parametrize("C", [3, 12, 100, 1000, 5000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_rows_at_every_width(isa, rng, C, dtype):
+    """Rows whose set entries are all -inf, hold a nan or a +inf, or that have
+    none set, among ordinary rows, at the narrow, mid-width and wide paths."""
+    x = rng.standard_normal((40, C)).astype(dtype)
+    mask = rng.random(x.shape) < 0.5
+    mask[:, 0] = True
+    mask[:, 1] = False
+    x[3, mask[3]] = -np.inf              # every set entry -inf
+    x[5, 0] = np.nan                     # a set nan
+    x[7, 1] = np.nan                     # a masked nan: no part
+    x[9, 0] = np.inf                     # a set +inf
+    x[11, 1] = np.inf                    # a masked +inf: no part
+    mask[13] = False                     # none set
+    for fn, rfn in ((cs.softmax, ref.softmax), (cs.log_softmax, ref.log_softmax)):
+        with np.errstate(all="ignore"):
+            want = rfn(x, axis=1, where=mask)
+        got = fn(x, axis=1, where=mask)
+        tol = 2e-6 if dtype == np.float32 else 1e-14
+        np.testing.assert_allclose(got, want.astype(dtype), rtol=tol, atol=tol, equal_nan=True, err_msg=fn.__name__)
 
 
 def test_float16_and_integers(rng):

@@ -37,6 +37,10 @@ enum { CS_F32 = 0, CS_F64 = 1 };
 /* Widest tile of columns a *_cols kernel takes. */
 #define CS_TILE 256
 
+/* The *_where_rows kernels work a block of rows of about this many bytes at a
+   time in their scratch, which must hold max(CS_WHERE_BYTES, C * itemsize). */
+#define CS_WHERE_BYTES 16384
+
 typedef struct cs_task {
     /* operands, with the stride between rows (or outer blocks) and classes */
     const void *x;

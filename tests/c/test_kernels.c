@@ -155,16 +155,19 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
         free(sg);
     }
 
-    /* softmax_where_rows, log_softmax_where_rows: every third entry excluded */
+    /* softmax_where_rows, log_softmax_where_rows: every third entry
+       excluded, and every entry of row 1 (none set: 0, log -inf) */
     {
         unsigned char *mk = malloc((size_t)(N * xs));
+        size_t nscratch = (size_t)C * 8 > CS_WHERE_BYTES ? (size_t)C * 8 : CS_WHERE_BYTES;
+        void *scratch = malloc(nscratch);
         for (cs_intp k = 0; k < N * xs; k++)
-            mk[k] = k % 3 != 1;
+            mk[k] = k % 3 != 1 && (N < 2 || k / xs != 1);
         t.mask = mk;
         t.ms0 = xs;
         for (int lg = 0; lg < 2; lg++) {
             const char *name = lg ? "log_softmax_where_rows" : "softmax_where_rows";
-            run(ops, lg ? CS_K_log_softmax_where_rows : CS_K_softmax_where_rows, dt, &t, N, NULL);
+            run(ops, lg ? CS_K_log_softmax_where_rows : CS_K_softmax_where_rows, dt, &t, N, scratch);
             for (cs_intp i = 0; i < N; i++) {
                 ld m = -INFINITY, sum = 0;
                 for (cs_intp j = 0; j < C; j++)
@@ -184,6 +187,7 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
         }
         t.mask = NULL;
         free(mk);
+        free(scratch);
     }
 
     /* softmax_rows, log_softmax_rows (then their backward from these outputs) */
