@@ -19,6 +19,7 @@ cdef extern from "cs_kernels.h" nogil:
         double gscale
         double *loss
         const double *cweight
+        const void *cweight_t
         double cwsum, smooth
         cs_intp ignore
         cs_intp piece

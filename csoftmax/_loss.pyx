@@ -74,10 +74,13 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
         t.rscale = <const double *>cnp.PyArray_DATA(rscale)
     t.gscale = gscale
     t.smooth, t.ignore, t.cwsum = smoothing, ignore_index, <double>C
+    cdef cnp.ndarray cwt = None
     if class_weight is not None:
         _per_row(class_weight, C, cnp.NPY_DOUBLE, "class_weight")
         t.cweight = <const double *>cnp.PyArray_DATA(class_weight)
         t.cwsum = cs_sum(t.cweight, NULL, C)
+        cwt = class_weight.astype((<object>z).dtype, copy=False)   # for the float32 vector loops
+        t.cweight_t = cnp.PyArray_DATA(cwt)
     cdef const double *w = NULL
     if weight is not None:
         _per_row(weight, N, cnp.NPY_DOUBLE, "weight")

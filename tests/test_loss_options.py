@@ -59,6 +59,30 @@ def test_against_the_oracle(isa, rng, dtype, kind, reduction, opts, sw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [40, 1000, 5000])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("eps", [0.0, 0.15])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_wide_rows_against_the_oracle(isa, rng, dtype, width, weighted, eps, in_place):
+    """Rows wider than the narrow blocks, runs of ignored rows among them
+    (first, last, adjacent), every option, and the gradient written over the
+    logits."""
+    n = 24
+    z = (4 * rng.standard_normal((n, width))).astype(dtype)
+    t = rng.integers(0, width, n)
+    t[[0, 5, 6, 7, n - 1]] = -100
+    opts = dict(weight=rng.random(width) * 2 if weighted else None, label_smoothing=eps)
+    want_loss, want_grad = ref.cross_entropy_grad(z, t, reduction="none", **opts)
+    zz = z.copy()
+    loss, grad = cs.cross_entropy_grad(zz, t, reduction="none", out=zz if in_place else None, **opts)
+    assert (grad is zz) == in_place
+    rtol, atol = tol(dtype)
+    np.testing.assert_allclose(np.asarray(loss, float), np.asarray(want_loss, float), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, want_grad.astype(float), rtol=rtol, atol=atol)
+    assert np.all(grad[[0, 5, 6, 7, n - 1]] == 0) and np.all(loss[[0, 5, 6, 7, n - 1]] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", ["index", "prob"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: f"w={o['weight'] is not None}-eps={o['label_smoothing']}")

@@ -57,6 +57,7 @@ typedef struct cs_task {
     double gscale;
     double *loss;               /* per-row losses */
     const double *cweight;      /* per-class weights, or NULL (all 1) */
+    const void *cweight_t;      /* the same in the logits' dtype (NULL with cweight) */
     double cwsum;               /* their sum (C without them) */
     double smooth;              /* label smoothing: the target is (1 - smooth) y + smooth / C */
     cs_intp ignore;             /* rows with this label add nothing (index targets) */

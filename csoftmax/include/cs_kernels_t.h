@@ -136,11 +136,9 @@ static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const 
     }
 }
 
-/* One wide row: returns its max; *s = sum of exp(x - max); e receives the
-   exponentials unless NULL.  The row stays in L1 between the passes.  The sum
-   goes by chunks (CS_ROW_CHUNK) into vector lanes, chunk totals added with
-   cs_two_sum: a row of one 1 and many entries under half an ulp of 1 sums right. */
-static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
+/* The max of a row of C >= 1 entries (a nan may be skipped: it reaches the
+   sum through exp). */
+static inline T CS_FN(row_max)(const T *x, cs_intp C)
 {
 #if defined(__clang__)
     /* clang (14) vectorises no compare-select max reduction, `omp simd` or
@@ -170,6 +168,15 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
     for (cs_intp j = 1; j < C; j++)
         m = x[j] > m ? x[j] : m;
 #endif
+    return m;
+}
+
+/* *s = sum of exp(x - m) over a row whose max is m; e receives the
+   exponentials unless NULL (e may be x).  The sum goes by chunks
+   (CS_ROW_CHUNK) into vector lanes, chunk totals added with cs_two_sum: a row
+   of one 1 and many entries under half an ulp of 1 sums right. */
+static inline void CS_FN(row_sumexp_at)(const T *x, cs_intp C, T m, T *e, double *s)
+{
     double sr = 0.0, err = 0.0;
     const cs_intp chunk = CS_ROW_CHUNK(C);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
@@ -219,6 +226,67 @@ CS_FLOAT_LANES
         cs_two_sum(&sr, &err, part);
     }
     *s = sr + err;
+}
+
+/* One wide row: returns its max; *s = sum of exp(x - max); e receives the
+   exponentials unless NULL.  The row stays in L1 between the passes. */
+static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
+{
+    T m = CS_FN(row_max)(x, C);
+    CS_FN(row_sumexp_at)(x, C, m, e, s);
+    return m;
+}
+
+/* A row's max, and *d = sum_j w_j (x_j - x_0) over it (w NULL: all 1; x_0 =
+   x[0]), in one pass: the cross-entropy's smoothing term rides on the pass
+   that brings the row in from memory.  The sum goes in T by chunks of
+   CS_WDIFF_CHUNK (per vector lane a few dozen terms), the chunks' totals in
+   double: the term is scaled by smoothing / C in the loss, so this keeps it
+   far below the loss's own rounding, and the loop has no conversions. */
+#define CS_WDIFF_CHUNK 1024
+static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *d)
+{
+    const T x0 = x[0];
+    double dd = 0.0;
+#if defined(__clang__)
+    /* no vectorised max reduction under clang: its own max, then the sum */
+    T m = CS_FN(row_max)(x, C);
+    for (cs_intp j0 = 0; j0 < C; j0 += CS_WDIFF_CHUNK) {
+        cs_intp j1 = C - j0 > CS_WDIFF_CHUNK ? j0 + CS_WDIFF_CHUNK : C;
+        T part = 0;
+        if (w != NULL) {
+#pragma omp simd reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++)
+                part += w[j] * (x[j] - x0);
+        } else {
+#pragma omp simd reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++)
+                part += x[j] - x0;
+        }
+        dd += part;
+    }
+#else
+    T m = x0;
+    for (cs_intp j0 = 0; j0 < C; j0 += CS_WDIFF_CHUNK) {
+        cs_intp j1 = C - j0 > CS_WDIFF_CHUNK ? j0 + CS_WDIFF_CHUNK : C;
+        T part = 0;
+        if (w != NULL) {
+#pragma omp simd reduction(max : m) reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++) {
+                m = x[j] > m ? x[j] : m;
+                part += w[j] * (x[j] - x0);
+            }
+        } else {
+#pragma omp simd reduction(max : m) reduction(+ : part)
+            for (cs_intp j = j0; j < j1; j++) {
+                m = x[j] > m ? x[j] : m;
+                part += x[j] - x0;
+            }
+        }
+        dd += part;
+    }
+#endif
+    *d = dd;
     return m;
 }
 
@@ -728,13 +796,29 @@ static void CS_FN(jacobian_block)(const T *x, cs_intp xs, T *J, cs_intp nrows, c
    its gradient, is nan, as softmax gives.
    A label outside [0, C) (the caller has refused those) gives a nan loss and is
    never used as an index.  The gradient may overwrite the logits in place:
-   z[c] is read before any write. */
+   z[c] is read before any write.
+
+   With class weights w (cw, NULL: all 1, summing to wsum) and label smoothing
+   eps, the target puts (1 - eps) on class c and u = eps / C on every class,
+   each weighted by its class: with a_j its coefficient, a_c' = (1 - eps) w_c,
+   A = a_c' + u wsum,
+     loss = sum_j a_j (lse - z_j) = a_c' (lse - z_c) + u (wsum lse - sum_j w_j z_j)
+     grad = k (A s - a):  k (A / S) (e - (a_c' / A) S onehot(c)) - k u w,
+   with e = exp(z - m) and S their sum: the plain pass with A / S for 1 / S,
+   the label's entry taken down by (a_c' / A) S, and k u w subtracted.  The
+   sum sum_j w_j (lse - z_j) is taken as wsum (m - z_0 + log S) - sum_j w_j
+   (z_j - z_0), z_0 the row's first entry: only the row's spread cancels, not
+   its magnitude, and it is read before the gradient may overwrite z.  cwt:
+   the class weights in T (for the vector loops), NULL when cw is. */
 static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, T *grad, cs_intp gs,
                                  const double *rscale, double gscale, double *loss,
-                                 cs_intp nrows, cs_intp C)
+                                 cs_intp nrows, cs_intp C, const double *cw, const T *cwt, double wsum,
+                                 double eps)
 {
-    T t[CS_BLOCK], m[CS_BLOCK], zc[CS_BLOCK];
-    double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK];
+    T t[CS_BLOCK], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK];
+    double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK], ac[CS_BLOCK], dz[CS_BLOCK], ku[CS_BLOCK];
+    const int opts = cw != NULL || eps != 0.0;
+    const double u = eps / (double)C;
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -742,11 +826,26 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         const cs_intp *lb = label + i0;
         T *gb = grad != NULL ? grad + i0 * gs : NULL;
         int narrow = CS_FN(is_narrow)(nb, C);
-        for (cs_intp r = 0; r < nb; r++)
-            zc[r] = (lb[r] >= 0 && lb[r] < C) ? zb[r * zs + lb[r]] : (T)NAN;
+        for (cs_intp r = 0; r < nb; r++) {
+            int ok = lb[r] >= 0 && lb[r] < C;
+            zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
+            ac[r] = ok ? (1.0 - eps) * (cw != NULL ? cw[lb[r]] : 1.0) : 0.0;
+        }
         if (narrow) {
+            if (u != 0.0)
+                for (cs_intp r = 0; r < nb; r++) {
+                    z0[r] = zb[r * zs];
+                    (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
+                }
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL);
+        } else if (u != 0.0) {
+            for (cs_intp r = 0; r < nb; r++) {
+                const T *zr = zb + r * zs;
+                z0[r] = zr[0];
+                m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
+                CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
+            }
         } else {
             for (cs_intp r = 0; r < nb; r++)
                 m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
@@ -754,18 +853,29 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             ls[r] = cs_log_sum(s[r]);
+        if (!opts) {
 #pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
+            for (cs_intp r = 0; r < nb; r++)
+                loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
+        } else {
+            for (cs_intp r = 0; r < nb; r++) {
+                double l = ac[r] * (((double)m[r] - (double)zc[r]) + ls[r]);
+                if (u != 0.0)
+                    l += u * (wsum * (((double)m[r] - (double)z0[r]) + ls[r]) - dz[r]);
+                loss[i0 + r] = l;
+            }
+        }
         /* a max that is not finite: log_softmax's rule, lse = +inf with +inf in
-           the row, so the loss is +inf unless z[c] is +inf or a nan is in the
-           row (looked for while z is intact: not after an in-place gradient) */
+           the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
+           smoothing brings inf - inf, or a nan is in the row (looked for while
+           z is intact: not after an in-place gradient) */
         for (cs_intp r = 0; r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
-            double l = m[r] == INFINITY && zc[r] != INFINITY ? INFINITY : NAN;
+            int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
+            double l = inf ? INFINITY : NAN;
             const T *zr = zb + r * zs;
-            if (l == INFINITY && (narrow || gb == NULL || gb + r * gs != zr))
+            if (inf && (narrow || gb == NULL || gb + r * gs != zr))
                 for (cs_intp j = 0; j < C; j++)
                     if (isnan(zr[j]))
                         l = NAN;
@@ -773,16 +883,18 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         }
         if (gb == NULL)
             continue;
-        /* grad = q (e - s onehot), q = k / s: the label's entry is taken down
-           before the scaling, so a certain prediction gives exactly 0 */
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            q[r] = ((rscale != NULL ? rscale[i0 + r] : 1.0) * gscale) / s[r];
+        /* grad = q (e - b S onehot) - k u w, q = k A / S, b = a_c' / A (1
+           without options): the label's entry is taken down before the
+           scaling, so a certain prediction gives exactly 0 without smoothing */
         for (cs_intp r = 0; r < nb; r++) {
+            double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
+            double A = opts ? ac[r] + u * wsum : 1.0;
+            q[r] = k * A / s[r];
+            ku[r] = k * u;
             cs_intp c = lb[r];
-            if (c >= 0 && c < C) {
+            if (c >= 0 && c < C && A != 0.0) {
                 T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
-                *e_c = (T)((double)*e_c - s[r]);
+                *e_c = (T)((double)*e_c - (opts ? ac[r] / A : 1.0) * s[r]);
             }
         }
         if (narrow) {
@@ -790,14 +902,32 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             for (cs_intp r = 0; r < nb; r++)
                 m[r] = (T)q[r];
             CS_FN(narrow_store)(t, nb, C, m, gb, gs);
+            if (u != 0.0)
+                for (cs_intp r = 0; r < nb; r++) {
+                    T *gr = gb + r * gs, kw = (T)ku[r];
+                    for (cs_intp j = 0; j < C; j++)
+                        gr[j] -= kw * (cwt != NULL ? cwt[j] : (T)1);
+                }
             continue;
         }
         for (cs_intp r = 0; r < nb; r++) {
             T *gr = gb + r * gs;
             T k = (T)q[r];
+            if (u == 0.0) {
 #pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                gr[j] *= k;
+                for (cs_intp j = 0; j < C; j++)
+                    gr[j] *= k;
+            } else if (cw == NULL) {
+                T kw = (T)ku[r];
+#pragma omp simd
+                for (cs_intp j = 0; j < C; j++)
+                    gr[j] = gr[j] * k - kw;
+            } else {
+                T kw = (T)ku[r];
+#pragma omp simd
+                for (cs_intp j = 0; j < C; j++)
+                    gr[j] = gr[j] * k - kw * cwt[j];
+            }
         }
     }
 }
@@ -1032,84 +1162,41 @@ static void CS_FN(jacobian_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void 
 
 /* Units: rows of logits x against labels (class indices) or targets g
    (probabilities); loss[i] per row, the gradient into y unless y is NULL. */
-/* Cross-entropy of one row with class weights w (NULL: all 1, summing to
-   wsum) and label smoothing eps: the target puts (1 - eps) on class c and
-   eps / C on every class, each weighted by its class, so with a_k its
-   coefficient, loss = sum_k a_k (lse - z_k) and grad = k (A s - a), A = sum a.
-   Returns the loss; g (unless NULL; it may be z) receives the gradient. */
-static double CS_FN(ce_index_opts_row)(const T *z, cs_intp c, T *g, double k, const double *w, double wsum,
-                                       double eps, cs_intp C)
+/* A row labelled `ignore` adds nothing and gets a zero gradient. */
+static inline void CS_FN(ce_ignored_row)(const cs_task *t, cs_intp i)
 {
-    int ok = c >= 0 && c < C;
-    double zc = ok ? (double)z[c] : NAN, wc = ok ? (w != NULL ? w[c] : 1.0) : 0.0;
-    double u = eps / C, ac = (1.0 - eps) * wc;
-    T m = z[0];
-#pragma omp simd reduction(max : m)
-    for (cs_intp j = 1; j < C; j++)
-        m = z[j] > m ? z[j] : m;
-    CS_MAX_FIX(T, m, C, 1, z[j_]);
-    double s = 0.0, dm = 0.0;   /* sum of exp(z - m); sum of w (m - z) */
-    if (g != NULL) {
-#pragma omp simd reduction(+ : s, dm)
-        for (cs_intp j = 0; j < C; j++) {
-            T e = EXPNEG(z[j] - m);
-            dm += (w != NULL ? w[j] : 1.0) * ((double)m - (double)z[j]);
-            g[j] = e;
-            s += e;
-        }
-    } else {
-#pragma omp simd reduction(+ : s, dm)
-        for (cs_intp j = 0; j < C; j++) {
-            dm += (w != NULL ? w[j] : 1.0) * ((double)m - (double)z[j]);
-            s += EXPNEG(z[j] - m);
-        }
+    t->loss[i] = 0.0;
+    if (t->y != NULL) {
+        T *g = CS_Y(t) + i * t->ys0;
+        for (cs_intp j = 0; j < t->C; j++)
+            g[j] = 0;
     }
-    double ls = cs_log_sum(s);
-    double loss = ac * (((double)m - zc) + ls) + (u != 0.0 ? u * (dm + wsum * ls) : 0.0);
-    if (!isfinite((double)m)) {  /* lse = +inf with +inf in the row: only a_c (inf - z_c) may be finite */
-        loss = m == INFINITY && u == 0.0 && ac != 0.0 && zc != INFINITY ? INFINITY : NAN;
-        if (loss == INFINITY && g != z)   /* a nan in the row (z intact unless in place) */
-            for (cs_intp j = 0; j < C; j++)
-                if (isnan(z[j]))
-                    loss = NAN;
-    }
-    if (g == NULL)
-        return loss;
-    double A = ac + u * wsum, qa = k * A / s;
-    T ec = ok ? g[c] : 0;
-#pragma omp simd
-    for (cs_intp j = 0; j < C; j++)
-        g[j] = (T)(qa * (double)g[j] - k * u * (w != NULL ? w[j] : 1.0));
-    if (ok)   /* in one expression: a certain prediction gives exactly 0 */
-        g[c] = (T)(k * ((A * (double)ec / s - ac) - u * wc));
-    return loss;
 }
 
 static void CS_FN(ce_index_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
-    if (t->cweight == NULL && t->smooth == 0.0) {
-        CS_FN(ce_index_block)(CS_X(t) + lo * t->xs0, t->xs0, t->label + lo,
-                              t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
-                              t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C);
-    } else {
+    /* wide rows go one at a time anyway: the runs between ignored rows are
+       computed, the ignored ones only zeroed; narrow blocks are computed
+       whole and their ignored rows zeroed after */
+    const int wide = t->C > CS_NARROW;
+    for (cs_intp i = lo; i < hi;) {
+        cs_intp j = i;
+        while (j < hi && (!wide || t->label[j] != t->ignore))
+            j++;
+        if (j > i)
+            CS_FN(ce_index_block)(CS_X(t) + i * t->xs0, t->xs0, t->label + i,
+                                  t->y != NULL ? CS_Y(t) + i * t->ys0 : NULL, t->ys0,
+                                  t->rscale != NULL ? t->rscale + i : NULL, t->gscale, t->loss + i, j - i, t->C,
+                                  t->cweight, (const T *)t->cweight_t, t->cwsum, t->smooth);
+        if (j < hi)
+            CS_FN(ce_ignored_row)(t, j++);
+        i = j;
+    }
+    if (!wide)
         for (cs_intp i = lo; i < hi; i++)
-            t->loss[i] = CS_FN(ce_index_opts_row)(CS_X(t) + i * t->xs0, t->label[i],
-                                                  t->y != NULL ? CS_Y(t) + i * t->ys0 : NULL,
-                                                  (t->rscale != NULL ? t->rscale[i] : 1.0) * t->gscale,
-                                                  t->cweight, t->cwsum, t->smooth, t->C);
-    }
-    /* ignored rows add nothing and get a zero gradient */
-    for (cs_intp i = lo; i < hi; i++) {
-        if (t->label[i] != t->ignore)
-            continue;
-        t->loss[i] = 0.0;
-        if (t->y != NULL) {
-            T *g = CS_Y(t) + i * t->ys0;
-            for (cs_intp j = 0; j < t->C; j++)
-                g[j] = 0;
-        }
-    }
+            if (t->label[i] == t->ignore)
+                CS_FN(ce_ignored_row)(t, i);
 }
 
 static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)

@@ -251,40 +251,54 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
         }
         (void)tot;
     }
+    /* class weights for the option variants: 3 weights, 4 smoothing, 5 both */
+    double *cw = malloc(sizeof(double) * (C + 1)), cwsum = 0;
+    void *cwt = alloc(dt, C + 1);
+    for (cs_intp j = 0; j < C; j++) {
+        cwsum += cw[j] = j % 5 == 2 ? 0.0 : (double)(float)(0.5 + uniform());   /* exact in float */
+        set(cwt, dt, j, cw[j]);
+    }
     for (int prob = 0; prob < 2; prob++)
-        for (int variant = 0; variant < 3; variant++) {
+        for (int variant = 0; variant < 6; variant++) {
             const char *name = prob ? "ce_prob_rows" : "ce_index_rows";
+            int weighted = variant == 3 || variant == 5;
+            double eps = variant >= 4 ? 0.2 : 0.0;
             cs_task c = {0};
             c.x = x; c.xs0 = xs; c.xs1 = 1; c.C = C;
             c.label = prob ? NULL : label;
             c.g = prob ? p : NULL; c.gs0 = xs; c.gs1 = 1;
             c.y = variant == 0 ? NULL : y; c.ys0 = ys; c.ys1 = 1;
-            c.rscale = variant == 2 ? rscale : NULL;
+            c.rscale = variant >= 2 ? rscale : NULL;
             c.gscale = 0.5;
             c.ignore = -1;   /* no label is ignored */
             c.loss = loss;
+            c.cweight = weighted ? cw : NULL;
+            c.cweight_t = weighted ? cwt : NULL;
+            c.cwsum = weighted ? cwsum : (double)C;
+            c.smooth = eps;
             run(ops, prob ? CS_K_ce_prob_rows : CS_K_ce_index_rows, dt, &c, N, NULL);
             for (cs_intp i = 0; i < N; i++) {
-                ld lse = ref_row(x, dt, i * xs, 1, C, s), l = 0, sp = 0;
-                ld k = variant == 2 ? rscale[i] * 0.5 : 0.5;   /* rscale[i] times gscale */
-                if (prob) {
-                    for (cs_intp j = 0; j < C; j++) {
-                        ld pj = get(p, dt, i * xs + j);
-                        l += pj * (lse - get(x, dt, i * xs + j));
-                        sp += pj;
-                    }
-                } else
-                    l = lse - get(x, dt, i * xs + label[i]);
+                ld lse = ref_row(x, dt, i * xs, 1, C, s), l = 0, sa = 0;
+                ld k = variant >= 2 ? rscale[i] * 0.5 : 0.5;   /* rscale[i] times gscale */
+                for (cs_intp j = 0; j < C; j++) {
+                    ld yj = prob ? get(p, dt, i * xs + j) : (ld)(j == label[i]);
+                    ld aj = (weighted ? cw[j] : 1.0L) * ((1 - eps) * yj + eps / C);
+                    if (aj != 0)
+                        l += aj * (lse - get(x, dt, i * xs + j));
+                    sa += aj;
+                }
                 check(name, dt, "loss", i, loss[i], l);
                 if (variant == 0)
                     continue;
                 for (cs_intp j = 0; j < C; j++) {
-                    ld r = prob ? k * (s[j] * sp - get(p, dt, i * xs + j))
-                                : k * (s[j] - (j == label[i]));
-                    check(name, dt, "grad", i * C + j, get(y, dt, i * ys + j), r);
+                    ld yj = prob ? get(p, dt, i * xs + j) : (ld)(j == label[i]);
+                    ld aj = (weighted ? cw[j] : 1.0L) * ((1 - eps) * yj + eps / C);
+                    check(name, dt, "grad", i * C + j, get(y, dt, i * ys + j), k * (s[j] * sa - aj));
                 }
             }
         }
+    free(cw);
+    free(cwt);
     free(label); free(loss); free(rscale); free(p);
     free(x); free(g); free(y); free(s); free(ref);
 }
