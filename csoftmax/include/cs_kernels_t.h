@@ -1225,10 +1225,7 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char 
 {
     T M = -INFINITY;
     if (b == NULL && k == NULL) {
-        M = x[0];
-#pragma omp simd reduction(max : M)
-        for (cs_intp j = 1; j < n; j++)
-            M = x[j] > M ? x[j] : M;
+        M = CS_FN(row_max)(x, n);
     } else if (k == NULL) {
 #pragma omp simd reduction(max : M)
         for (cs_intp j = 0; j < n; j++)
