@@ -25,6 +25,7 @@ import json
 import logging
 import platform
 import resource
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -198,4 +199,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # The worker processes are spawned and re-run the main module: by its path,
+    # not by the name benchmarks.bench_dask, which they cannot import (the
+    # package leaves the repository root off sys.path so that the installed
+    # csoftmax is the one used).  Nothing runs there but the definitions.
+    sys.modules["__main__"].__spec__ = None
     main()
