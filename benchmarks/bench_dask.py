@@ -90,40 +90,10 @@ def cpu_model():
     return platform.processor()
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--memory-limit", type=int, default=350, help="MB per worker (default 350)")
-    ap.add_argument("--oversize", type=float, default=2.0, help="data size / summed memory limits (default 2)")
-    ap.add_argument("--features", type=int, default=100)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--chunk-rows", type=int, default=50_000)
-    ap.add_argument("--fits-rows", type=int, default=400_000, help="rows of the data that fits (default 400000)")
-    ap.add_argument("--max-iter", type=int, default=30,
-                    help="L-BFGS iterations of the per-iteration timing on data that fits (default 30)")
-    ap.add_argument("--tol", type=float, default=1e-6,
-                    help="the large fit and its in-memory twin run until the largest gradient entry is "
-                         "below this (default 1e-6)")
-    ap.add_argument("--quick", action="store_true", help="a quarter of the memory and rows")
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.memory_limit, args.fits_rows, args.max_iter = 250, 100_000, 15
+def large(args, report, cluster, n_chunks, rows, d, c, limit, chunk_bytes):
+    """The fit on data larger than the cluster's memory, against the in-memory fit."""
     import dask
     import distributed
-
-    d, c, rows = args.features, args.classes, args.chunk_rows
-    limit = args.memory_limit * 2**20
-    chunk_bytes = rows * d * 4
-    n_chunks = int(np.ceil(args.oversize * 2 * limit / chunk_bytes))
-    report = {"cpu": cpu_model(), "cores": __import__("os").cpu_count(), "workers": 2, "threads_per_worker": 1,
-              "memory_limit_bytes": limit, "features": d, "classes": c, "l2": L2, "max_iter": args.max_iter, "tol": args.tol}
-    print(f"CPU: {report['cpu']} ({report['cores']} cores); 2 workers x 1 thread, memory_limit {args.memory_limit} MB each")
-
-    def cluster():
-        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
-
-    # 1. larger than the cluster's memory, generated where it is used
     with cluster() as lc, distributed.Client(lc) as client, dask.config.set(scheduler=client):
         X, y = dask_data(n_chunks, rows, d, c)
         y = y.persist()  # the labels are small (8 bytes a row); X is made anew at each evaluation
@@ -151,6 +121,45 @@ def main(argv=None):
                        "in_memory_seconds_per_iter": t_mem / mem.n_iter_,
                        "loss_dask": f_big, "loss_in_memory": f_mem, "loss_rel_diff": rel}
     del Xm, ym
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--memory-limit", type=int, default=350, help="MB per worker (default 350)")
+    ap.add_argument("--oversize", type=float, default=2.0, help="data size / summed memory limits (default 2)")
+    ap.add_argument("--features", type=int, default=100)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--chunk-rows", type=int, default=50_000)
+    ap.add_argument("--fits-rows", type=int, default=400_000, help="rows of the data that fits (default 400000)")
+    ap.add_argument("--max-iter", type=int, default=30,
+                    help="L-BFGS iterations of the per-iteration timing on data that fits (default 30)")
+    ap.add_argument("--tol", type=float, default=1e-6,
+                    help="the large fit and its in-memory twin run until the largest gradient entry is "
+                         "below this (default 1e-6)")
+    ap.add_argument("--quick", action="store_true", help="a quarter of the memory and rows")
+    ap.add_argument("--skip-large", action="store_true", help="only the data that fits and the subsample")
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.memory_limit, args.fits_rows, args.max_iter = 250, 100_000, 15
+    import dask
+    import distributed
+
+    d, c, rows = args.features, args.classes, args.chunk_rows
+    limit = args.memory_limit * 2**20
+    chunk_bytes = rows * d * 4
+    n_chunks = int(np.ceil(args.oversize * 2 * limit / chunk_bytes))
+    report = {"cpu": cpu_model(), "cores": __import__("os").cpu_count(), "workers": 2, "threads_per_worker": 1,
+              "memory_limit_bytes": limit, "features": d, "classes": c, "l2": L2, "max_iter": args.max_iter, "tol": args.tol}
+    print(f"CPU: {report['cpu']} ({report['cores']} cores); 2 workers x 1 thread, memory_limit {args.memory_limit} MB each")
+
+    def cluster():
+        return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+
+    # 1. larger than the cluster's memory, generated where it is used
+    if not args.skip_large:
+        large(args, report, cluster, n_chunks, rows, d, c, limit, chunk_bytes)
 
     # 2. data that fits: persisted in the workers, against the in-memory fit of the same rows
     n_fit = max(1, args.fits_rows // rows)

@@ -7,9 +7,10 @@ from :func:`csoftmax.softmax_regression_loss_grad`,
     J = (1 / Σ_k w_k) Σ_k w_k J_k + l2/2 ||W||²,   dJ = (1 / Σ_k w_k) Σ_k w_k dJ_k + l2 W.
 
 Each evaluation maps the fused kernel over the row chunks where they live and
-adds the scaled ``(J_k, dJ_k)`` by Dask's tree reduction: only the parameters
-travel to the chunks and one vector of ``1 + C (D + 1)`` numbers travels back,
-so ``X`` is never gathered and may exceed any one worker's memory.  Scheduling,
+adds the scaled ``(J_k, dJ_k)``: only the parameters travel to the chunks and
+one vector of ``1 + C (D + 1)`` numbers per chunk travels back (added here when
+they are few, else by Dask's tree reduction), so ``X`` is never gathered and
+may exceed any one worker's memory.  Scheduling,
 retries after a lost worker and the reduction tree are Dask's, with whatever
 scheduler is active (the default one, or a ``distributed.Client``).
 """
@@ -25,6 +26,8 @@ import csoftmax.dask as cdask
 from csoftmax.regression import _Problem, step_from_curvature
 
 _F8 = np.dtype(np.float64)
+# the most a loss evaluation brings back unreduced (one float64 row per chunk)
+_GATHER_BYTES = 16 * 2**20
 
 
 def is_dask(x):
@@ -169,6 +172,11 @@ class DaskProblem(_Problem):
                              adjust_chunks={"i": 1, "p": size}, meta=np.empty((0, 0), _F8),
                              shape=self.shape, fit_intercept=self.fit_intercept, kind=kind,
                              token=f"softmax-regression-{kind}")
+        if parts.numblocks[0] * size * 8 <= _GATHER_BYTES:
+            # few enough to bring the chunks' rows here and add them: a round of
+            # tasks fewer than the tree (measured on a 2-worker LocalCluster: 53
+            # against 87 ms an evaluation of 8 chunks, scheduling alone)
+            return parts.compute().sum(axis=0)
         return parts.sum(axis=0).compute()
 
     def loss_grad(self, W, b):

@@ -187,7 +187,10 @@ def _objective(clf, X, y, l2, sw=None):
 
 
 @pytest.mark.parametrize("scheduler", ["threads", "distributed"])
-def test_lbfgs_fit_matches_in_memory(client, scheduler):
+@pytest.mark.parametrize("reduce", ["gathered", "tree"])
+def test_lbfgs_fit_matches_in_memory(client, scheduler, reduce, monkeypatch):
+    if reduce == "tree":   # the chunks' sums added by Dask's tree, as for many chunks
+        monkeypatch.setattr("csoftmax._dask_fit._GATHER_BYTES", 0)
     X, y, Xd, yd = _data()
     w = np.random.default_rng(6).random(X.shape[0])
     ref = SoftmaxRegression(l2=1e-3, tol=1e-6).fit(X, y, sample_weight=w)
