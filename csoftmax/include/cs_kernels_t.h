@@ -686,9 +686,64 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
 }
 
 /* out = s * (g - <g, s>) */
+/* Below these widths the backward passes take the narrow path: its strided
+   loads cost about the same per entry at any width, the per-row loop's
+   horizontal sum falls behind below them (measured on an Intel x86-64-v4 core,
+   float32, 409600 entries: softmax_backward 0.6 against 1.4 ms at C = 2, the
+   same at C = 8, 0.6 against 0.2 ms at C = 16; log_softmax_backward 0.6
+   against 1.0 ms at C = 12 and 2.8 ms at C = 2; float64 softmax_backward 0.63
+   against 0.85 ms at C = 2, 0.68 against 0.55 at C = 7). */
+#define CS_BWD_NARROW (sizeof(T) == 8 ? 5 : 8)
+#define CS_LOG_BWD_NARROW 16
+
+/* Narrow rows go a block of rows at a time, each loop
+   running down the block's rows in full vectors (a row of a few entries
+   never fills one): the sums per row, then the outputs.  Each row's sum adds
+   its entries in order, whatever the block, so the bits do not depend on how
+   rows are split between threads.  s holds the softmax (log: the
+   log-softmax); the sum is <g, s> (log: sum(g)). */
+static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp gs,
+                                  T *out, cs_intp os, cs_intp nrows, cs_intp C, int log)
+{
+    double acc[CS_BLOCK];
+    T d[CS_BLOCK];
+    cs_intp nbmax = CS_FN(block_rows)(C);
+    for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
+        cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
+        const T *sb = s + i0 * ss, *gb = g + i0 * gs;
+        T *ob = out + i0 * os;
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            acc[r] = 0.0;
+        for (cs_intp j = 0; j < C; j++) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                acc[r] += (double)gb[r * gs + j] * (log ? 1.0 : (double)sb[r * ss + j]);
+        }
+#pragma omp simd
+        for (cs_intp r = 0; r < nb; r++)
+            d[r] = (T)acc[r];
+        for (cs_intp j = 0; j < C; j++) {
+            if (log) {
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++)
+                    ob[r * os + j] = gb[r * gs + j] - EXP(sb[r * ss + j]) * d[r];
+            } else {
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++)
+                    ob[r * os + j] = sb[r * ss + j] * (gb[r * gs + j] - d[r]);
+            }
+        }
+    }
+}
+
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
+    if (C < CS_BWD_NARROW) {
+        CS_FN(backward_narrow)(s, ss, g, gs, out, os, nrows, C, 0);
+        return;
+    }
     for (cs_intp i = 0; i < nrows; i++) {
         const T *sr = s + i * ss, *gr = g + i * gs;
         T *o = out + i * os;
@@ -707,6 +762,10 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
 static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
+    if (C < CS_LOG_BWD_NARROW) {
+        CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
+        return;
+    }
     for (cs_intp i = 0; i < nrows; i++) {
         const T *lr = ls + i * ss, *gr = g + i * gs;
         T *o = out + i * os;
