@@ -1330,10 +1330,17 @@ CS_FLOAT_LANES
         sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
         out = log(fabs(s)) + (double)M;
     } else if (finite) {
-        if (b == NULL) {
+        if (b == NULL && k == NULL) {
 #pragma omp simd reduction(+ : s, m)
             for (cs_intp j = 0; j < n; j++) {
-                T v = (k == NULL || k[j]) ? x[j] : (T)-INFINITY;
+                double e = EXPNEG(x[j] - M);
+                s += x[j] != M ? e : 0.0;
+                m += x[j] == M ? 1.0 : 0.0;
+            }
+        } else if (b == NULL) {
+#pragma omp simd reduction(+ : s, m)
+            for (cs_intp j = 0; j < n; j++) {
+                T v = k[j] ? x[j] : (T)-INFINITY;
                 double e = EXPNEG(v - M);
                 s += v != M ? e : 0.0;
                 m += v == M ? 1.0 : 0.0;
