@@ -473,12 +473,23 @@ static inline void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_
     }
 }
 
+/* A narrow width of whole vectors, at least `least` entries, goes the
+   mid-width way too (four rows at a time, no remainder): measured on an Intel
+   x86-64-v4 core, float32 on 2 threads, softmax at C = 32 took 0.35 against
+   0.71 ns an entry out of cache, at C = 16 0.49 against 0.67; log_softmax at
+   C = 32 0.46 against 0.71, but at C = 16 0.75 against 0.55 (so log_softmax
+   starts at 32); at C = 24, a vector and a half, the narrow block stays ahead. */
+static inline int CS_FN(whole_vectors)(cs_intp C, cs_intp least)
+{
+    return C >= least && C <= CS_NARROW && C % (cs_intp)(CS_VEC_BYTES / sizeof(T)) == 0;
+}
+
 static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                 cs_intp nrows, cs_intp C)
 {
     T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK];
-    if (CS_FN(is_mid)(C, CS_MID_BYTES)) {
+    if (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) {
         CS_FN(mid_rows)(x, xs, y, ys, nrows, C, CS_FN(softmax_rows4));
         return;
     }
@@ -513,7 +524,7 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
 {
     T t[CS_BLOCK], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
-    if (CS_FN(is_mid)(C, CS_MID_LOG_BYTES)) {
+    if (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32)) {
         CS_FN(mid_rows)(x, xs, y, ys, nrows, C, CS_FN(log_softmax_rows4));
         return;
     }

@@ -379,7 +379,7 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
 
 int main(void)
 {
-    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 32, 33, 100, 300};
+    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 16, 32, 33, 100, 300};
     int top = cs_cpu_level(), levels[] = {0, 3, 4};
     for (int li = 0; li < 3; li++) {
         if (levels[li] > top)
