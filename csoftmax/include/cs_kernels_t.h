@@ -945,10 +945,16 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
             double l = inf ? INFINITY : NAN;
             const T *zr = zb + r * zs;
-            if (inf && (narrow || gb == NULL || gb + r * gs != zr))
+            if (inf && (narrow || gb == NULL || gb + r * gs != zr)) {
+                /* a flag, not l = NAN in the loop: GCC 12 at -O3 vectorised
+                   that conditional store of a constant wrongly (l stayed
+                   +inf with a nan before the +inf) */
+                int nan = 0;
                 for (cs_intp j = 0; j < C; j++)
-                    if (isnan(zr[j]))
-                        l = NAN;
+                    nan |= isnan(zr[j]);
+                if (nan)
+                    l = NAN;
+            }
             loss[i0 + r] = l;
         }
         if (gb == NULL)
