@@ -119,7 +119,7 @@ def layout(rng, v, kind):
 
 def shape_for(rng, ndim_max=3, wide=True):
     ndim = int(rng.integers(1, ndim_max + 1))
-    sides = rng.choice([1, 1, 2, 3, 5, 7, 10, 17, 33], size=ndim)
+    sides = rng.choice([1, 1, 2, 3, 5, 7, 10, 16, 17, 32, 33], size=ndim)
     shape = [int(s) for s in sides]
     r = rng.random()
     if wide and r < 0.15:
@@ -165,6 +165,9 @@ def _draw(i, rng):
         x = layout(rng, values(rng, shape, c["values"], dt, axis if isinstance(axis, int) else -1),
                    choose(rng, LAYOUTS))
         c.update(args=[x], axis=axis)
+        if name != "softmax_jacobian" and rng.random() < 0.35:
+            # where=, laid out as any input: the second argument (see call)
+            c["args"].append(layout(rng, rng.random(shape) < 0.6, choose(rng, LAYOUTS)))
     elif name in ("softmax_backward", "log_softmax_backward"):
         shape = shape_for(rng)
         axis = int(rng.integers(-len(shape), len(shape)))
@@ -217,9 +220,17 @@ HAS_OUT = {"softmax", "log_softmax", "softmax_backward", "log_softmax_backward",
 
 # ------------------------------------------------------------------ checks
 
+def split_where(c, args):
+    """softmax and log_softmax take a mask, when the case has one, as where=."""
+    if c["name"] in ("softmax", "log_softmax") and len(args) == 2:
+        return args[:1], {"where": args[1]}
+    return args, {}
+
+
 def call(c, args, out=None):
     func = getattr(cs, c["name"])
-    kw = dict(c.get("kw", {}))
+    args, kw = split_where(c, args)
+    kw.update(c.get("kw", {}))
     if "axis" in c:
         kw["axis"] = c["axis"]
     if out is not None:
@@ -230,9 +241,10 @@ def call(c, args, out=None):
 
 def oracle(c, args):
     f = getattr(ref, c["name"])
+    args, where = split_where(c, args)
     with np.errstate(all="ignore"):
         if "axis" in c:
-            return f(*args, axis=c["axis"])
+            return f(*args, axis=c["axis"], **where)
         return f(*args, **c.get("kw", {}))
 
 
@@ -242,8 +254,13 @@ def compare(c, args, got):
     want = oracle(c, args)
     if name in ("softmax", "log_softmax"):
         rdt = result_dtype(args[0].dtype)
-        FORWARD_ASSERT[name](got, want, args[0], c["axis"], rdt)
-        if sp is not None and args[0].dtype != bool:    # SciPy refuses bool
+        if len(args) == 2:   # with where=: the bounds are over the entries that take part
+            with np.errstate(all="ignore"):
+                x = np.where(args[1], args[0], -np.inf)
+            FORWARD_ASSERT[name](got, want, x, c["axis"], rdt)
+        else:
+            FORWARD_ASSERT[name](got, want, args[0], c["axis"], rdt)
+        if sp is not None and args[0].dtype != bool and len(args) == 1:    # SciPy refuses bool; has no where=
             with np.errstate(all="ignore"):
                 s = getattr(sp, name)(args[0], axis=c["axis"])
             np.testing.assert_array_equal(np.isnan(got), np.isnan(s), err_msg="nan positions vs SciPy")
