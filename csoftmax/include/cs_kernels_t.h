@@ -696,7 +696,6 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-/* out = s * (g - <g, s>) */
 /* Below these widths the backward passes take the narrow path: its strided
    loads cost about the same per entry at any width, the per-row loop's
    horizontal sum falls behind below them (measured on an Intel x86-64-v4 core,
@@ -748,6 +747,7 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
     }
 }
 
+/* out = s * (g - <g, s>) */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
