@@ -39,6 +39,18 @@ __all__ = [
 ]
 
 
+def _estimator_peers_found():
+    from importlib.util import find_spec
+    return all(find_spec(m) is not None for m in ("sklearn", "scipy"))
+
+
+# ``from csoftmax import *`` must work with NumPy alone: the estimator is
+# exported only where its peers are installed (asked for by name, without
+# them, it raises the ImportError that says what to install).
+if not _estimator_peers_found():
+    __all__.remove("SoftmaxRegression")
+
+
 def __getattr__(name):
     # The estimator imports its optional peers (scikit-learn, SciPy) lazily.
     if name == "SoftmaxRegression":

@@ -58,3 +58,23 @@ def test_estimator_requires_sklearn_and_scipy(missing, named):
     out = result.stdout.strip()
     assert out.startswith("ImportError:"), out
     assert named.lower() in out.lower() or missing in out, out
+
+
+@pytest.mark.parametrize("missing", [["sklearn"], ["scipy"], PEERS])
+def test_star_import_needs_only_numpy(missing):
+    """``from csoftmax import *`` works without the estimator's peers, and then
+    leaves the estimator out."""
+    result = run_without(missing, """
+        from csoftmax import *
+        print(sorted(n for n in ("softmax", "cross_entropy_grad", "show_config", "SoftmaxRegression")
+                     if n in globals()))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['cross_entropy_grad',", "'show_config',", "'softmax']"], result.stdout
+
+
+def test_star_import_exports_the_estimator_with_its_peers():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("scipy")
+    result = run_python("from csoftmax import *\nprint(SoftmaxRegression.__name__)")
+    assert result.returncode == 0 and result.stdout.strip() == "SoftmaxRegression", result.stderr
