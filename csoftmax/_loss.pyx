@@ -37,11 +37,11 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
     grad is None, grad (z's dtype and shape, rows contiguous;
     it may be z itself with class indices) receives k_i (s_i sum(y_i) - y_i),
     k_i = rscale[i] gscale (rscale float64, N, or None: 1).  Returns the
-    per-row losses (float64, N), their total sum_i w_i L_i (w = weight,
-    float64, N, or all 1; summed with compensation) and the denominator D of
-    a mean: sum_i w_i class_weight[label_i] over the rows not ignored (N,
-    or the summed w, for probabilities).  With mean, every k_i is divided by D
-    (nan when D is 0).
+    per-row losses (float64, N), the reduced loss and the denominator D of a
+    mean: sum_i w_i class_weight[label_i] over the rows not ignored (N, or the
+    summed w, for probabilities).  The reduced loss is the total sum_i w_i L_i
+    (w = weight, float64, N, or all 1; summed with compensation), divided by D
+    with mean; with mean, every k_i is divided by D too (both nan when D is 0).
     """
     cdef int dt = dtype_code(z)
     if cnp.PyArray_NDIM(z) != 2:
@@ -96,4 +96,6 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, cnp.ndar
     with nogil:
         run(kernel(kid, dt), &t, N, threads_for(N * C, n_threads), 0)
         total = cs_sum(t.loss, w, N)
+    if mean:
+        total = total / denom if denom != 0 else NAN
     return loss, total, denom

@@ -134,7 +134,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
         z2 = np.require(z2, requirements=["C", "A"])
     grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
     mean = reduction == "mean"
-    per, total, denom = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w, cw, eps, ignore, mean,
+    per, value, denom = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w, cw, eps, ignore, mean,
                                             get_num_threads() if n_threads is None else n_threads)
     if mean and denom == 0:
         # As np.mean of nothing and torch's weighted mean: nan, with a warning.
@@ -145,7 +145,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
         loss = (per if w is None else per * w).astype(dtype)
         loss = loss[0] if single else loss
     else:
-        loss = dtype.type(total / denom if mean and denom else np.nan if mean else total)
+        loss = dtype.type(value)
     if not want_grad:
         return loss
     if out is None:
