@@ -17,8 +17,18 @@
 #define CS_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef ptrdiff_t cs_intp;
+/* integers of a float's and a double's width that may read their bits in
+   place (the kernels' max over integer keys, cs_kernels_t.h) */
+#if defined(__GNUC__)
+typedef int32_t __attribute__((may_alias)) cs_i32a;
+typedef int64_t __attribute__((may_alias)) cs_i64a;
+#else
+typedef int32_t cs_i32a;
+typedef int64_t cs_i64a;
+#endif
 
 #define CS_KERNELS(X)                                                         \
     X(softmax_rows) X(log_softmax_rows)                                       \

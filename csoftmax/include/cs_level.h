@@ -12,21 +12,25 @@
 #define CS_CAT2(a, b) CS_CAT2_(a, b)
 
 #define T float
+#define TI cs_i32a
 #define EXP cs_exp_f32
 #define EXPNEG cs_expneg_f32
 #define CS_FN(name) CS_CAT3(name, f32, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
+#undef TI
 #undef EXP
 #undef EXPNEG
 #undef CS_FN
 
 #define T double
+#define TI cs_i64a
 #define EXP cs_exp_f64
 #define EXPNEG cs_expneg_f64
 #define CS_FN(name) CS_CAT3(name, f64, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
+#undef TI
 #undef EXP
 #undef EXPNEG
 #undef CS_FN
