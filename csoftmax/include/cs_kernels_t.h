@@ -1331,6 +1331,20 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char 
     T M = -INFINITY;
     if (b == NULL && k == NULL) {
         M = CS_FN(row_max)(x, n);
+#if defined(__clang__)
+    } else {    /* integer keys, as row_max; an entry that takes no part is -inf */
+        const TI *u = (const TI *)(const void *)x;
+        TI none, kmax;
+        memcpy(&none, &M, sizeof M);
+        kmax = none = CS_FN(key)(none);
+#pragma omp simd reduction(max : kmax)
+        for (cs_intp j = 0; j < n; j++) {
+            TI v = ((k == NULL || k[j]) && (b == NULL || b[j] != 0)) ? CS_FN(key)(u[j]) : none;
+            kmax = v > kmax ? v : kmax;
+        }
+        M = CS_FN(unkey)(kmax);
+    }
+#else
     } else if (k == NULL) {
 #pragma omp simd reduction(max : M)
         for (cs_intp j = 0; j < n; j++)
@@ -1349,6 +1363,7 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char 
         }
     }
     CS_MAX_FIX(T, M, n, (b == NULL || b[j_] != 0) && (k == NULL || k[j_]), x[j_]);
+#endif
     double s = 0.0, m = 0.0, out = NAN, sg = NAN;
     int finite = isfinite(M);
     if (finite && sizeof(T) == 4) {
