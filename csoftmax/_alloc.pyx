@@ -103,6 +103,9 @@ def empty(shape, dtype, order="C"):
     cdef int fortran = order == "F"
     if not _use_cache(nbytes):
         return cnp.PyArray_EMPTY(nd, d, dt.type_num, fortran)
+    # NumPy keeps the current handler in a context variable: switching it here
+    # changes it for this thread (context) alone, never for a thread allocating
+    # at the same moment
     old = PyDataMem_SetHandler(_handler)
     try:
         return cnp.PyArray_EMPTY(nd, d, dt.type_num, fortran)

@@ -3,6 +3,7 @@ and how the package was built (``csoftmax.show_config()``, ``python -m csoftmax`
 import os
 import platform
 import sys
+import sysconfig
 
 import numpy as np
 
@@ -45,7 +46,10 @@ def config():
     blocks, nbytes = _alloc.cache_info()
     return {
         "csoftmax": {"version": __version__, "path": os.path.dirname(__file__)},
+        # free_threaded: a free-threaded (3.13t) build; gil_enabled: whether the GIL
+        # is on now (on such a build, an import of a module that needs it, or PYTHON_GIL=1)
         "python": {"version": platform.python_version(), "implementation": platform.python_implementation(),
+                   "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
                    "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)()},
         "numpy": {"version": np.__version__},
         "kernels": {"level": _runtime.isa(), "cpu_level": _runtime.cpu_level(),

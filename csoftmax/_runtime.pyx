@@ -30,6 +30,12 @@ cdef extern from "cs_threads.h" nogil:
     int omp_get_max_threads()
     enum: CS_HAVE_OPENMP
 
+cdef extern from "cs_atomic.h" nogil:
+    int cs_load_int(const int *p)
+    void cs_store_int(int *p, int v)
+    const void *cs_load_ptr(const void **p)
+    void cs_store_ptr(const void **p, const void *v)
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -48,10 +54,18 @@ cdef enum:
 
 _LEVELS = {"baseline": 0, "x86-64-v3": 3, "x86-64-v4": 4}
 
-cdef const cs_ops *_ops = cs_ops_for(cs_cpu_level())
+# The settings below are read by calls in any thread, without the GIL (and on a
+# free-threaded CPython there is none), while another thread may change them:
+# each is only ever read and written through cs_atomic.h's relaxed loads and
+# stores, once per use.
+cdef const void *_ops = cs_ops_for(cs_cpu_level())  # the const cs_ops * in use
 cdef int _thread_limit = 0   # 0: none of our own
-cdef bint _forked = False    # a process forked from this one's parent
+cdef int _forked = 0         # 1 in a process forked from one that imported csoftmax
 _MAX_THREADS = (1 << 31) - 1
+
+
+cdef inline const cs_ops *_current_ops() noexcept nogil:
+    return <const cs_ops *>cs_load_ptr(&_ops)
 
 
 cdef int kernel_id(str name) except -1:
@@ -62,7 +76,7 @@ cdef int kernel_id(str name) except -1:
 
 
 cdef cs_kernel kernel(int kid, int dtype) noexcept nogil:
-    return cs_pick(_ops, kid, dtype)
+    return cs_pick(_current_ops(), kid, dtype)
 
 
 cdef int threads_for(cs_intp work, int n_threads) noexcept nogil:
@@ -124,28 +138,29 @@ def cpu_level():
 
 def isa():
     """The instruction-set level of the kernels in use."""
-    return _ops.name.decode()
+    return _current_ops().name.decode()
 
 
 def set_isa(name):
     """Use the kernels of another level (at most the CPU's), e.g. to test them.
 
-    Not thread-safe: for tests and benchmarks, not for use during calls.
+    For tests and benchmarks: a call running in another thread meanwhile may
+    take some of its passes from each table.
     """
-    global _ops
     if name not in _LEVELS:
         raise ValueError(f"unknown instruction-set level {name!r}; expected one of {list(_LEVELS)}")
     level = _LEVELS[name]
     if level > _LEVELS[cpu_level()]:
         raise ValueError(f"this CPU or build does not run {name!r} (highest: {cpu_level()!r})")
-    _ops = cs_ops_for(level)
+    cs_store_ptr(&_ops, cs_ops_for(level))
 
 
 def get_num_threads():
     """The number of threads a large call uses."""
     cdef int n = omp_get_max_threads()
-    if _thread_limit > 0 and _thread_limit < n:
-        n = _thread_limit
+    cdef int limit = cs_load_int(&_thread_limit)  # read once: another thread may set it meanwhile
+    if 0 < limit < n:
+        n = limit
     return n
 
 
@@ -156,18 +171,17 @@ def set_num_threads(n):
     process forked from one that has used threads starts with one thread
     (GNU OpenMP's threads do not survive a fork), and raising it there is an error.
     """
-    global _thread_limit
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"the number of threads must be an integer, got {n!r}")
     n = int(n)
     if not 1 <= n <= _MAX_THREADS:
         raise ValueError(f"the number of threads must be in [1, {_MAX_THREADS}], got {n}")
-    if n > 1 and _forked:
+    if n > 1 and cs_load_int(&_forked):
         raise RuntimeError("this process was forked from one that may have run OpenMP threads, which do not "
                            "survive a fork (a new team would wait for them forever): csoftmax computes on one "
                            "thread here. Start worker processes with the 'spawn' or 'forkserver' method to "
                            "use more.")
-    _thread_limit = n
+    cs_store_int(&_thread_limit, <int>n)
 
 
 def has_openmp():
@@ -184,10 +198,11 @@ def openmp_version():
 def _one_thread_in_child():
     # GNU OpenMP's threads do not survive a fork: a team started in the child
     # of a process that has run one waits for them forever.  A forked child
-    # (multiprocessing's default on Linux) computes on its own thread.
-    global _thread_limit, _forked
-    _thread_limit = 1
-    _forked = True
+    # (multiprocessing's default on Linux) computes on its own thread.  This
+    # runs in the child before any other thread exists there, so the two
+    # stores cannot interleave with a set_num_threads.
+    cs_store_int(&_thread_limit, 1)
+    cs_store_int(&_forked, 1)
 
 
 if hasattr(os, "register_at_fork"):

@@ -16,6 +16,7 @@ which the rest of csoftmax does not.
 import contextlib
 import numbers
 import sys
+import threading
 import time
 import warnings
 from collections import deque
@@ -545,7 +546,8 @@ class _Problem:
         return step_from_curvature(gram, D + self.fit_intercept, self.l2, self.dtype)
 
 
-_scipy_blas = []
+_scipy_blas = []   # [controller of SciPy's own BLAS, or None], found on the first fit
+_scipy_blas_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -559,16 +561,17 @@ def _scipy_blas_serial():
     vectors are small enough for one thread.  A no-op without threadpoolctl or when
     SciPy shares NumPy's BLAS.
     """
-    if not _scipy_blas:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _scipy_blas.append(None)
-        else:
-            controller = ThreadpoolController()
-            own = [lib.filepath for lib in controller.lib_controllers
-                   if lib.user_api == "blas" and "scipy.libs" in Path(lib.filepath).parts]
-            _scipy_blas.append(controller.select(filepath=own) if own else None)
+    with _scipy_blas_lock:  # looked up once, by the first of the threads that fit at the same time
+        if not _scipy_blas:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                _scipy_blas.append(None)
+            else:
+                controller = ThreadpoolController()
+                own = [lib.filepath for lib in controller.lib_controllers
+                       if lib.user_api == "blas" and "scipy.libs" in Path(lib.filepath).parts]
+                _scipy_blas.append(controller.select(filepath=own) if own else None)
     if _scipy_blas[0] is None:
         yield
     else:

@@ -14,7 +14,9 @@
  *
  * Each block carries its size and the base allocator's pointer just before
  * its data, which is 64-byte aligned.  The cache is guarded by a lock: arrays
- * may be freed from any thread.
+ * may be allocated and freed from any thread, with the GIL or, on a
+ * free-threaded CPython, without one.  cs_base is written once, at import,
+ * before the handler can be used, and only read after.
  */
 #ifndef CS_ALLOC_H
 #define CS_ALLOC_H
@@ -36,7 +38,22 @@ typedef struct {
 } cs_block_head;
 
 static PyDataMemAllocator cs_base;
+
+/* The cache's lock.  From 3.13 a PyMutex: static (nothing to allocate), one
+ * compare-and-swap when free, and a thread that has to wait is parked detached
+ * from the interpreter (it holds up neither the GIL nor a free-threaded
+ * CPython's stop-the-world pauses).  Before 3.13 a PyThread lock, allocated at
+ * import.  Nothing that takes it runs Python code or another lock while
+ * holding it. */
+#if PY_VERSION_HEX >= 0x030D0000
+static PyMutex cs_mutex;
+#define CS_LOCK() PyMutex_Lock(&cs_mutex)
+#define CS_UNLOCK() PyMutex_Unlock(&cs_mutex)
+#else
 static PyThread_type_lock cs_lock;
+#define CS_LOCK() PyThread_acquire_lock(cs_lock, WAIT_LOCK)
+#define CS_UNLOCK() PyThread_release_lock(cs_lock)
+#endif
 static struct {
     void *data;
     size_t size;
@@ -75,7 +92,7 @@ static void *cs_take_cached(size_t size)
     void *data = NULL;
     if (size < CS_CACHE_MIN)
         return NULL;
-    PyThread_acquire_lock(cs_lock, WAIT_LOCK);
+    CS_LOCK();
     for (int k = 0; k < CS_CACHE_SLOTS; k++) {
         if (cs_slot[k].data != NULL && cs_slot[k].size == size) {
             data = cs_slot[k].data;
@@ -87,7 +104,7 @@ static void *cs_take_cached(size_t size)
             break;
         }
     }
-    PyThread_release_lock(cs_lock);
+    CS_UNLOCK();
     return data;
 }
 
@@ -119,7 +136,7 @@ static void cs_free(void *ctx, void *data, size_t size_hint)
         cs_drop_block(data);
         return;
     }
-    PyThread_acquire_lock(cs_lock, WAIT_LOCK);
+    CS_LOCK();
     /* make room: the oldest blocks go first (the slots are filled from 0) */
     int n = 0;
     while (n < CS_CACHE_SLOTS && cs_slot[n].data != NULL)
@@ -136,7 +153,7 @@ static void cs_free(void *ctx, void *data, size_t size_hint)
     cs_slot[0].data = data;
     cs_slot[0].size = size;
     cs_cached += size;
-    PyThread_release_lock(cs_lock);
+    CS_UNLOCK();
     for (int k = 0; k < nevict; k++)
         cs_drop_block(evict[k]);
 }
@@ -157,13 +174,13 @@ static void *cs_realloc(void *ctx, void *data, size_t size)
 /* Blocks in the cache, and their bytes. */
 static void cs_cache_info(size_t *nblocks, size_t *nbytes)
 {
-    PyThread_acquire_lock(cs_lock, WAIT_LOCK);
+    CS_LOCK();
     size_t n = 0;
     for (int k = 0; k < CS_CACHE_SLOTS; k++)
         n += cs_slot[k].data != NULL;
     *nblocks = n;
     *nbytes = cs_cached;
-    PyThread_release_lock(cs_lock);
+    CS_UNLOCK();
 }
 
 /* Give every cached block back to the base allocator. */
@@ -171,7 +188,7 @@ static void cs_cache_clear(void)
 {
     void *evict[CS_CACHE_SLOTS];
     int nevict = 0;
-    PyThread_acquire_lock(cs_lock, WAIT_LOCK);
+    CS_LOCK();
     for (int k = 0; k < CS_CACHE_SLOTS; k++) {
         if (cs_slot[k].data != NULL)
             evict[nevict++] = cs_slot[k].data;
@@ -179,7 +196,7 @@ static void cs_cache_clear(void)
         cs_slot[k].size = 0;
     }
     cs_cached = 0;
-    PyThread_release_lock(cs_lock);
+    CS_UNLOCK();
     for (int k = 0; k < nevict; k++)
         cs_drop_block(evict[k]);
 }
@@ -194,8 +211,12 @@ static PyDataMem_Handler cs_handler = {
 static int cs_alloc_init(PyDataMem_Handler *base)
 {
     cs_base = base->allocator;
+#if PY_VERSION_HEX >= 0x030D0000
+    return 0;
+#else
     cs_lock = PyThread_allocate_lock();
     return cs_lock == NULL ? -1 : 0;
+#endif
 }
 
 #endif
