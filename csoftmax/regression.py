@@ -548,6 +548,7 @@ class _Problem:
 
 _scipy_blas = []   # [controller of SciPy's own BLAS, or None], found on the first fit
 _scipy_blas_lock = threading.Lock()
+_scipy_blas_users = [0, None]   # [fits running, the limiter the first of them applied]
 
 
 @contextlib.contextmanager
@@ -561,7 +562,11 @@ def _scipy_blas_serial():
     vectors are small enough for one thread.  A no-op without threadpoolctl or when
     SciPy shares NumPy's BLAS.
     """
-    with _scipy_blas_lock:  # looked up once, by the first of the threads that fit at the same time
+    # Fits may run in several threads at once: the controller is looked up
+    # once, the first fit in applies the limit and the last one out restores
+    # the original (a limit per fit would let one that ends first "restore"
+    # the limit of another still running, for good).
+    with _scipy_blas_lock:
         if not _scipy_blas:
             try:
                 from threadpoolctl import ThreadpoolController
@@ -572,11 +577,20 @@ def _scipy_blas_serial():
                 own = [lib.filepath for lib in controller.lib_controllers
                        if lib.user_api == "blas" and "scipy.libs" in Path(lib.filepath).parts]
                 _scipy_blas.append(controller.select(filepath=own) if own else None)
-    if _scipy_blas[0] is None:
+        controller = _scipy_blas[0]
+        if controller is not None:
+            if _scipy_blas_users[0] == 0:
+                _scipy_blas_users[1] = controller.limit(limits=1)
+            _scipy_blas_users[0] += 1
+    try:
         yield
-    else:
-        with _scipy_blas[0].limit(limits=1):
-            yield
+    finally:
+        if controller is not None:
+            with _scipy_blas_lock:
+                _scipy_blas_users[0] -= 1
+                if _scipy_blas_users[0] == 0:
+                    _scipy_blas_users[1].restore_original_limits()
+                    _scipy_blas_users[1] = None
 
 
 def _fit_lbfgs(problem, max_iter, tol, progress):
