@@ -222,20 +222,23 @@ def test_nan_logits_propagate():
 @pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("C", [3, 10, 33, 300])
 def test_nan_beside_inf_gives_nan_in_either_order(C, dtype):
-    # a row's max skips the nan and is +inf: the loss must still be nan,
-    # whichever of the two comes first, with or without the gradient
-    z = np.zeros((4, C), dtype)
+    # a row's max may skip the nan and be +inf: the loss must still be nan,
+    # whichever of the two comes first, for a nan of either sign, with or
+    # without the gradient (the label's own entry finite, so that only the
+    # scan for a nan can tell)
+    z = np.zeros((5, C), dtype)
     z[0, 1], z[0, 2] = np.nan, np.inf
     z[1, 1], z[1, 2] = np.inf, np.nan
     z[2, C - 1], z[2, 0] = np.nan, np.inf
     z[3, C - 1] = np.inf
-    t = np.zeros(4, np.intp)
+    z[4, 1], z[4, 2] = -np.nan, np.inf
+    t = np.array([0, 0, 1, 0, 0], np.intp)
     for kw in ({}, {"label_smoothing": 0.1}, {"weight": np.ones(C)}):
         want = ref.cross_entropy(z, t, reduction="none", **kw)
         for loss in (cs.cross_entropy(z, t, reduction="none", **kw),
                      cs.cross_entropy_grad(z, t, reduction="none", **kw)[0]):
             np.testing.assert_array_equal(np.isnan(loss), np.isnan(want), err_msg=str(kw))
-            assert np.isnan(loss[:3]).all()
+            assert np.isnan(loss[[0, 1, 2, 4]]).all()
 
 
 # ------------------------------------------------------------------ finite differences

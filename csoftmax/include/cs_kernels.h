@@ -22,7 +22,7 @@
 typedef ptrdiff_t cs_intp;
 /* integers of a float's and a double's width that may read their bits in
    place (the kernels' max over integer keys, cs_kernels_t.h) */
-#if defined(__GNUC__)
+#if defined(__GNUC__) || defined(__clang__)
 typedef int32_t __attribute__((may_alias)) cs_i32a;
 typedef int64_t __attribute__((may_alias)) cs_i64a;
 #else

@@ -3,6 +3,7 @@
  *
  * A template: cs_level.h includes it once per dtype with
  *   T      float or double       (storage and exp precision)
+ *   TI     cs_i32a or cs_i64a    (an integer of T's width, for clang's max keys)
  *   CS_FN  name -> name_<dtype>_<level>
  *   EXP    cs_exp_f32 or cs_exp_f64 (any argument)
  *   EXPNEG cs_expneg_f32 or cs_expneg_f64 (arguments x - max <= 0)
@@ -37,15 +38,16 @@
    the unrolled code scalar (3.1 against 0.8 ns an entry, float64 softmax at
    C = 1000): CS_LANE_LOOP keeps it a loop, which it vectorises. */
 #if defined(__clang__)
-#define CS_LANE_LOOP _Pragma("clang loop unroll(disable) vectorize_width(8)")
+#define CS_LANE_LOOP _Pragma("clang loop unroll(disable) vectorize_width(8)") /* CS_ROW_LANES */
 #else
 #define CS_LANE_LOOP
 #endif
 #define CS_NARROW 32
-/* OpenMP's max reduction starts each lane at the lowest finite value, not -inf
-   (clang does; GCC starts at -inf): a max over nothing but -inf then comes out
-   as -FLT_MAX / -DBL_MAX.  After such a loop, this rescans (rarely: only when
-   that value came out) with the loop's own condition. */
+/* OpenMP's max reduction may start each lane at the lowest finite value, not
+   -inf (clang's did; GCC starts at -inf): a max over nothing but -inf would
+   then come out as -FLT_MAX / -DBL_MAX.  After such a loop, this rescans
+   (rarely: only when that value came out) with the loop's own condition.  The
+   loops that use it are GCC's; clang's max loops run over integer keys. */
 #ifndef CS_MAX_FIX
 #define CS_MAX_FIX(T, m, n, cond, val)                                          \
     do {                                                                        \
@@ -327,7 +329,8 @@ static inline int CS_FN(is_mid)(cs_intp C, cs_intp bytes)
     return C > CS_NARROW && C * (cs_intp)sizeof(T) <= bytes;
 }
 
-/* m[q] = max of row q of x (rows xs apart), q < 4; nan may be skipped. */
+/* m[q] = max of row q of x (rows xs apart), q < 4; a nan may be skipped, or
+   be the max (clang: integer keys). */
 static inline void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
 {
 #if defined(__clang__)
