@@ -91,18 +91,16 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
 def empty(shape, dtype, order="C"):
     """``np.empty(shape, dtype, order)``; through the block cache when large."""
     cdef cnp.dtype dt = dtype if type(dtype) is cnp.dtype else np.dtype(dtype)
-    return _empty(tuple(shape), dt, order == "F")
-
-
-cdef object _empty(tuple dims, cnp.dtype dt, int fortran):
+    cdef tuple dims = tuple(shape)
     cdef int nd = len(dims), k
     if nd > cnp.NPY_MAXDIMS:
-        return np.empty(dims, dt, order="F" if fortran else "C")
+        return np.empty(dims, dt, order=order)
     cdef cnp.npy_intp d[cnp.NPY_MAXDIMS]
     cdef size_t nbytes = dt.itemsize
     for k in range(nd):
         d[k] = dims[k]
         nbytes *= <size_t>d[k]
+    cdef int fortran = order == "F"
     if not _use_cache(nbytes):
         return cnp.PyArray_EMPTY(nd, d, dt.type_num, fortran)
     # NumPy keeps the current handler in a context variable: switching it here
@@ -238,5 +236,5 @@ cdef class Plan:
             v = _kernel_view(out, self.split, self.transposed)
             if v is not None and may_write(out, inputs, in_place):
                 return v, out
-        res = _empty(self.shape, dtype if type(dtype) is cnp.dtype else np.dtype(dtype), self.transposed)
+        res = empty(self.shape, dtype, "F" if self.transposed else "C")
         return _kernel_view(res, self.split, self.transposed), res

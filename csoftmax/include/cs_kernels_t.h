@@ -971,11 +971,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
            the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
            smoothing brings inf - inf, or a nan is in the row (looked for while
            z is intact: not after an in-place gradient) */
-        int nonfinite = 0;
-#pragma omp simd reduction(| : nonfinite)
-        for (cs_intp r = 0; r < nb; r++)
-            nonfinite |= !isfinite(m[r]);
-        for (cs_intp r = 0; nonfinite && r < nb; r++) {
+        for (cs_intp r = 0; r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
             int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
@@ -998,28 +994,15 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         /* grad = q (e - b S onehot) - k u w, q = k A / S, b = a_c' / A (1
            without options): the label's entry is taken down before the
            scaling, so a certain prediction gives exactly 0 without smoothing */
-        if (!opts && rscale == NULL) {      /* the plain call: vector divisions */
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                q[r] = gscale / s[r];
-            for (cs_intp r = 0; r < nb; r++) {
-                cs_intp c = lb[r];
-                if (c >= 0 && c < C) {
-                    T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
-                    *e_c = (T)((double)*e_c - s[r]);
-                }
-            }
-        } else {
-            for (cs_intp r = 0; r < nb; r++) {
-                double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
-                double A = opts ? ac[r] + u * wsum : 1.0;
-                q[r] = k * A / s[r];
-                ku[r] = k * u;
-                cs_intp c = lb[r];
-                if (c >= 0 && c < C && A != 0.0) {
-                    T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
-                    *e_c = (T)((double)*e_c - (opts ? ac[r] / A : 1.0) * s[r]);
-                }
+        for (cs_intp r = 0; r < nb; r++) {
+            double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
+            double A = opts ? ac[r] + u * wsum : 1.0;
+            q[r] = k * A / s[r];
+            ku[r] = k * u;
+            cs_intp c = lb[r];
+            if (c >= 0 && c < C && A != 0.0) {
+                T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
+                *e_c = (T)((double)*e_c - (opts ? ac[r] / A : 1.0) * s[r]);
             }
         }
         if (narrow) {

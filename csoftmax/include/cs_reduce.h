@@ -34,11 +34,7 @@ static double cs_sum(const double *v, const double *w, cs_intp n)
 /* The first of n labels outside [0, C) other than `ignore`, or -1. */
 static cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C, cs_intp ignore)
 {
-    int bad = 0;    /* one vector pass; the first bad one is looked for only if there is one */
-#pragma omp simd reduction(| : bad)
     for (cs_intp i = 0; i < n; i++)
-        bad |= (label[i] < 0 || label[i] >= C) & (label[i] != ignore);
-    for (cs_intp i = 0; bad && i < n; i++)
         if ((label[i] < 0 || label[i] >= C) && label[i] != ignore)
             return i;
     return -1;
