@@ -1,5 +1,6 @@
-"""From array_likes, axes and ``out`` to what the kernels take: validation and
-the layout plan, decided once per call.
+"""From array_likes, axes and ``out`` to what the kernels take: validation,
+once per call.  The layout plan and the rule for ``out`` below are compiled
+(_alloc.pyx) and run inside each operation's compiled entry.
 
 The kernels compute over the middle axis of ``(outer, C, inner)`` arrays whose
 rows are contiguous (``inner == 1``) or whose inner axis is contiguous.  Such a
@@ -15,7 +16,7 @@ strides).  Otherwise the kernel writes a new array, copied into ``out`` after.
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
-from ._alloc import Plan, empty, may_write  # noqa: F401  (the plan and the rule for out, compiled)
+from ._alloc import empty, may_write  # noqa: F401  (the rule for out, compiled)
 
 F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)

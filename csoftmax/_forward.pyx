@@ -1,16 +1,18 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""softmax and log_softmax over the middle axis of (outer, C, inner) arrays.
+"""softmax, log_softmax and logsumexp: the compiled entries.
 
-forward.py hands over arrays whose rows are contiguous (inner == 1, class
-stride 1) or whose inner axis is contiguous.  Rows, or tiles of columns, are
-spread over threads; one row longer than PIECE is split into pieces that the
-threads share.
+softmax and log_softmax run over the middle axis of an (outer, C, inner) view
+of the array (the layout plan of _alloc; copied only when it has no such
+view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
+tiles of columns, are spread over threads; one row longer than PIECE is split
+into pieces that the threads share.
 """
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cimport numpy as cnp
 
+from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tile_width
 from csoftmax._task cimport check_like, dtype_code, stride
@@ -57,11 +59,43 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     return ok
 
 
-def softmax(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_threads):
-    """y = softmax(x) (log_softmax with log) over axis 1 of (outer, C, inner)
-    arrays of one float dtype, on at most n_threads threads; y may be x.
-    With a mask (uint8, x's shape; rows contiguous, as x's and y's must be
-    then), only the entries where it is set take part."""
+def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
+    """The softmax of ``a`` (log_softmax with ``log``), float32 or float64,
+    over ``axes`` (one axis or all of them, sorted) on at most n_threads
+    threads: written into ``out`` when the kernel may write there (see
+    _alloc.output; ``out`` may be ``a``), else into a new array.  Returns the
+    array written."""
+    cdef int dt = dtype_code(a)
+    cdef Plan p
+    cdef View vx, vy
+    plan_init(&p, a, axes)
+    cdef cnp.ndarray x = operand(&p, a, &vx)   # keeps a copy alive while the kernel reads it
+    cdef cnp.ndarray y = output(&p, out, a, (a,), (a,), &vy)
+    if p.outer == 0 or p.C == 0 or p.inner == 0:
+        return y
+    cdef cs_task t
+    memset(&t, 0, sizeof(t))
+    t.x, t.xs0, t.xs1 = vx.data, vx.s0, vx.s1
+    t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
+    t.C = p.C
+    cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
+    if p.inner == 1:  # contiguous rows (a view's class stride is 1 then)
+        with nogil:
+            if not (p.outer == 1 and p.C > PIECE and _long_row(&t, dt, log, nt)):
+                run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
+        return y
+    t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
+    t.W = min(tile_width(p.C, cnp.PyArray_ITEMSIZE(a)), p.inner)
+    with nogil:
+        run(kernel(COLS[log], dt), &t, p.outer * ((p.inner + t.W - 1) // t.W), nt,
+            p.C * t.W * cnp.PyArray_ITEMSIZE(a))
+    return y
+
+
+def softmax_where(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_threads):
+    """y = softmax(x) (log_softmax with log) over the rows of (N, C, 1) arrays
+    of one float dtype with contiguous rows, only the entries where the mask
+    (uint8, x's shape, contiguous rows) is set taking part; y may be x."""
     check_like(x, y, 3)
     cdef int dt = dtype_code(x)
     cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
@@ -72,28 +106,15 @@ def softmax(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_thre
     t.x, t.xs0, t.xs1 = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1)
     t.y, t.ys0, t.ys1 = cnp.PyArray_DATA(y), stride(y, 0), stride(y, 1)
     t.C = C
-    cdef int nt = threads_for(outer * C * inner, n_threads)
-    cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(x)
-    if mask is not None:
-        if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
-                or not cnp.PyArray_SAMESHAPE(x, mask) or inner != 1 or t.xs1 != 1 or t.ys1 != 1
-                or stride(mask, 1) != 1):
-            raise ValueError("a masked softmax needs a uint8 mask shaped like x and contiguous rows")
-        t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
-        with nogil:
-            run(kernel(WHERE_ROWS[log], dt), &t, outer, nt, (max(<cs_intp>CS_WHERE_BYTES, C * itemsize) + 63) & ~63)
-        return
-    if inner == 1 and t.xs1 == 1 and t.ys1 == 1:
-        with nogil:
-            if not (outer == 1 and C > PIECE and _long_row(&t, dt, log, nt)):
-                run(kernel(ROWS[log], dt), &t, outer, nt, 0)
-        return
-    if stride(x, 2) != 1 or stride(y, 2) != 1:
-        raise ValueError("kernel arrays need contiguous rows or a contiguous inner axis")
-    t.inner = inner
-    t.W = min(tile_width(C, itemsize), inner)
+    if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
+            or not cnp.PyArray_SAMESHAPE(x, mask) or inner != 1 or t.xs1 != 1 or t.ys1 != 1
+            or stride(mask, 1) != 1):
+        raise ValueError("a masked softmax needs a uint8 mask shaped like x and contiguous rows")
+    t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
+    cdef int nt = threads_for(outer * C, n_threads)
     with nogil:
-        run(kernel(COLS[log], dt), &t, outer * ((inner + t.W - 1) // t.W), nt, C * t.W * itemsize)
+        run(kernel(WHERE_ROWS[log], dt), &t, outer, nt,
+            (max(<cs_intp>CS_WHERE_BYTES, C * cnp.PyArray_ITEMSIZE(x)) + 63) & ~63)
 
 
 cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")

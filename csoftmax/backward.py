@@ -3,7 +3,7 @@ log_softmax (docs/derivations.md: ds_i/dz_j = s_i (delta_ij - s_j))."""
 import numpy as np
 
 from . import _backward, _jacobian
-from ._api import Plan, as_common, as_real, check_out, empty, finish, may_write, single_axis
+from ._api import as_common, as_real, check_out, empty, finish, may_write, single_axis
 from ._runtime import get_num_threads
 
 __all__ = ["softmax_jacobian", "softmax_backward", "log_softmax_backward"]
@@ -19,10 +19,7 @@ def _vjp(s, grad_output, axis, out, log):
         raise ValueError("softmax backward needs at least one dimension")
     if out is not None:
         check_out(out, a.shape, rdt)
-    plan = Plan(a, (single_axis(axis, a.ndim),))
-    o, res = plan.output(out, a.dtype, (a, g), in_place=(a, g))
-    if a.size:
-        _backward.backward(plan.operand(a), plan.operand(g), o, log, get_num_threads())
+    res = _backward.backward(a, g, single_axis(axis, a.ndim), out, log, get_num_threads())
     return finish(res, out, rdt)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _forward
 from ._alloc import empty
-from ._api import ALL_AXES, Plan, as_common, as_real, check_out, finish, may_write, normalize_axes
+from ._api import ALL_AXES, as_common, as_real, check_out, finish, may_write, normalize_axes
 from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -20,11 +20,7 @@ def _forward_call(x, axis, out, log, where=None):
         return _masked(a, axes, _mask(where, a.shape), rdt, out, log)
     if len(axes) not in (1, a.ndim):
         return _over_some_axes(a, axes, rdt, out, log)
-    plan = Plan(a, axes)
-    inputs = (a,)
-    y, res = plan.output(out, a.dtype, inputs, inputs)
-    if a.size:
-        _forward.softmax(plan.operand(a), y, None, log, get_num_threads())
+    res = _forward.softmax(a, axes, out, log, get_num_threads())
     if out is None and res.dtype is rdt and a.ndim:
         return res  # the common case of finish()
     return finish(res, out, rdt)
@@ -59,7 +55,7 @@ def _masked(a, axes, mask, rdt, out, log):
               and out.flags.aligned and may_write(out, (a, mask), in_place=(a,)))
     y3 = out.reshape(rows) if direct else empty(rows, a.dtype)
     if a.size:
-        _forward.softmax(x3, y3, m3, log, get_num_threads())
+        _forward.softmax_where(x3, y3, m3, log, get_num_threads())
     if direct:
         return out
     res = np.moveaxis(y3.reshape(moved.shape), ends, axes)
