@@ -3,7 +3,7 @@
 # kernels themselves are looked up by name through _runtime.kernel.
 cdef extern from "cs_kernels.h" nogil:
     ctypedef Py_ssize_t cs_intp
-    enum: CS_F32, CS_F64, CS_TILE, CS_WHERE_BYTES
+    enum: CS_F32, CS_F64, CS_TILE, CS_WHERE_BYTES, CS_SCAN
 
     ctypedef struct cs_task:
         const void *x
@@ -22,6 +22,8 @@ cdef extern from "cs_kernels.h" nogil:
         const void *cweight_t
         double cwsum, smooth
         cs_intp ignore
+        cs_intp nlabel
+        cs_intp *scan
         cs_intp piece
         double *pmax
         double *psum
@@ -35,7 +37,6 @@ cdef extern from "cs_kernels.h" nogil:
 
 cdef extern from "cs_reduce.h" nogil:
     double cs_sum(const double *v, const double *w, cs_intp n)
-    cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C, cs_intp ignore)
     int cs_pieces_combine(cs_task *t, cs_intp npc)
     double cs_mean_weight(const cs_intp *label, cs_intp n, const double *cw, const double *sw, cs_intp ignore)
     double NAN

@@ -7,37 +7,12 @@ import warnings
 import numpy as np
 
 from . import _loss
-from ._alloc import empty
-from ._api import F64, as_common, as_real, check_out, may_write, result_dtype
+from ._api import F64, as_common, as_real, check_out, result_dtype
 from ._runtime import get_num_threads
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_INTP = np.dtype(np.intp)
-_INTP_MAX = np.iinfo(np.intp).max
-
-
-def _labels(t, N):
-    """Class indices as a contiguous intp array.  Integral floats are taken;
-    values an intp cannot hold are refused here, the range [0, C) by the
-    kernel's one check."""
-    if t.dtype == _INTP and t.ndim == 1 and t.flags.c_contiguous and t.flags.aligned:
-        return t
-    if t.dtype.kind == "f":
-        bad = ~np.isfinite(t) | (t != np.trunc(t))
-        if bad.any():
-            raise ValueError(f"class labels must be integers, got {t[bad].flat[0].item()!r}")
-    elif t.dtype.kind not in "biu":
-        raise TypeError(f"class labels must be integers, got dtype {t.dtype}")
-    if t.dtype.kind in "fu" and t.size:
-        big = t > np.uint64(_INTP_MAX) if t.dtype.kind == "u" else np.abs(t) >= np.float64(2.0 ** 63)
-        if big.any():
-            value = t[big].flat[0]
-            value = int(value) if t.dtype.kind == "u" else value.item()
-            raise ValueError(f"class label {value!r} is out of range")
-    # aligned too: the kernel reads them as intp (an unaligned load is undefined)
-    return np.require(t.reshape(N), dtype=np.intp, requirements=["C", "A"])
 
 
 def _weights(sample_weight, N):
@@ -101,75 +76,57 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     if z.ndim not in (1, 2):
         raise ValueError(f"logits must be (N, C) or (C,), got shape {z.shape}")
     single = z.ndim == 1
-    z2 = z.reshape(1, -1) if single else z
-    N, C = z2.shape
+    N, C = (1,) + z.shape if single else z.shape
     if C == 0:
         raise ValueError("logits need at least one class")
-    try:
-        ignore = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
-    eps = _smoothing(label_smoothing)
-    cw = _class_weight(weight, C)
-    t = np.asarray(target)
+    if type(ignore_index) is int:
+        ignore = ignore_index
+    else:
+        try:
+            ignore = operator.index(ignore_index)
+        except TypeError:
+            raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    eps = label_smoothing if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0 else \
+        _smoothing(label_smoothing)
+    cw = None if weight is None else _class_weight(weight, C)
+    t = target if type(target) is np.ndarray else np.asarray(target)
     label = probs = None
-    if t.shape == z.shape:
+    if t.ndim == z.ndim and t.shape == z.shape:
         result_dtype(t.dtype, "target")  # real, or TypeError
-        probs = t.reshape(N, C).astype(z.dtype, copy=False)
+        probs = t.astype(z.dtype, copy=False)
         if not (probs >= 0).all():
             bad = probs[~(probs >= 0)].flat[0].item()
             raise ValueError(f"target probabilities must be >= 0 (nan is refused too), got {bad!r}")
-        if (C > 1 and probs.strides[1] != probs.itemsize) or not probs.flags.aligned:
-            probs = np.require(probs, requirements=["C", "A"])
-    elif t.shape == z.shape[:-1]:
-        label = _labels(t, N)
+    elif t.ndim == z.ndim - 1 and (single or t.shape[0] == N):
+        label = t  # class indices: checked and taken as intp by the compiled entry
     else:
         raise ValueError(f"target has shape {t.shape}; expected class indices of shape {z.shape[:-1]} "
                          f"or probabilities of shape {z.shape}")
-    w = _weights(sample_weight, N)
-    rscale, gscale = _scales(w, reduction, grad_output, N, single)
+    w = None if sample_weight is None else _weights(sample_weight, N)
+    rscale, gscale = (w, grad_output) if type(grad_output) is float and reduction != "none" else \
+        _scales(w, reduction, grad_output, N, single)
     if out is not None:
         check_out(out, z.shape, rdt)
-    if (C > 1 and z2.strides[1] != z2.itemsize) or not z2.flags.aligned:
-        z2 = np.require(z2, requirements=["C", "A"])
-    grad, in_out = _grad_buffer(out, z2, label, probs) if want_grad else (None, False)
     mean = reduction == "mean"
-    per, value, denom = _loss.cross_entropy(z2, label, probs, grad, rscale, gscale, w, cw, eps, ignore, mean,
-                                            get_num_threads() if n_threads is None else n_threads)
+    dtype = rdt if loss_dtype is None else loss_dtype
+    per, value, denom, grad = _loss.cross_entropy(z, label, probs, want_grad, out, rscale, gscale, w, cw, eps, ignore,
+                                                  mean, dtype, get_num_threads() if n_threads is None else n_threads)
     if mean and denom == 0:
         # As np.mean of nothing and torch's weighted mean: nan, with a warning.
         warnings.warn("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
                       "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=3)
-    dtype = rdt if loss_dtype is None else loss_dtype
     if reduction == "none":
         loss = (per if w is None else per * w).astype(dtype)
         loss = loss[0] if single else loss
     else:
-        loss = dtype.type(value)
+        loss = value
     if not want_grad:
         return loss
     if out is None:
-        grad = grad.reshape(z.shape)
-        return loss, grad if rdt == z.dtype else grad.astype(rdt)
-    if not in_out:
-        np.copyto(out, grad.reshape(z.shape), casting="unsafe")
+        return loss, grad if rdt is z.dtype or rdt == z.dtype else grad.astype(rdt)
+    if grad is not out:
+        np.copyto(out, grad, casting="unsafe")
     return loss, out
-
-
-def _grad_buffer(out, z2, label, probs):
-    """``(array, whether it is out)``: where the kernel writes the gradient.
-    ``out`` (seen as (N, C)) when it may -- exactly the logits is fine with
-    class indices: the kernel reads a row's logits before writing it -- else a
-    new array."""
-    if out is not None and out.dtype == z2.dtype and out.flags.aligned:
-        try:
-            g = out.reshape(z2.shape, copy=False)
-        except ValueError:
-            g = None
-        if (g is not None and (g.shape[1] < 2 or g.strides[1] == g.itemsize)
-                and may_write(g, (z2, label if probs is None else probs), in_place=(z2,) if probs is None else ())):
-            return g, True
-    return empty(z2.shape, z2.dtype), False
 
 
 def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,

@@ -782,6 +782,30 @@ def test_bad_label_writes_nothing(label_dtype):
     np.testing.assert_array_equal(out, 7.0)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_labels_checked_in_many_units(rng, n_threads):
+    # more labels than the scan takes in one unit (16384), and more units
+    # than it keeps on the stack: the first bad label is named, whichever unit
+    # it is in, and the ignored rows are counted in every unit
+    N, C = 5 * 16384 + 11, 3
+    z = rng.standard_normal((N, C)).astype(np.float32)
+    t = rng.integers(0, C, N)
+    t[rng.random(N) < 0.2] = -100
+    old = cs.get_num_threads()
+    cs.set_num_threads(n_threads)
+    try:
+        kept = t != -100
+        want = ref.cross_entropy(z[kept], t[kept])
+        assert_within(cs.cross_entropy(z, t), want, 1e-5 * abs(float(want)))
+        for at in (16384 * 3 + 5, N - 1):
+            bad = t.copy()
+            bad[at], bad[N - 1] = 7, -2
+            with pytest.raises(ValueError, match=f"class label {bad[at]} is out of range"):
+                cs.cross_entropy_grad(z, bad, out=np.empty_like(z))
+    finally:
+        cs.set_num_threads(old)
+
+
 def test_out_over_the_labels_or_weights(rng):
     # out sharing memory with the labels or the sample weights: they are read
     # while (or after) the gradient is written, so the result must not change

@@ -37,12 +37,15 @@ typedef int64_t cs_i64a;
     X(softmax_backward_rows) X(log_softmax_backward_rows)                     \
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
-    X(ce_index_rows) X(ce_prob_rows)                                          \
+    X(label_scan) X(ce_index_rows) X(ce_prob_rows)                            \
     X(logsumexp_rows)                                                         \
     X(softmax_where_rows) X(log_softmax_where_rows)
 
 /* dtypes: the index into each field of cs_ops */
 enum { CS_F32 = 0, CS_F64 = 1 };
+
+/* label_scan takes labels in units of this many. */
+#define CS_SCAN 16384
 
 /* Widest tile of columns a *_cols kernel takes. */
 #define CS_TILE 256
@@ -71,6 +74,8 @@ typedef struct cs_task {
     double cwsum;               /* their sum (C without them) */
     double smooth;              /* label smoothing: the target is (1 - smooth) y + smooth / C */
     cs_intp ignore;             /* rows with this label add nothing (index targets) */
+    cs_intp nlabel;             /* label_scan: labels in all, */
+    cs_intp *scan;              /* and per unit, the first bad one's index (or -1) and the ignored count */
     /* one long row in pieces of `piece` entries */
     cs_intp piece;
     double *pmax, *psum;        /* each piece's max and sum of exp(x - max) */

@@ -1281,6 +1281,36 @@ static inline void CS_FN(ce_ignored_row)(const cs_task *t, cs_intp i)
     }
 }
 
+/* The labels' check, before the cross-entropy kernel writes anything: for
+   each unit of CS_SCAN labels, the index of the first outside [0, C) other
+   than `ignore` (or -1), and how many are `ignore`.  The pass is one vector
+   loop (the unsigned compare takes both ends of the range); only a unit with
+   a bad label is read again, for its index.  The same for either dtype. */
+static void CS_FN(label_scan)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    (void)scratch;
+    const cs_intp *label = t->label, ignore = t->ignore;
+    const size_t C = (size_t)t->C;
+    for (cs_intp u = lo; u < hi; u++) {
+        cs_intp i0 = u * CS_SCAN, i1 = t->nlabel - i0 > CS_SCAN ? i0 + CS_SCAN : t->nlabel;
+        cs_intp bad = 0, k = 0;
+#pragma omp simd reduction(| : bad) reduction(+ : k)
+        for (cs_intp i = i0; i < i1; i++) {
+            cs_intp ig = label[i] == ignore;
+            bad |= ((size_t)label[i] >= C) & !ig;
+            k += ig;
+        }
+        cs_intp first = -1;
+        for (cs_intp i = i0; bad && i < i1; i++)
+            if ((size_t)label[i] >= C && label[i] != ignore) {
+                first = i;
+                break;
+            }
+        t->scan[2 * u] = first;
+        t->scan[2 * u + 1] = k;
+    }
+}
+
 static void CS_FN(ce_index_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;

@@ -31,29 +31,12 @@ static double cs_sum(const double *v, const double *w, cs_intp n)
     return isfinite(err) ? s + err : s;
 }
 
-/* The first of n labels outside [0, C) other than `ignore`, or -1. */
-static cs_intp cs_first_bad_label(const cs_intp *label, cs_intp n, cs_intp C, cs_intp ignore)
-{
-    for (cs_intp i = 0; i < n; i++)
-        if ((label[i] < 0 || label[i] >= C) && label[i] != ignore)
-            return i;
-    return -1;
-}
-
-/* What a "mean" divides by: sum_i sw_i cw[label_i] over the rows not
-   labelled ignore (cw, sw NULL: all 1; label NULL: probability targets, every
-   row counts with its sw_i alone). */
+/* What a weighted "mean" divides by: sum_i sw_i cw[label_i] over the rows
+   not labelled ignore (cw or sw NULL: all 1; label NULL: probability targets,
+   every row counts with its sw_i alone).  Without either weight it is a count
+   of rows, which the caller has from the labels' scan. */
 static double cs_mean_weight(const cs_intp *label, cs_intp n, const double *cw, const double *sw, cs_intp ignore)
 {
-    if (cw == NULL && sw == NULL) {     /* a count of rows: exact, and no chain of additions */
-        cs_intp k = 0;
-        if (label != NULL) {
-#pragma omp simd reduction(+ : k)
-            for (cs_intp i = 0; i < n; i++)
-                k += label[i] == ignore;
-        }
-        return (double)(n - k);
-    }
     double s = 0.0, err = 0.0;
     for (cs_intp i = 0; i < n; i++) {
         if (label != NULL && label[i] == ignore)

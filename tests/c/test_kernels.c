@@ -377,6 +377,43 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
     free(x); free(y); free(s); free(pmax); free(psum);
 }
 
+/* label_scan: per unit of CS_SCAN labels, the first bad one and the ignored
+   count, against a plain loop; bad labels at the ends of the range (-1, C, a
+   very negative one) and at units' edges, none in some units */
+static void test_label_scan(const cs_ops *ops, int dt)
+{
+    const cs_intp n = 3 * CS_SCAN + 5, C = 7, ignore = -100, units = (n + CS_SCAN - 1) / CS_SCAN;
+    const cs_intp bad_at[] = {CS_SCAN - 1, CS_SCAN + 3, 2 * CS_SCAN + 100, 3 * CS_SCAN + 4}, bad_val[] = {C, -1, -(cs_intp)1 << 62, C + 5};
+    cs_intp *label = malloc(sizeof(cs_intp) * n), *scan = malloc(sizeof(cs_intp) * 2 * units);
+    for (int trial = 0; trial < 3; trial++) {
+        for (cs_intp i = 0; i < n; i++)
+            label[i] = uniform() < 0.1 ? ignore : (cs_intp)(uniform() * C);
+        for (int b = 0; b < 4; b++)   /* trial 0: no bad label; 1: two; 2: four */
+            if (trial == 2 || (trial == 1 && b % 2 == 0))
+                label[bad_at[b]] = bad_val[b];
+        cs_task t;
+        memset(&t, 0, sizeof t);
+        t.label = label, t.C = C, t.ignore = ignore, t.nlabel = n, t.scan = scan;
+        run(ops, CS_K_label_scan, dt, &t, units, NULL);
+        for (cs_intp u = 0; u < units; u++) {
+            cs_intp first = -1, k = 0;
+            for (cs_intp i = u * CS_SCAN; i < n && i < (u + 1) * CS_SCAN; i++) {
+                if (label[i] == ignore)
+                    k++;
+                else if ((label[i] < 0 || label[i] >= C) && first < 0)
+                    first = i;
+            }
+            checks += 2;   /* exact */
+            if (scan[2 * u] != first || scan[2 * u + 1] != k) {
+                failures++;
+                fprintf(stderr, "MISMATCH %s label_scan unit %ld: first %ld ignored %ld, reference %ld %ld\n",
+                        level_name, (long)u, (long)scan[2 * u], (long)scan[2 * u + 1], (long)first, (long)k);
+            }
+        }
+    }
+    free(label); free(scan);
+}
+
 int main(void)
 {
     static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 16, 32, 33, 100, 300};
@@ -399,6 +436,7 @@ int main(void)
             test_cols(ops, dt, 1, 100, 20, 16);
             test_pieces(ops, dt, 37, 16);
             test_pieces(ops, dt, 1000, 128);
+            test_label_scan(ops, dt);
         }
         printf("%-10s %7d checks, %d mismatches\n", level_name, checks - c0, failures - f0);
     }
