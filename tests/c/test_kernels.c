@@ -103,9 +103,11 @@ static ld ref_row(const void *x, int dt, cs_intp off, cs_intp st, cs_intp C, ld 
 
 /* ---- row kernels: softmax, log-softmax, backward, jacobian, losses ---- */
 
-static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
+static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
 {
-    cs_intp xs = C + 3, ys = C + 1;             /* padded rows: strides matter */
+    /* padded rows (strides matter), or contiguous ones (the narrow kernels'
+       last pass then runs over the block in row order) */
+    cs_intp xs = C + 3 * pad, ys = C + pad;
     void *x = randn(dt, N * xs, 4.0), *g = randn(dt, N * xs, 1.0), *y = alloc(dt, N * ys);
     ld *s = malloc(sizeof(ld) * C), *ref = malloc(sizeof(ld) * (size_t)(N * ys + 1));
     cs_task t = {0};
@@ -416,7 +418,7 @@ static void test_label_scan(const cs_ops *ops, int dt)
 
 int main(void)
 {
-    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 16, 32, 33, 100, 300};
+    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 10, 16, 20, 24, 32, 33, 100, 300};
     int top = cs_cpu_level(), levels[] = {0, 3, 4};
     for (int li = 0; li < 3; li++) {
         if (levels[li] > top)
@@ -429,7 +431,8 @@ int main(void)
         for (int dt = 0; dt < 2; dt++) {
             for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
                 for (size_t b = 0; b < sizeof Cs / sizeof *Cs; b++)
-                    test_rows(ops, dt, Ns[a], Cs[b]);
+                    for (int pad = 0; pad < 2; pad++)
+                        test_rows(ops, dt, Ns[a], Cs[b], pad);
             test_cols(ops, dt, 2, 1, 5, 16);
             test_cols(ops, dt, 2, 3, 40, 16);
             test_cols(ops, dt, 3, 17, 33, 32);
