@@ -141,6 +141,14 @@ static inline int CS_FN(softmax_flat)(cs_intp C)
     return sizeof(T) == 4 && CS_VEC_BYTES >= 32 && C >= 12;
 }
 
+/* The cross-entropy gradient's likewise, with 16 float32 lanes (v4): at
+   C = 24 1.08 against 0.97 ns an entry; at C = 8 to 10 no faster, and
+   slower with 8 lanes (v3, C = 10: 1.31 against 1.44). */
+static inline int CS_FN(ce_flat)(cs_intp C)
+{
+    return sizeof(T) == 4 && CS_VEC_BYTES >= 64 && C >= 12;
+}
+
 static inline void CS_FN(narrow_expand)(const T *v, cs_intp nb, cs_intp C, T *e)
 {
     const cs_intp L = (cs_intp)(CS_VEC_BYTES / sizeof(T)), w = (C + L - 1) / L * L;   /* whole vectors */
@@ -968,7 +976,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                                  cs_intp nrows, cs_intp C, const double *cw, const T *cwt, double wsum,
                                  double eps)
 {
-    T t[CS_BLOCK], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK];
+    T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK], ec[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK], ac[CS_BLOCK], dz[CS_BLOCK], ku[CS_BLOCK];
     const int opts = cw != NULL || eps != 0.0;
     const double u = eps / (double)C;
@@ -979,6 +987,8 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         const cs_intp *lb = label + i0;
         T *gb = grad != NULL ? grad + i0 * gs : NULL;
         int narrow = CS_FN(is_narrow)(nb, C);
+        /* the gradient's last pass in row order (see narrow_expand) */
+        int flat = narrow && gb != NULL && CS_FN(ce_flat)(C) && zs == C && gs == C;
         for (cs_intp r = 0; r < nb; r++) {
             int ok = lb[r] >= 0 && lb[r] < C;
             zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
@@ -991,7 +1001,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                     (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
                 }
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
-            CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL);
+            CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL && !flat);
         } else if (u != 0.0) {
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
@@ -1045,6 +1055,41 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         /* grad = q (e - b S onehot) - k u w, q = k A / S, b = a_c' / A (1
            without options): the label's entry is taken down before the
            scaling, so a certain prediction gives exactly 0 without smoothing */
+        if (flat) {
+            /* in row order: the exponentials again (the same bits as the
+               sum's), scaled; then each label's entry, from its logit read
+               before any write */
+            for (cs_intp r = 0; r < nb; r++) {
+                double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
+                double A = opts ? ac[r] + u * wsum : 1.0;
+                q[r] = k * A / s[r];
+                ku[r] = k * u;
+            }
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++) {
+                ec[r] = EXPNEG(zc[r] - m[r]);
+                z0[r] = (T)q[r];
+            }
+            CS_FN(narrow_expand)(m, nb, C, t);
+            CS_FN(narrow_expand)(z0, nb, C, e);
+#pragma omp simd
+CS_FLOAT_LANES
+            for (cs_intp i = 0; i < nb * C; i++)
+                gb[i] = EXPNEG(zb[i] - t[i]) * e[i];
+            for (cs_intp r = 0; r < nb; r++) {
+                double A = opts ? ac[r] + u * wsum : 1.0;
+                cs_intp c = lb[r];
+                if (c >= 0 && c < C && A != 0.0)
+                    gb[r * C + c] = (T)((double)ec[r] - (opts ? ac[r] / A : 1.0) * s[r]) * z0[r];
+            }
+            if (u != 0.0)
+                for (cs_intp r = 0; r < nb; r++) {
+                    T *gr = gb + r * C, kw = (T)ku[r];
+                    for (cs_intp j = 0; j < C; j++)
+                        gr[j] -= kw * (cwt != NULL ? cwt[j] : (T)1);
+                }
+            continue;
+        }
         for (cs_intp r = 0; r < nb; r++) {
             double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
             double A = opts ? ac[r] + u * wsum : 1.0;
