@@ -982,6 +982,18 @@ static void CS_FN(jacobian_block)(const T *x, cs_intp xs, T *J, cs_intp nrows, c
     }
 }
 
+/* The smoothing's share of nb gradient rows (gs apart): row r less ku[r]
+   times the class weights cwt (NULL: all 1). */
+static inline void CS_FN(ce_smooth_rows)(T *g, cs_intp gs, cs_intp nb, cs_intp C, const double *ku,
+                                         const T *cwt)
+{
+    for (cs_intp r = 0; r < nb; r++) {
+        T *gr = g + r * gs, kw = (T)ku[r];
+        for (cs_intp j = 0; j < C; j++)
+            gr[j] -= kw * (cwt != NULL ? cwt[j] : (T)1);
+    }
+}
+
 /* Rows of the cross-entropy's mid-width block: their exponentials stay in
    L1 (CS_CE_MID_BYTES) between the sums and the gradient's scaling, and the
    per-row work (logarithm, loss, scale) runs across the block's rows. */
@@ -1128,11 +1140,7 @@ CS_FLOAT_LANES
                     gb[r * C + c] = (T)((double)ec[r] - (opts ? ac[r] / A : 1.0) * s[r]) * z0[r];
             }
             if (u != 0.0)
-                for (cs_intp r = 0; r < nb; r++) {
-                    T *gr = gb + r * C, kw = (T)ku[r];
-                    for (cs_intp j = 0; j < C; j++)
-                        gr[j] -= kw * (cwt != NULL ? cwt[j] : (T)1);
-                }
+                CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
         for (cs_intp r = 0; r < nb; r++) {
@@ -1152,11 +1160,7 @@ CS_FLOAT_LANES
                 m[r] = (T)q[r];
             CS_FN(narrow_store)(t, nb, C, m, gb, gs);
             if (u != 0.0)
-                for (cs_intp r = 0; r < nb; r++) {
-                    T *gr = gb + r * gs, kw = (T)ku[r];
-                    for (cs_intp j = 0; j < C; j++)
-                        gr[j] -= kw * (cwt != NULL ? cwt[j] : (T)1);
-                }
+                CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
         for (cs_intp r = 0; r < nb; r++) {
