@@ -201,11 +201,17 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
                 check(lg ? "log_softmax_rows" : "softmax_rows", dt, "y", i * C + j, get(y, dt, i * ys + j),
                       lg ? get(x, dt, i * xs + j) - lse : s[j]);
         }
-        /* backward: x = the forward output (y), g = grad_output */
+        /* backward: x = the forward output (y), g = grad_output; log_softmax's
+           again with an entry above 0 in every third row (its exponential
+           then takes the other path) */
         void *out = alloc(dt, N * xs);
         cs_task b = {0};
         b.x = y; b.xs0 = ys; b.xs1 = 1; b.g = g; b.gs0 = xs; b.gs1 = 1;
         b.y = out; b.ys0 = xs; b.ys1 = 1; b.C = C;
+        for (int bump = 0; bump < 1 + lg; bump++) {
+        if (bump)
+            for (cs_intp i = 1; i < N; i += 3)
+                set(y, dt, i * ys + i % C, 0.75L);
         run(ops, lg ? CS_K_log_softmax_backward_rows : CS_K_softmax_backward_rows, dt, &b, N, NULL);
         for (cs_intp i = 0; i < N; i++) {
             ld acc = 0;
@@ -217,6 +223,7 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
                 check(lg ? "log_softmax_backward_rows" : "softmax_backward_rows", dt, "dx", i * C + j,
                       get(out, dt, i * xs + j), r);
             }
+        }
         }
         free(out);
     }
@@ -330,6 +337,11 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
             }
         cs_task b = t;
         b.x = y; b.g = g; b.gs0 = C * inner; b.gs1 = inner; b.y = out;
+        for (int bump = 0; bump < 1 + lg; bump++) {
+        if (bump)   /* an entry above 0 in every third column */
+            for (cs_intp o = 0; o < outer; o++)
+                for (cs_intp c = 1; c < inner; c += 3)
+                    set(y, dt, o * C * inner + c + (c % C) * inner, 0.75L);
         run(ops, lg ? CS_K_log_softmax_backward_cols : CS_K_softmax_backward_cols, dt, &b, units, NULL);
         for (cs_intp o = 0; o < outer; o++)
             for (cs_intp c = 0; c < inner; c++) {
@@ -345,6 +357,7 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
                           get(out, dt, base + j * inner), lg ? gj - expl(yj) * acc : yj * (gj - acc));
                 }
             }
+        }
     }
     free(x); free(g); free(y); free(out); free(scratch); free(s);
 }
