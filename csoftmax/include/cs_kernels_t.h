@@ -949,6 +949,49 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
     CS_FN(backward_rows4)(sp, gp, op, C);
 }
 
+/* <g, s> over a wide row.  In float32, CS_DOT_LANES lanes of float take
+   four terms each (a chunk of CS_DOT_CHUNK), and the chunks' lanes are added
+   in double: each lane's float sum of four terms is within 2 eps of the sum
+   of their magnitudes, and the float-to-double conversions, one a chunk
+   instead of one a term, no longer bound the loop (float32 at C = 1000 on an
+   AMD Zen 3 core: 0.36 against 0.27 ns an entry, with products in float and
+   sums in double). */
+#define CS_DOT_LANES 16
+#define CS_DOT_CHUNK (4 * CS_DOT_LANES)
+static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
+{
+    if (sizeof(T) == 8) {
+        double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+        for (cs_intp j = 0; j < C; j++)
+            dot += (double)g[j] * (double)s[j];
+        return dot;
+    }
+    double dl[CS_DOT_LANES] = {0};
+    cs_intp j = 0;
+    for (; j + CS_DOT_CHUNK <= C; j += CS_DOT_CHUNK) {
+        T fl[CS_DOT_LANES] = {0};
+        for (cs_intp k = 0; k < CS_DOT_CHUNK; k += CS_DOT_LANES) {
+#pragma omp simd
+            for (int l = 0; l < CS_DOT_LANES; l++)
+                fl[l] += g[j + k + l] * s[j + k + l];
+        }
+#pragma omp simd
+        for (int l = 0; l < CS_DOT_LANES; l++)
+            dl[l] += fl[l];
+    }
+    for (; j + CS_DOT_LANES <= C; j += CS_DOT_LANES) {
+#pragma omp simd
+        for (int l = 0; l < CS_DOT_LANES; l++)
+            dl[l] += (double)(g[j + l] * s[j + l]);
+    }
+    for (int l = 0; j + l < C; l++)
+        dl[l] += (double)(g[j + l] * s[j + l]);
+    for (int l = 0; l < CS_DOT_LANES / 2; l++)
+        dl[l] += dl[l + CS_DOT_LANES / 2];
+    return ((dl[0] + dl[1]) + (dl[2] + dl[3])) + ((dl[4] + dl[5]) + (dl[6] + dl[7]));
+}
+
 /* out = s * (g - <g, s>) */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C)
@@ -964,11 +1007,7 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
     for (cs_intp i = 0; i < nrows; i++) {
         const T *sr = s + i * ss, *gr = g + i * gs;
         T *o = out + i * os;
-        double dot = 0.0;
-#pragma omp simd reduction(+ : dot)
-        for (cs_intp j = 0; j < C; j++)
-            dot += (double)(gr[j] * sr[j]);
-        T d = (T)dot;
+        T d = (T)CS_FN(row_dot)(gr, sr, C);
 #pragma omp simd
         for (cs_intp j = 0; j < C; j++)
             o[j] = sr[j] * (gr[j] - d);
