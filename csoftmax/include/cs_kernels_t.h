@@ -43,6 +43,8 @@
 #define CS_LANE_LOOP
 #endif
 #define CS_NARROW 32
+/* entries per vector at this level */
+#define CS_VL ((cs_intp)(CS_VEC_BYTES / sizeof(T)))
 /* OpenMP's max reduction may start each lane at the lowest finite value, not
    -inf (clang's did; GCC starts at -inf): a max over nothing but -inf would
    then come out as -FLT_MAX / -DBL_MAX.  After such a loop, this rescans
@@ -265,19 +267,34 @@ CS_LANE_LOOP
                 lane[l] += v;
             }
             part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-        } else if (e != NULL) {
-#pragma omp simd reduction(+ : part)
-CS_FLOAT_LANES
-            for (cs_intp j = j0; j < j1; j++) {
-                T v = EXPNEG(x[j] - m);
-                e[j] = v;
-                part += v;
-            }
         } else {
+            /* float32: pairs added in float first, as in rows4_sumexp */
+            const cs_intp h = j1 - j0 >= 4 * CS_VL ? (j1 - j0) / (2 * CS_VL) * CS_VL : 0;
+            if (e != NULL) {
 #pragma omp simd reduction(+ : part)
 CS_FLOAT_LANES
-            for (cs_intp j = j0; j < j1; j++)
-                part += EXPNEG(x[j] - m);
+                for (cs_intp j = j0; j < j0 + h; j++) {
+                    T v = EXPNEG(x[j] - m), w = EXPNEG(x[j + h] - m);
+                    e[j] = v, e[j + h] = w;
+                    part += (double)(v + w);
+                }
+#pragma omp simd reduction(+ : part)
+CS_FLOAT_LANES
+                for (cs_intp j = j0 + 2 * h; j < j1; j++) {
+                    T v = EXPNEG(x[j] - m);
+                    e[j] = v;
+                    part += v;
+                }
+            } else {
+#pragma omp simd reduction(+ : part)
+CS_FLOAT_LANES
+                for (cs_intp j = j0; j < j0 + h; j++)
+                    part += (double)(EXPNEG(x[j] - m) + EXPNEG(x[j + h] - m));
+#pragma omp simd reduction(+ : part)
+CS_FLOAT_LANES
+                for (cs_intp j = j0 + 2 * h; j < j1; j++)
+                    part += EXPNEG(x[j] - m);
+            }
         }
         cs_two_sum(&sr, &err, part);
     }
@@ -358,8 +375,6 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
 #define CS_MID_ROWS 4
 #define CS_MID_BYTES 4096
 #define CS_MID_LOG_BYTES 1024
-/* entries per vector at this level */
-#define CS_VL ((cs_intp)(CS_VEC_BYTES / sizeof(T)))
 
 static inline int CS_FN(is_mid)(cs_intp C, cs_intp bytes)
 {
@@ -421,19 +436,48 @@ static inline void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const 
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         cs_intp jn = j1 < n ? j1 : n;
         double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
+        /* float32: h entries paired with the next h, each pair added in
+           float before its sum goes into double (half the conversions; the
+           terms are positive, so the pairs' roundings add at most half an
+           ulp to the sum) */
+        const cs_intp h = sizeof(T) == 4 && jn - j0 >= 4 * CS_VL ? (jn - j0) / (2 * CS_VL) * CS_VL : 0;
         if (e != NULL) {
+            if (h > 0) {
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
 CS_FLOAT_LANES
-            for (cs_intp j = j0; j < jn; j++) {
+                for (cs_intp j = j0; j < j0 + h; j++) {
+                    T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
+                    T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
+                    T w0 = EXPNEG(x0[j + h] - m0), w1 = EXPNEG(x1[j + h] - m1);
+                    T w2 = EXPNEG(x2[j + h] - m2), w3 = EXPNEG(x3[j + h] - m3);
+                    e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
+                    e0[j + h] = w0, e1[j + h] = w1, e2[j + h] = w2, e3[j + h] = w3;
+                    p0 += (double)(v0 + w0), p1 += (double)(v1 + w1);
+                    p2 += (double)(v2 + w2), p3 += (double)(v3 + w3);
+                }
+            }
+#pragma omp simd reduction(+ : p0, p1, p2, p3)
+CS_FLOAT_LANES
+            for (cs_intp j = j0 + 2 * h; j < jn; j++) {
                 T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
                 T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
                 e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
                 p0 += v0, p1 += v1, p2 += v2, p3 += v3;
             }
         } else {
+            if (h > 0) {
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
 CS_FLOAT_LANES
-            for (cs_intp j = j0; j < jn; j++) {
+                for (cs_intp j = j0; j < j0 + h; j++) {
+                    p0 += (double)(EXPNEG(x0[j] - m0) + EXPNEG(x0[j + h] - m0));
+                    p1 += (double)(EXPNEG(x1[j] - m1) + EXPNEG(x1[j + h] - m1));
+                    p2 += (double)(EXPNEG(x2[j] - m2) + EXPNEG(x2[j + h] - m2));
+                    p3 += (double)(EXPNEG(x3[j] - m3) + EXPNEG(x3[j + h] - m3));
+                }
+            }
+#pragma omp simd reduction(+ : p0, p1, p2, p3)
+CS_FLOAT_LANES
+            for (cs_intp j = j0 + 2 * h; j < jn; j++) {
                 p0 += EXPNEG(x0[j] - m0), p1 += EXPNEG(x1[j] - m1);
                 p2 += EXPNEG(x2[j] - m2), p3 += EXPNEG(x3[j] - m3);
             }
