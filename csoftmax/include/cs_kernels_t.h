@@ -979,6 +979,10 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
         CS_BWD_LOOP(CS_VL)
     else if (C == 2 * CS_VL)
         CS_BWD_LOOP(2 * CS_VL)
+    else if (C == 3 * CS_VL)
+        CS_BWD_LOOP(3 * CS_VL)
+    else if (C == 4 * CS_VL)
+        CS_BWD_LOOP(4 * CS_VL)
     else
         CS_BWD_LOOP(C)
 #undef CS_BWD_LOOP
