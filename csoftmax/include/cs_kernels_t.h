@@ -1008,16 +1008,16 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
 #define CS_DOT_CHUNK (4 * CS_DOT_LANES)
 static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
 {
-    if (sizeof(T) == 8) {
-        double dot = 0.0;
-#pragma omp simd reduction(+ : dot)
-        for (cs_intp j = 0; j < C; j++)
-            dot += (double)g[j] * (double)s[j];
-        return dot;
-    }
     double dl[CS_DOT_LANES] = {0};
     cs_intp j = 0;
-    for (; j + CS_DOT_CHUNK <= C; j += CS_DOT_CHUNK) {
+    /* float64: the lanes in double from the start (four vectors' worth of
+       independent chains at x86-64-v3, not one) */
+    for (; sizeof(T) == 8 && j + CS_DOT_LANES <= C; j += CS_DOT_LANES) {
+#pragma omp simd
+        for (int l = 0; l < CS_DOT_LANES; l++)
+            dl[l] += (double)g[j + l] * (double)s[j + l];
+    }
+    for (; sizeof(T) == 4 && j + CS_DOT_CHUNK <= C; j += CS_DOT_CHUNK) {
         T fl[CS_DOT_LANES] = {0};
         for (cs_intp k = 0; k < CS_DOT_CHUNK; k += CS_DOT_LANES) {
 #pragma omp simd
