@@ -398,7 +398,7 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
 static void test_label_scan(const cs_ops *ops, int dt)
 {
     const cs_intp n = 3 * CS_SCAN + 5, C = 7, ignore = -100, units = (n + CS_SCAN - 1) / CS_SCAN;
-    const cs_intp bad_at[] = {CS_SCAN - 1, CS_SCAN + 3, 2 * CS_SCAN + 100, 3 * CS_SCAN + 4}, bad_val[] = {C, -1, -(cs_intp)1 << 62, C + 5};
+    const cs_intp bad_at[] = {CS_SCAN - 1, CS_SCAN + 3, 2 * CS_SCAN + 100, 3 * CS_SCAN + 4}, bad_val[] = {C, -1, -((cs_intp)1 << 62), C + 5};
     cs_intp *label = malloc(sizeof(cs_intp) * n), *scan = malloc(sizeof(cs_intp) * 2 * units);
     for (int trial = 0; trial < 3; trial++) {
         for (cs_intp i = 0; i < n; i++)
