@@ -1092,15 +1092,23 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
     }
 }
 
-/* One row of log_softmax_backward, its width W a constant where inlined. */
-CS_INLINE void CS_FN(log_backward_row_w)(const T *lr, const T *gr, T *o, cs_intp W)
+/* One row of log_softmax_backward: out = g - exp(log s) sum(g), the
+   exponential EXPNEG unless the row has an entry above 0 (see
+   CS_LOG_BWD_NEG).  Always inlined: W is a constant where the caller's is. */
+CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W)
 {
     double sg = 0.0;
     int pos = 0;
+    if (CS_LOG_BWD_NEG) {
 #pragma omp simd reduction(+ : sg) reduction(| : pos)
-    for (cs_intp j = 0; j < W; j++) {
-        sg += gr[j];
-        pos |= lr[j] > 0;
+        for (cs_intp j = 0; j < W; j++) {
+            sg += gr[j];
+            pos |= lr[j] > 0;
+        }
+    } else {
+#pragma omp simd reduction(+ : sg)
+        for (cs_intp j = 0; j < W; j++)
+            sg += gr[j];
     }
     T k = (T)sg;
     if (CS_LOG_BWD_NEG && !pos) {
@@ -1125,9 +1133,9 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
            at C = 8 1.95 against 3.18) */
         for (cs_intp i = 0; i < nrows; i++) {
             if (C == CS_VL)
-                CS_FN(log_backward_row_w)(ls + i * ss, g + i * gs, out + i * os, CS_VL);
+                CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, CS_VL);
             else
-                CS_FN(log_backward_row_w)(ls + i * ss, g + i * gs, out + i * os, 2 * CS_VL);
+                CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, 2 * CS_VL);
         }
         return;
     }
@@ -1135,33 +1143,8 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
         return;
     }
-    for (cs_intp i = 0; i < nrows; i++) {
-        const T *lr = ls + i * ss, *gr = g + i * gs;
-        T *o = out + i * os;
-        double sg = 0.0;
-        int pos = 0;
-        if (CS_LOG_BWD_NEG) {
-#pragma omp simd reduction(+ : sg) reduction(| : pos)
-            for (cs_intp j = 0; j < C; j++) {
-                sg += gr[j];
-                pos |= lr[j] > 0;
-            }
-        } else {
-#pragma omp simd reduction(+ : sg)
-            for (cs_intp j = 0; j < C; j++)
-                sg += gr[j];
-        }
-        T k = (T)sg;
-        if (CS_LOG_BWD_NEG && !pos) {
-#pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                o[j] = gr[j] - EXPNEG(lr[j]) * k;
-            continue;
-        }
-#pragma omp simd
-        for (cs_intp j = 0; j < C; j++)
-            o[j] = gr[j] - EXP(lr[j]) * k;
-    }
+    for (cs_intp i = 0; i < nrows; i++)
+        CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, C);
 }
 
 static void CS_FN(softmax_backward_tile)(const T *s, cs_intp ss, const T *g, cs_intp gs,
@@ -1192,35 +1175,33 @@ static void CS_FN(softmax_backward_tile)(const T *s, cs_intp ss, const T *g, cs_
 static void CS_FN(log_softmax_backward_tile)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp C, cs_intp W)
 {
+    /* with the sums, which columns have an entry above 0: those take EXP
+       (see CS_LOG_BWD_NEG) */
     double sg[CS_TILE];
+    unsigned char pos[CS_TILE];
     for (cs_intp j = 0; j < W; j++)
-        sg[j] = 0.0;
+        sg[j] = 0.0, pos[j] = 0;
     for (cs_intp c = 0; c < C; c++) {
-        const T *gc = g + c * gs;
+        const T *gc = g + c * gs, *lc = ls + c * ss;
+        if (CS_LOG_BWD_NEG) {
 #pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
-            sg[j] += gc[j];
+            for (cs_intp j = 0; j < W; j++) {
+                sg[j] += gc[j];
+                pos[j] |= lc[j] > 0;
+            }
+        } else {
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++)
+                sg[j] += gc[j];
+        }
     }
     T k[CS_TILE];
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         k[j] = (T)sg[j];
-    int any = 1;
-    unsigned char pos[CS_TILE];
-    if (CS_LOG_BWD_NEG) {
-        /* columns with an entry above 0 take EXP (see CS_LOG_BWD_NEG) */
-        for (cs_intp j = 0; j < W; j++)
-            pos[j] = 0;
-        for (cs_intp c = 0; c < C; c++) {
-            const T *lc = ls + c * ss;
-#pragma omp simd
-            for (cs_intp j = 0; j < W; j++)
-                pos[j] |= lc[j] > 0;
-        }
-        any = 0;
-        for (cs_intp j = 0; j < W; j++)
-            any |= pos[j];
-    }
+    int any = !CS_LOG_BWD_NEG;
+    for (cs_intp j = 0; CS_LOG_BWD_NEG && j < W; j++)
+        any |= pos[j];
     for (cs_intp c = 0; c < C; c++) {
         const T *lc = ls + c * ss, *gc = g + c * gs;
         T *o = out + c * os;
