@@ -45,6 +45,17 @@
 #define CS_NARROW 32
 /* entries per vector at this level */
 #define CS_VL ((cs_intp)(CS_VEC_BYTES / sizeof(T)))
+
+/* Float32 sums of exponentials over n entries: the first h are paired with
+   the next h, each pair added in float before its sum goes into double (half
+   the conversions, which cost about as much as the exponentials; the terms
+   are positive, so the pairs' roundings add at most half an ulp to the sum).
+   h is whole vectors, from rows of four vectors on (at two or three the
+   extra loop cost more than it saved); 0 in float64. */
+static inline cs_intp CS_FN(pair_half)(cs_intp n)
+{
+    return sizeof(T) == 4 && n >= 4 * CS_VL ? n / (2 * CS_VL) * CS_VL : 0;
+}
 /* OpenMP's max reduction may start each lane at the lowest finite value, not
    -inf (clang's did; GCC starts at -inf): a max over nothing but -inf would
    then come out as -FLT_MAX / -DBL_MAX.  After such a loop, this rescans
@@ -268,8 +279,7 @@ CS_LANE_LOOP
             }
             part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         } else {
-            /* float32: pairs added in float first, as in rows4_sumexp */
-            const cs_intp h = j1 - j0 >= 4 * CS_VL ? (j1 - j0) / (2 * CS_VL) * CS_VL : 0;
+            const cs_intp h = CS_FN(pair_half)(j1 - j0);
             if (e != NULL) {
 #pragma omp simd reduction(+ : part)
 CS_FLOAT_LANES
@@ -436,11 +446,7 @@ static inline void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const 
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         cs_intp jn = j1 < n ? j1 : n;
         double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
-        /* float32: h entries paired with the next h, each pair added in
-           float before its sum goes into double (half the conversions; the
-           terms are positive, so the pairs' roundings add at most half an
-           ulp to the sum) */
-        const cs_intp h = sizeof(T) == 4 && jn - j0 >= 4 * CS_VL ? (jn - j0) / (2 * CS_VL) * CS_VL : 0;
+        const cs_intp h = CS_FN(pair_half)(jn - j0);   /* float32 pairs */
         if (e != NULL) {
             if (h > 0) {
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
