@@ -1,7 +1,10 @@
 """Build the compiled kernels of csoftmax.
 
 Each .pyx under csoftmax/ is one extension module; the C kernels they share
-are headers in csoftmax/include/.  OpenMP is used where the
+are headers in csoftmax/include/, compiled into _runtime, whose x86-64-v3 and
+v4 copies are units of their own (csoftmax/src/) so that they compile in
+parallel (CSOFTMAX_BUILD_JOBS=N compilers at once; default, the CPUs this
+process may use).  OpenMP is used where the
 compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
 the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
@@ -17,6 +20,7 @@ import shlex
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from Cython.Build import cythonize
@@ -26,6 +30,32 @@ from setuptools.command.build_ext import build_ext
 MODULES = ["_alloc", "_runtime", "_forward", "_backward", "_jacobian", "_loss"]
 PACKAGE = "csoftmax"
 HEADERS = os.path.join(PACKAGE, "include")
+# _runtime holds the kernels.  Their x86-64-v3 and v4 copies are translation
+# units of their own (empty where the build has no such levels), compiled
+# side by side with the baseline copy in _runtime's own unit.
+LEVEL_UNITS = [os.path.join(PACKAGE, "src", f"cs_ops_{level}.c") for level in ("v3", "v4")]
+
+
+def _jobs():
+    """How many compilers run at once: CSOFTMAX_BUILD_JOBS, else the CPUs
+    this process may use."""
+    if os.environ.get("CSOFTMAX_BUILD_JOBS"):
+        return max(1, int(os.environ["CSOFTMAX_BUILD_JOBS"]))
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _parallel_compile(compile_sources, jobs):
+    """A compiler's compile() that takes an extension's sources side by side,
+    one compiler process each (distutils takes them one after another)."""
+    def compile(sources, *args, **kwargs):
+        if len(sources) < 2:
+            return compile_sources(sources, *args, **kwargs)
+        with ThreadPoolExecutor(min(jobs, len(sources))) as pool:
+            objects = pool.map(lambda source: compile_sources([source], *args, **kwargs), sources)
+            return [obj for part in objects for obj in part]
+    return compile
 
 
 def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
@@ -87,6 +117,12 @@ class BuildExt(build_ext):
             ext.extra_compile_args = compile_args
             ext.extra_link_args = link_args
         self._write_build_info(compile_args, link_args)
+        jobs = _jobs()
+        if jobs > 1 and cc.compiler_type == "unix":
+            # the modules side by side, and the sources of one module (the
+            # kernels' levels take most of the build: about 60 of 90 seconds)
+            self.parallel = jobs
+            cc.compile = _parallel_compile(cc.compile, jobs)
         super().build_extensions()
 
     def _write_build_info(self, compile_args, link_args):
@@ -111,13 +147,14 @@ class BuildExt(build_ext):
 extensions = [
     Extension(
         f"csoftmax.{name}",
-        [os.path.join(PACKAGE, f"{name}.pyx")],
+        [os.path.join(PACKAGE, f"{name}.pyx")] + (LEVEL_UNITS if name == "_runtime" else []),
         include_dirs=[np.get_include(), HEADERS],
         # NPY_TARGET_VERSION: the oldest NumPy C API the modules may use, set
         # explicitly (the headers' default is 1.21 in NumPy 2.0-2.2, too old for
         # _alloc's PyDataMem_SetHandler; 2.0 also runs on any newer NumPy)
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
-                       ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
+                       ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")]
+                      + ([("CS_SPLIT_LEVELS", "1")] if name == "_runtime" else []),
         depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES

@@ -15,8 +15,9 @@
  * -mprefer-vector-width=512 to clang on x86-64 instead (it only matters where
  * AVX-512 is enabled, i.e. in the x86-64-v4 functions).
  *
- * Only _runtime.pyx includes this file; the other modules reach the kernels
- * through it (cs_kernels.h declares what they see).
+ * Only _runtime.pyx includes this file (and, for one level each, the units in
+ * csoftmax/src/); the other modules reach the kernels through it (cs_kernels.h
+ * declares what they see).
  */
 #ifndef CS_DISPATCH_H
 #define CS_DISPATCH_H
@@ -38,26 +39,49 @@
 #define CS_MULTI_ISA 0
 #endif
 
+/* CS_LEVEL_UNIT (3 or 4) makes a translation unit of one level alone, its
+   table of external linkage: the package build compiles the x86-64-v3 and v4
+   kernels in units of their own (csoftmax/src/), in parallel with the rest,
+   and defines CS_SPLIT_LEVELS where it includes this file to take their
+   tables from there.  Without either, every level is compiled here, in one
+   unit (as the C kernel test does). */
+#ifndef CS_LEVEL_UNIT
 #define CS_LEVEL base
 #define CS_LEVEL_NAME "baseline"
 #define CS_VEC_BYTES 16
 #include "cs_level.h"
+#endif
 
-#if CS_MULTI_ISA && defined(__clang__)
+#if CS_MULTI_ISA && defined(CS_SPLIT_LEVELS) && !defined(CS_LEVEL_UNIT)
+extern const cs_ops cs_ops_v3;
+extern const cs_ops cs_ops_v4;
+#elif CS_MULTI_ISA
+#ifdef CS_LEVEL_UNIT
+#define CS_UNIT_V3 (CS_LEVEL_UNIT == 3)
+#define CS_UNIT_V4 (CS_LEVEL_UNIT == 4)
+#else
+#define CS_UNIT_V3 1
+#define CS_UNIT_V4 1
+#endif
+#if defined(__clang__)
+#if CS_UNIT_V3
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v3"))), apply_to = function)
 #define CS_LEVEL v3
 #define CS_LEVEL_NAME "x86-64-v3"
 #define CS_VEC_BYTES 32
 #include "cs_level.h"
 #pragma clang attribute pop
-
+#endif
+#if CS_UNIT_V4
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v4"))), apply_to = function)
 #define CS_LEVEL v4
 #define CS_LEVEL_NAME "x86-64-v4"
 #define CS_VEC_BYTES 64
 #include "cs_level.h"
 #pragma clang attribute pop
-#elif CS_MULTI_ISA
+#endif
+#else
+#if CS_UNIT_V3
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define CS_LEVEL v3
@@ -65,7 +89,8 @@
 #define CS_VEC_BYTES 32
 #include "cs_level.h"
 #pragma GCC pop_options
-
+#endif
+#if CS_UNIT_V4
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
 #define CS_LEVEL v4
@@ -74,7 +99,12 @@
 #include "cs_level.h"
 #pragma GCC pop_options
 #endif
+#endif
+#undef CS_UNIT_V3
+#undef CS_UNIT_V4
+#endif
 
+#ifndef CS_LEVEL_UNIT
 /* The highest level this CPU (and its OS) runs: 0 baseline, 3 or 4. */
 static int cs_cpu_level(void)
 {
@@ -103,5 +133,6 @@ static const cs_ops *cs_ops_for(int level)
     (void)level;
     return &cs_ops_base;
 }
+#endif /* !CS_LEVEL_UNIT */
 
 #endif /* CS_DISPATCH_H */

@@ -111,7 +111,7 @@ static const char *const cs_kernel_names[] = {
 };
 
 /* The id of a kernel by name, or -1. */
-static int cs_kernel_id(const char *name)
+static inline int cs_kernel_id(const char *name)
 {
     for (int k = 0; k < CS_NKERNELS; k++) {
         const char *a = cs_kernel_names[k], *b = name;

@@ -35,7 +35,14 @@
 #undef EXPNEG
 #undef CS_FN
 
+/* the table: static where every level is compiled in one translation unit,
+   of external linkage in a level's own unit (see cs_dispatch.h) */
+#ifdef CS_LEVEL_UNIT
+extern const cs_ops CS_CAT2(cs_ops, CS_LEVEL);
+const cs_ops CS_CAT2(cs_ops, CS_LEVEL) = {
+#else
 static const cs_ops CS_CAT2(cs_ops, CS_LEVEL) = {
+#endif
     .name = CS_LEVEL_NAME,
 #define CS_LEVEL_ENTRY(k) .k = {CS_CAT3(k, f32, CS_LEVEL), CS_CAT3(k, f64, CS_LEVEL)},
     CS_KERNELS(CS_LEVEL_ENTRY)
