@@ -45,6 +45,13 @@
    and defines CS_SPLIT_LEVELS where it includes this file to take their
    tables from there.  Without either, every level is compiled here, in one
    unit (as the C kernel test does). */
+/* a level's table as the other units see it: not exported from the module */
+#if defined(__GNUC__) || defined(__clang__)
+#define CS_UNIT_EXTERN extern __attribute__((visibility("hidden")))
+#else
+#define CS_UNIT_EXTERN extern
+#endif
+
 #ifndef CS_LEVEL_UNIT
 #define CS_LEVEL base
 #define CS_LEVEL_NAME "baseline"
@@ -53,8 +60,8 @@
 #endif
 
 #if CS_MULTI_ISA && defined(CS_SPLIT_LEVELS) && !defined(CS_LEVEL_UNIT)
-extern const cs_ops cs_ops_v3;
-extern const cs_ops cs_ops_v4;
+CS_UNIT_EXTERN const cs_ops cs_ops_v3;
+CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #elif CS_MULTI_ISA
 #ifdef CS_LEVEL_UNIT
 #define CS_UNIT_V3 (CS_LEVEL_UNIT == 3)

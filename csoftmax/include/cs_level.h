@@ -36,9 +36,10 @@
 #undef CS_FN
 
 /* the table: static where every level is compiled in one translation unit,
-   of external linkage in a level's own unit (see cs_dispatch.h) */
+   of external linkage (hidden from outside the module) in a level's own unit
+   (see cs_dispatch.h) */
 #ifdef CS_LEVEL_UNIT
-extern const cs_ops CS_CAT2(cs_ops, CS_LEVEL);
+CS_UNIT_EXTERN const cs_ops CS_CAT2(cs_ops, CS_LEVEL);
 const cs_ops CS_CAT2(cs_ops, CS_LEVEL) = {
 #else
 static const cs_ops CS_CAT2(cs_ops, CS_LEVEL) = {
