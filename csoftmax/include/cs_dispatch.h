@@ -44,8 +44,8 @@
    kernels in units of their own (csoftmax/src/), in parallel with the rest,
    and defines CS_SPLIT_LEVELS where it includes this file to take their
    tables from there.  Without either, every level is compiled here, in one
-   unit (as the C kernel test does). */
-/* a level's table as the other units see it: not exported from the module */
+   unit (as the C kernel test does).  A level's table, as the other units
+   see it, is not exported from the module. */
 #if defined(__GNUC__) || defined(__clang__)
 #define CS_UNIT_EXTERN extern __attribute__((visibility("hidden")))
 #else
@@ -63,15 +63,8 @@
 CS_UNIT_EXTERN const cs_ops cs_ops_v3;
 CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #elif CS_MULTI_ISA
-#ifdef CS_LEVEL_UNIT
-#define CS_UNIT_V3 (CS_LEVEL_UNIT == 3)
-#define CS_UNIT_V4 (CS_LEVEL_UNIT == 4)
-#else
-#define CS_UNIT_V3 1
-#define CS_UNIT_V4 1
-#endif
 #if defined(__clang__)
-#if CS_UNIT_V3
+#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v3"))), apply_to = function)
 #define CS_LEVEL v3
 #define CS_LEVEL_NAME "x86-64-v3"
@@ -79,7 +72,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #include "cs_level.h"
 #pragma clang attribute pop
 #endif
-#if CS_UNIT_V4
+#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v4"))), apply_to = function)
 #define CS_LEVEL v4
 #define CS_LEVEL_NAME "x86-64-v4"
@@ -88,7 +81,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #pragma clang attribute pop
 #endif
 #else
-#if CS_UNIT_V3
+#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define CS_LEVEL v3
@@ -97,7 +90,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #include "cs_level.h"
 #pragma GCC pop_options
 #endif
-#if CS_UNIT_V4
+#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
 #define CS_LEVEL v4
@@ -107,8 +100,6 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #pragma GCC pop_options
 #endif
 #endif
-#undef CS_UNIT_V3
-#undef CS_UNIT_V4
 #endif
 
 #ifndef CS_LEVEL_UNIT
