@@ -138,6 +138,17 @@ def test_softmax_backward_is_the_jacobian_product(axis, rng):
                                rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("rows", [1, 5, 70])
+def test_whole_vector_rows(isa, rows, dtype, kind, rng):
+    # rows of 1 to 8 whole vectors at every level take loops unrolled to
+    # their width (row counts that leave a remainder of the four-row groups)
+    for C in (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256):
+        a, g = make(rng, (rows, C), -1, dtype, kind)
+        check(kind, a, g, -1, dtype)
+
+
 # ------------------------------------------------------------------ layouts, out=, in place
 
 def _layout_pairs(rng, dtype, kind):

@@ -130,6 +130,14 @@ def test_wide_rows(isa, name, dtype, rng, rows, C):
     check(name, logits(rng, (rows, C), dtype), 1)
 
 
+@pytest.mark.parametrize("rows", [1, 5, 70])
+def test_whole_vector_rows(isa, name, dtype, rng, rows):
+    # rows of 1 to 8 whole vectors at every level take loops unrolled to
+    # their width (row counts that leave a remainder of the four-row groups)
+    for C in (48, 64, 96, 128, 192, 256):
+        check(name, logits(rng, (rows, C), dtype), -1)
+
+
 @pytest.mark.parametrize("shape, axis", [
     ((1000, 300), 0),      # multithreaded, inner not a multiple of the tile
     ((300, 1000), 0),      # multithreaded, tiles of a few dozen columns

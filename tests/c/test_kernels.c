@@ -431,7 +431,7 @@ static void test_label_scan(const cs_ops *ops, int dt)
 
 int main(void)
 {
-    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 4, 8, 10, 16, 20, 24, 32, 33, 100, 300};
+    static const cs_intp Ns[] = {1, 7, 50}, Cs[] = {1, 3, 4, 8, 10, 16, 20, 24, 32, 33, 48, 64, 96, 100, 128, 300};
     int top = cs_cpu_level(), levels[] = {0, 3, 4};
     for (int li = 0; li < 3; li++) {
         if (levels[li] > top)
