@@ -1180,8 +1180,16 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
         return;
     }
-    for (cs_intp i = 0; i < nrows; i++)
-        CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, C);
+    /* rows of whole vectors take the width as a constant (CS_MID_WIDTHS;
+       float32 on an AMD Zen 3 core at x86-64-v3, kernel-only: C = 16 0.79
+       against 1.05 ns an entry, C = 24 0.69 against 0.84, C = 64 0.58
+       against 0.65; float64 no slower) */
+    cs_intp i = 0;
+#define CS_LOG_BWD_LOOP(W)                                                          \
+    for (; i < nrows; i++)                                                          \
+        CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, W);
+    CS_MID_WIDTHS(CS_LOG_BWD_LOOP, C);
+#undef CS_LOG_BWD_LOOP
 }
 
 static void CS_FN(softmax_backward_tile)(const T *s, cs_intp ss, const T *g, cs_intp gs,
