@@ -389,12 +389,12 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
 /* A row of 1, 2, 3, 4, 6 or 8 whole vectors: call(W) with the width W a
    constant, so that the four-row loops are unrolled, with no remainder loop
    and no trip-count tests (the four-row functions are always inlined for
-   this); other widths call(C).  Float32 softmax on an AMD Zen 3 core at
+   this); other widths any(C).  Float32 softmax on an AMD Zen 3 core at
    x86-64-v3, 409600 entries in cache, kernel only: C = 16 0.99 against 1.52
    ns an entry, C = 24 0.86 against 1.33, C = 48 0.66 against 0.86, C = 64
    0.63 against 0.78; float64 C = 16 1.71 against 2.71; log_softmax C = 32
    0.97 against 1.32, C = 64 0.77 against 1.12. */
-#define CS_MID_WIDTHS(call, C)                                  \
+#define CS_MID_WIDTHS(call, any, C)                                \
     do {                                                        \
         if ((C) == CS_VL) {                                     \
             call(CS_VL);                                        \
@@ -409,7 +409,7 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
         } else if ((C) == 8 * CS_VL) {                          \
             call(8 * CS_VL);                                    \
         } else {                                                \
-            call(C);                                            \
+            any(C);                                             \
         }                                                       \
     } while (0)
 
@@ -548,14 +548,24 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
     }
 }
 
-/* Four rows of softmax (x and y rows xs and ys apart; y may be x). */
-CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+/* rows4_sumexp at a width known only at run time: a call, as it was before
+   the unrolled widths (inlined, float32 softmax out of cache at C = 256 on
+   an AMD Zen 3 core measured a tenth slower). */
+CS_NOINLINE void CS_FN(rows4_sumexp_call)(const T *x, cs_intp xs, cs_intp C, const T *m,
+                                         T *e, cs_intp es, double *s)
+{
+    CS_FN(rows4_sumexp)(x, xs, C, m, e, es, s);
+}
+
+/* Four rows of softmax (x and y rows xs and ys apart; y may be x); C a
+   constant (softmax_rows4) or not (softmax_rows4_any). */
+CS_INLINE void CS_FN(softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, int any)
 {
     T *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
     T m[CS_MID_ROWS];
     double s[CS_MID_ROWS];
     CS_FN(rows4_max)(x, xs, C, m);
-    CS_FN(rows4_sumexp)(x, xs, C, m, y, ys, s);
+    (any ? CS_FN(rows4_sumexp_call) : CS_FN(rows4_sumexp))(x, xs, C, m, y, ys, s);
     T k0 = (T)(1.0 / s[0]), k1 = (T)(1.0 / s[1]);
     T k2 = (T)(1.0 / s[2]), k3 = (T)(1.0 / s[3]);
     const cs_intp n = C & ~(CS_VL - 1);
@@ -570,15 +580,25 @@ CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs
     }
 }
 
+CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+{
+    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 0);
+}
+
+CS_INLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+{
+    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 1);
+}
+
 /* Four rows of log_softmax, as softmax_rows4. */
-CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+CS_INLINE void CS_FN(log_softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, int any)
 {
     const T *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
     T *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
     T m[CS_MID_ROWS];
     double s[CS_MID_ROWS], ls[CS_MID_ROWS];
     CS_FN(rows4_max)(x, xs, C, m);
-    CS_FN(rows4_sumexp)(x, xs, C, m, NULL, 0, s);
+    (any ? CS_FN(rows4_sumexp_call) : CS_FN(rows4_sumexp))(x, xs, C, m, NULL, 0, s);
     CS_FN(log_sums)(x, xs, CS_MID_ROWS, C, m, s, ls);
     T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     T l0 = (T)ls[0], l1 = (T)ls[1], l2 = (T)ls[2], l3 = (T)ls[3];
@@ -592,6 +612,16 @@ CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys
         y0[j] = (x0[j] - m0) - l0, y1[j] = (x1[j] - m1) - l1;
         y2[j] = (x2[j] - m2) - l2, y3[j] = (x3[j] - m3) - l3;
     }
+}
+
+CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+{
+    CS_FN(log_softmax_rows4_at)(x, xs, y, ys, C, 0);
+}
+
+CS_INLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+{
+    CS_FN(log_softmax_rows4_at)(x, xs, y, ys, C, 1);
 }
 
 /* Mid-width rows, four at a time by f.  The last nrows % 4 rows go through f
@@ -668,8 +698,10 @@ static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     double s[CS_BLOCK];
     if (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4))
-        CS_MID_WIDTHS(CS_MID_CALL, C);
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any))
+        CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
+#undef CS_MID_ANY
         return;
     }
     cs_intp nbmax = CS_FN(block_rows)(C);
@@ -719,8 +751,10 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     double s[CS_BLOCK], ls[CS_BLOCK];
     if (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32)) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4))
-        CS_MID_WIDTHS(CS_MID_CALL, C);
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any))
+        CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
+#undef CS_MID_ANY
         return;
     }
     if (C > CS_NARROW) {
@@ -1050,7 +1084,7 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
     } else if (C == 16 * CS_VL) {
         CS_BWD_LOOP(16 * CS_VL)
     } else {
-        CS_MID_WIDTHS(CS_BWD_LOOP, C);
+        CS_MID_WIDTHS(CS_BWD_LOOP, CS_BWD_LOOP, C);
     }
 #undef CS_BWD_LOOP
     if (r == nrows)
@@ -1188,7 +1222,7 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
 #define CS_LOG_BWD_LOOP(W)                                                          \
     for (; i < nrows; i++)                                                          \
         CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, W);
-    CS_MID_WIDTHS(CS_LOG_BWD_LOOP, C);
+    CS_MID_WIDTHS(CS_LOG_BWD_LOOP, CS_LOG_BWD_LOOP, C);
 #undef CS_LOG_BWD_LOOP
 }
 

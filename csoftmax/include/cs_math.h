@@ -23,8 +23,13 @@
 
 #if defined(__GNUC__)
 #define CS_INLINE static inline __attribute__((always_inline))
+#define CS_NOINLINE static __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define CS_INLINE static inline
+#define CS_NOINLINE static __declspec(noinline)
 #else
 #define CS_INLINE static inline
+#define CS_NOINLINE static
 #endif
 
 CS_INLINE uint64_t cs_bits_f64(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
