@@ -548,9 +548,10 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
     }
 }
 
-/* rows4_sumexp at a width known only at run time: a call, as it was before
-   the unrolled widths (inlined, float32 softmax out of cache at C = 256 on
-   an AMD Zen 3 core measured a tenth slower). */
+/* rows4_sumexp at a width known only at run time (the forward's other
+   widths, the cross-entropy's mid-width rows): a call, as it was before the
+   unrolled widths (inlined, float32 softmax out of cache at C = 256 on an
+   AMD Zen 3 core measured a tenth slower, and the code twice the size). */
 CS_NOINLINE void CS_FN(rows4_sumexp_call)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                          T *e, cs_intp es, double *s)
 {
@@ -658,7 +659,7 @@ static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_
     cs_intp r = 0;
     for (; r + CS_MID_ROWS <= nb; r += CS_MID_ROWS) {
         CS_FN(rows4_max)(x + r * xs, xs, C, m + r);
-        CS_FN(rows4_sumexp)(x + r * xs, xs, C, m + r, e != NULL ? e + r * es : NULL, es, s + r);
+        CS_FN(rows4_sumexp_call)(x + r * xs, xs, C, m + r, e != NULL ? e + r * es : NULL, es, s + r);
     }
     if (r == nb)
         return;
@@ -670,7 +671,7 @@ static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_
             buf[q * C + j] = xr[j];
     }
     CS_FN(rows4_max)(buf, C, C, mb);
-    CS_FN(rows4_sumexp)(buf, C, C, mb, e != NULL ? buf : NULL, C, sb);
+    CS_FN(rows4_sumexp_call)(buf, C, C, mb, e != NULL ? buf : NULL, C, sb);
     for (cs_intp q = 0; r + q < nb; q++) {
         m[r + q] = mb[q];
         s[r + q] = sb[q];
