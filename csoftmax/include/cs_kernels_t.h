@@ -1198,30 +1198,19 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
 static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
-    if (CS_VEC_BYTES == 32 && (C == CS_VL || C == 2 * CS_VL) && C < CS_LOG_BWD_NARROW) {
-        /* rows of one or two whole vectors at x86-64-v3: row by row, the
-           width a constant (on an AMD Zen 3 core, kernel-only: float32 at
-           C = 8 0.95 against 1.79 ns an entry for the narrow block, float64
-           at C = 8 1.95 against 3.18) */
-        for (cs_intp i = 0; i < nrows; i++) {
-            if (C == CS_VL)
-                CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, CS_VL);
-            else
-                CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, 2 * CS_VL);
-        }
-        return;
-    }
-    if (C < CS_LOG_BWD_NARROW) {
+    /* Narrow rows take the narrow block, except rows of one or two whole
+       vectors at x86-64-v3 (on an AMD Zen 3 core, kernel-only: float32 at
+       C = 8 0.95 against 1.79 ns an entry for the narrow block, float64 at
+       C = 8 1.95 against 3.18).  Those and the wider rows go row by row, a
+       row of whole vectors with the width a constant (CS_MID_WIDTHS; float32
+       at x86-64-v3: C = 16 0.79 against 1.05 ns an entry, C = 24 0.69
+       against 0.84, C = 64 0.58 against 0.65; float64 no slower). */
+    if (C < CS_LOG_BWD_NARROW && !(CS_VEC_BYTES == 32 && (C == CS_VL || C == 2 * CS_VL))) {
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
         return;
     }
-    /* rows of whole vectors take the width as a constant (CS_MID_WIDTHS;
-       float32 on an AMD Zen 3 core at x86-64-v3, kernel-only: C = 16 0.79
-       against 1.05 ns an entry, C = 24 0.69 against 0.84, C = 64 0.58
-       against 0.65; float64 no slower) */
-    cs_intp i = 0;
 #define CS_LOG_BWD_LOOP(W)                                                          \
-    for (; i < nrows; i++)                                                          \
+    for (cs_intp i = 0; i < nrows; i++)                                             \
         CS_FN(log_backward_row)(ls + i * ss, g + i * gs, out + i * os, W);
     CS_MID_WIDTHS(CS_LOG_BWD_LOOP, CS_LOG_BWD_LOOP, C);
 #undef CS_LOG_BWD_LOOP
