@@ -220,12 +220,14 @@ def test_nan_logits_propagate():
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
-@pytest.mark.parametrize("C", [3, 10, 33, 300])
-def test_nan_beside_inf_gives_nan_in_either_order(C, dtype):
+@pytest.mark.parametrize("C", [3, 10, 33, 64, 300, 2000])
+def test_nan_beside_inf_gives_nan_in_either_order(isa, C, dtype):
     # a row's max may skip the nan and be +inf: the loss must still be nan,
     # whichever of the two comes first, for a nan of either sign, with or
-    # without the gradient (the label's own entry finite, so that only the
-    # scan for a nan can tell)
+    # without the gradient, and with the gradient written over the logits
+    # (all rows at once, or one row a call: narrow, four-row, one-row and
+    # wide paths); the label's own entry finite, so that only the scan for
+    # a nan can tell
     z = np.zeros((5, C), dtype)
     z[0, 1], z[0, 2] = np.nan, np.inf
     z[1, 1], z[1, 2] = np.inf, np.nan
@@ -239,6 +241,14 @@ def test_nan_beside_inf_gives_nan_in_either_order(C, dtype):
                      cs.cross_entropy_grad(z, t, reduction="none", **kw)[0]):
             np.testing.assert_array_equal(np.isnan(loss), np.isnan(want), err_msg=str(kw))
             assert np.isnan(loss[[0, 1, 2, 4]]).all()
+        zz = z.copy()
+        loss, grad = cs.cross_entropy_grad(zz, t, reduction="none", out=zz, **kw)
+        assert grad is zz
+        np.testing.assert_array_equal(np.isnan(loss), np.isnan(want), err_msg=f"in place {kw}")
+        for i in range(len(z)):
+            zi = z[i:i + 1].copy()
+            loss, _ = cs.cross_entropy_grad(zi, t[i:i + 1], reduction="none", out=zi, **kw)
+            np.testing.assert_array_equal(np.isnan(loss), np.isnan(want[i:i + 1]), err_msg=f"row {i} in place {kw}")
 
 
 # ------------------------------------------------------------------ finite differences

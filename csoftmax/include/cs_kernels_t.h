@@ -311,6 +311,20 @@ CS_FLOAT_LANES
     *s = sr + err;
 }
 
+/* Whether a row whose max is m holds a nan: looked for only where m is not
+   finite (a nan is skipped by the max, or is it), and read while the row is
+   intact, before an in-place pass writes over it.  A flag, not an early
+   exit: the loop stays branch-free. */
+static inline unsigned char CS_FN(row_nan)(const T *x, cs_intp C, T m)
+{
+    if (isfinite(m))
+        return 0;
+    int nan = 0;
+    for (cs_intp j = 0; j < C; j++)
+        nan |= isnan(x[j]);
+    return (unsigned char)nan;
+}
+
 /* One wide row: returns its max; *s = sum of exp(x - max); e receives the
    exponentials unless NULL.  The row stays in L1 between the passes. */
 static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s)
@@ -651,14 +665,17 @@ CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp
 }
 
 /* The max and sum of exponentials of nb mid-width rows, four at a time: m[r],
-   s[r]; e (rows es apart, possibly x) receives the exponentials unless NULL.
-   The last nb % 4 rows go through a buffer, as in mid_rows. */
+   s[r], and nan[r] (row_nan, before e is written); e (rows es apart, possibly
+   x) receives the exponentials unless NULL.  The last nb % 4 rows go through
+   a buffer, as in mid_rows. */
 static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_intp nb, cs_intp C,
-                                   T *m, double *s)
+                                   T *m, double *s, unsigned char *nan)
 {
     cs_intp r = 0;
     for (; r + CS_MID_ROWS <= nb; r += CS_MID_ROWS) {
         CS_FN(rows4_max)(x + r * xs, xs, C, m + r);
+        for (cs_intp q = 0; q < CS_MID_ROWS; q++)
+            nan[r + q] = CS_FN(row_nan)(x + (r + q) * xs, C, m[r + q]);
         CS_FN(rows4_sumexp_call)(x + r * xs, xs, C, m + r, e != NULL ? e + r * es : NULL, es, s + r);
     }
     if (r == nb)
@@ -671,6 +688,8 @@ static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_
             buf[q * C + j] = xr[j];
     }
     CS_FN(rows4_max)(buf, C, C, mb);
+    for (cs_intp q = 0; r + q < nb; q++)
+        nan[r + q] = CS_FN(row_nan)(buf + q * C, C, mb[q]);
     CS_FN(rows4_sumexp_call)(buf, C, C, mb, e != NULL ? buf : NULL, C, sb);
     for (cs_intp q = 0; r + q < nb; q++) {
         m[r + q] = mb[q];
@@ -1336,7 +1355,8 @@ static inline cs_intp CS_FN(ce_mid_rows)(cs_intp C)
    its gradient, is nan, as softmax gives.
    A label outside [0, C) (the caller has refused those) gives a nan loss and is
    never used as an index.  The gradient may overwrite the logits in place:
-   z[c] is read before any write.
+   z[c], and whether a row with a max that is not finite holds a nan, are
+   read before any write.
 
    With class weights w (cw, NULL: all 1, summing to wsum) and label smoothing
    eps, the target puts (1 - eps) on class c and u = eps / C on every class,
@@ -1357,6 +1377,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK], ec[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK], ac[CS_BLOCK], dz[CS_BLOCK], ku[CS_BLOCK];
+    unsigned char zn[CS_BLOCK];   /* the row holds a nan (row_nan) */
     const int opts = cw != NULL || eps != 0.0;
     const double u = eps / (double)C;
     /* mid-width rows: a block of them, their sums four rows at a time */
@@ -1382,19 +1403,26 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                     (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
                 }
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
+            for (cs_intp r = 0; r < nb; r++)
+                zn[r] = CS_FN(row_nan)(zb + r * zs, C, m[r]);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL && !flat);
         } else if (u != 0.0) {
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
                 z0[r] = zr[0];
                 m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
+                zn[r] = CS_FN(row_nan)(zr, C, m[r]);
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
             }
         } else if (mid) {
-            CS_FN(mid_sums)(zb, zs, gb, gs, nb, C, m, s);
+            CS_FN(mid_sums)(zb, zs, gb, gs, nb, C, m, s, zn);
         } else {
-            for (cs_intp r = 0; r < nb; r++)
-                m[r] = CS_FN(row_sumexp)(zb + r * zs, C, gb != NULL ? gb + r * gs : NULL, &s[r]);
+            for (cs_intp r = 0; r < nb; r++) {
+                const T *zr = zb + r * zs;
+                m[r] = CS_FN(row_max)(zr, C);
+                zn[r] = CS_FN(row_nan)(zr, C, m[r]);
+                CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
+            }
         }
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
@@ -1413,25 +1441,13 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         }
         /* a max that is not finite: log_softmax's rule, lse = +inf with +inf in
            the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
-           smoothing brings inf - inf, or a nan is in the row (looked for while
-           z is intact: not after an in-place gradient) */
+           smoothing brings inf - inf, or a nan is in the row (zn, looked for
+           while z was intact: the gradient may have overwritten it since) */
         for (cs_intp r = 0; r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
             int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
-            double l = inf ? INFINITY : NAN;
-            const T *zr = zb + r * zs;
-            if (inf && (narrow || gb == NULL || gb + r * gs != zr)) {
-                /* a flag, not l = NAN in the loop: GCC 12 at -O3 vectorised
-                   that conditional store of a constant wrongly (l stayed
-                   +inf with a nan before the +inf) */
-                int nan = 0;
-                for (cs_intp j = 0; j < C; j++)
-                    nan |= isnan(zr[j]);
-                if (nan)
-                    l = NAN;
-            }
-            loss[i0 + r] = l;
+            loss[i0 + r] = inf && !zn[r] ? INFINITY : NAN;
         }
         if (gb == NULL)
             continue;
