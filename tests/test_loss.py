@@ -49,7 +49,9 @@ def ce_bounds(logits, target, w, reduction, go, dtype):
         ls = np.log(np.sum(np.exp(z - m), axis=1))
         zterm = np.where(Y != 0, np.abs(Y) * (np.abs(m - z) + np.abs(ls[:, None])), 0).sum(axis=1)
         L = np.where(Y != 0, -Y * np.log(s), 0).sum(axis=1)
-        per = np.abs(Y).sum(axis=1) * rel + 4 * C * EPS64 * zterm + 2 * eps * np.abs(L)
+        # a row without target mass adds no term, whatever its logits (nan too)
+        ysum = np.abs(Y).sum(axis=1)
+        per = np.where(ysum != 0, ysum * rel + 4 * C * EPS64 * zterm + 2 * eps * np.abs(L), 0.0)
     w = np.ones(N) if w is None else np.asarray(w, F64).reshape(N)
     go = np.broadcast_to(np.asarray(go, F64).reshape(-1), (N,))
     if reduction == "none":
