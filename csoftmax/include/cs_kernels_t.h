@@ -665,16 +665,16 @@ CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp
 }
 
 /* The max and sum of exponentials of nb mid-width rows, four at a time: m[r],
-   s[r], and nan[r] (row_nan, before e is written); e (rows es apart, possibly
-   x) receives the exponentials unless NULL.  The last nb % 4 rows go through
-   a buffer, as in mid_rows. */
+   s[r], and unless nan is NULL nan[r] (row_nan, before e is written); e (rows
+   es apart, possibly x) receives the exponentials unless NULL.  The last
+   nb % 4 rows go through a buffer, as in mid_rows. */
 static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_intp nb, cs_intp C,
                                    T *m, double *s, unsigned char *nan)
 {
     cs_intp r = 0;
     for (; r + CS_MID_ROWS <= nb; r += CS_MID_ROWS) {
         CS_FN(rows4_max)(x + r * xs, xs, C, m + r);
-        for (cs_intp q = 0; q < CS_MID_ROWS; q++)
+        for (cs_intp q = 0; nan != NULL && q < CS_MID_ROWS; q++)
             nan[r + q] = CS_FN(row_nan)(x + (r + q) * xs, C, m[r + q]);
         CS_FN(rows4_sumexp_call)(x + r * xs, xs, C, m + r, e != NULL ? e + r * es : NULL, es, s + r);
     }
@@ -688,7 +688,7 @@ static inline void CS_FN(mid_sums)(const T *x, cs_intp xs, T *e, cs_intp es, cs_
             buf[q * C + j] = xr[j];
     }
     CS_FN(rows4_max)(buf, C, C, mb);
-    for (cs_intp q = 0; r + q < nb; q++)
+    for (cs_intp q = 0; nan != NULL && r + q < nb; q++)
         nan[r + q] = CS_FN(row_nan)(buf + q * C, C, mb[q]);
     CS_FN(rows4_sumexp_call)(buf, C, C, mb, e != NULL ? buf : NULL, C, sb);
     for (cs_intp q = 0; r + q < nb; q++) {
@@ -1377,7 +1377,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK], ec[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK], ac[CS_BLOCK], dz[CS_BLOCK], ku[CS_BLOCK];
-    unsigned char zn[CS_BLOCK];   /* the row holds a nan (row_nan) */
+    unsigned char zn[CS_BLOCK];   /* the row holds a nan (row_nan), where z is overwritten */
     const int opts = cw != NULL || eps != 0.0;
     const double u = eps / (double)C;
     /* mid-width rows: a block of them, their sums four rows at a time */
@@ -1391,6 +1391,9 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         int narrow = CS_FN(is_narrow)(nb, C);
         /* the gradient's last pass in row order (see narrow_expand) */
         int flat = narrow && gb != NULL && CS_FN(ce_flat)(C) && zs == C && gs == C;
+        /* the sums write the exponentials over z (in place, outside the
+           narrow block): whether a row holds a nan is taken before */
+        int over = !narrow && gb == zb && gs == zs;
         for (cs_intp r = 0; r < nb; r++) {
             int ok = lb[r] >= 0 && lb[r] < C;
             zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
@@ -1403,8 +1406,6 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                     (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
                 }
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
-            for (cs_intp r = 0; r < nb; r++)
-                zn[r] = CS_FN(row_nan)(zb + r * zs, C, m[r]);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL && !flat);
         } else if (u != 0.0) {
             for (cs_intp r = 0; r < nb; r++) {
@@ -1415,7 +1416,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
             }
         } else if (mid) {
-            CS_FN(mid_sums)(zb, zs, gb, gs, nb, C, m, s, zn);
+            CS_FN(mid_sums)(zb, zs, gb, gs, nb, C, m, s, over ? zn : NULL);
         } else {
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
@@ -1441,13 +1442,14 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         }
         /* a max that is not finite: log_softmax's rule, lse = +inf with +inf in
            the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
-           smoothing brings inf - inf, or a nan is in the row (zn, looked for
-           while z was intact: the gradient may have overwritten it since) */
+           smoothing brings inf - inf, or a nan is in the row (looked for in
+           z, or in place in zn, taken while z was intact) */
         for (cs_intp r = 0; r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
             int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
-            loss[i0 + r] = inf && !zn[r] ? INFINITY : NAN;
+            int nan = over ? zn[r] : CS_FN(row_nan)(zb + r * zs, C, m[r]);
+            loss[i0 + r] = inf && !nan ? INFINITY : NAN;
         }
         if (gb == NULL)
             continue;
