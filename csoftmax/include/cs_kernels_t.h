@@ -312,9 +312,9 @@ CS_FLOAT_LANES
 }
 
 /* Whether a row whose max is m holds a nan: looked for only where m is not
-   finite (a nan is skipped by the max, or is it), and read while the row is
-   intact, before an in-place pass writes over it.  A flag, not an early
-   exit: the loop stays branch-free. */
+   finite (the max may skip a nan, or be one), while the row is intact.  A
+   flag, not a conditional store of a constant in the loop: GCC 12 at -O3
+   vectorised that wrongly (a +inf loss stayed with a nan before the +inf). */
 static inline unsigned char CS_FN(row_nan)(const T *x, cs_intp C, T m)
 {
     if (isfinite(m))
@@ -1412,7 +1412,8 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 const T *zr = zb + r * zs;
                 z0[r] = zr[0];
                 m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
-                zn[r] = CS_FN(row_nan)(zr, C, m[r]);
+                if (over)
+                    zn[r] = CS_FN(row_nan)(zr, C, m[r]);
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
             }
         } else if (mid) {
@@ -1421,7 +1422,8 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
                 m[r] = CS_FN(row_max)(zr, C);
-                zn[r] = CS_FN(row_nan)(zr, C, m[r]);
+                if (over)
+                    zn[r] = CS_FN(row_nan)(zr, C, m[r]);
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r]);
             }
         }
