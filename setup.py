@@ -9,8 +9,7 @@ compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
 the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 -march=native (the kernels for newer instruction sets are compiled in and chosen
-at import time, see csoftmax/include/cs_dispatch.h).  The level is -O3; an
--O level in the environment's CFLAGS takes its place.
+at import time, see csoftmax/include/cs_dispatch.h).
 
 Release builds carry no debug info (-g0, whatever CPython's own CFLAGS say):
 CSOFTMAX_DEBUG=1 in the environment keeps it.  The compiler and flags used are
@@ -76,11 +75,6 @@ def _compiles(compiler, flags, code="int main(void) { return 0; }\n", libs=()):
     return True
 
 
-def _is_opt_level(flag):
-    """Whether a compiler flag sets the optimisation level (-O, -O2, -Os, ...)."""
-    return flag.startswith("-O") and len(flag) <= 6
-
-
 _CLANG_X86 = """#if !defined(__clang__) || !defined(__x86_64__)
 #error not clang on x86-64
 #endif
@@ -98,11 +92,7 @@ class BuildExt(build_ext):
             # arithmetic the strided row loops vectorise worse (measured 20-50 %).
             # No -std=c99: GCC's ISO modes turn off FMA contraction (-ffp-contract=off),
             # which the exp polynomials rely on for speed (measured 20 %).
-            compile_args = ["-fno-wrapv", "-fno-math-errno", "-fno-trapping-math"]
-            # -O3, unless the environment's CFLAGS name a level of their own
-            # (a sanitizer build takes -O1); CPython's own -O comes before both
-            if not any(_is_opt_level(f) for f in shlex.split(os.environ.get("CFLAGS", ""))):
-                compile_args.insert(0, "-O3")
+            compile_args = ["-O3", "-fno-wrapv", "-fno-math-errno", "-fno-trapping-math"]
             omp = ["-fopenmp"]
             omp_code = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
             if os.environ.get("CSOFTMAX_NO_OPENMP") or not _compiles(cc, omp, omp_code):
