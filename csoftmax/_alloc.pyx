@@ -157,6 +157,8 @@ cdef int plan_init(Plan *p, cnp.ndarray a, tuple axes) except -1:
     if len(axes) != 1:
         raise ValueError("a plan takes one axis or all of them")
     ax = axes[0]
+    if not 0 <= ax < nd:  # the kernels would index past the shape
+        raise ValueError(f"axis {ax} is not an axis of a {nd}-dimensional array")
     # over the transpose when transposed: axis k of it is axis nd-1-k of a
     for k in range(nd):
         if k < ax:

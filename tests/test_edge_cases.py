@@ -153,3 +153,17 @@ def test_rows_of_minus_inf(isa, C):
     mask = np.ones_like(x, bool)
     assert np.isnan(cs.softmax(x, axis=1, where=mask)).all()
     assert np.isnan(cs.cross_entropy(x, np.zeros(5, int), weight=np.ones(C), reduction="none")).all()
+
+
+@pytest.mark.parametrize("axis", [-1, 2, 7])
+def test_compiled_entries_refuse_an_axis_out_of_range(axis):
+    # the public functions pass a normalized axis; the compiled entries once
+    # read the shape at a negative or too-large index and wrote past the output
+    from csoftmax import _backward, _forward
+    s = np.full((3, 10), 0.1, np.float32)
+    out = np.zeros_like(s)
+    with pytest.raises(ValueError, match="not an axis"):
+        _backward.backward(s, s, axis, out, False, 1)
+    with pytest.raises(ValueError, match="not an axis"):
+        _forward.softmax(s, (axis,), out, False, 1)
+    assert not out.any()
