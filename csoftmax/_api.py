@@ -52,6 +52,9 @@ def as_real(x, name="x"):
 def as_common(x, xname, g, gname):
     """Two operands in their common working dtype, and the result dtype."""
     a, b = np.asarray(x), np.asarray(g)
+    dt = a.dtype
+    if dt is b.dtype and (dt is F64 or dt is F32):
+        return a, b, dt
     rdt = np.result_type(result_dtype(a.dtype, xname), result_dtype(b.dtype, gname))
     w = working(rdt)
     return a.astype(w, copy=False), b.astype(w, copy=False), rdt
