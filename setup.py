@@ -11,6 +11,10 @@ semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
 -march=native (the kernels for newer instruction sets are compiled in and chosen
 at import time, see csoftmax/include/cs_dispatch.h).
 
+CSOFTMAX_MAX_LEVEL=3 (or 0) leaves the x86-64 levels above it out of the
+build, as if the CPU had none of them: for a build that only ever runs on one
+machine (CI's sanitizer build, whose instrumented units each take minutes).
+
 Release builds carry no debug info (-g0, whatever CPython's own CFLAGS say):
 CSOFTMAX_DEBUG=1 in the environment keeps it.  The compiler and flags used are
 recorded in the generated csoftmax/_build_info.py, which show_config() prints.
@@ -34,6 +38,16 @@ HEADERS = os.path.join(PACKAGE, "include")
 # units of their own (empty where the build has no such levels), compiled
 # side by side with the baseline copy in _runtime's own unit.
 LEVEL_UNITS = [os.path.join(PACKAGE, "src", f"cs_ops_{level}.c") for level in ("v3", "v4")]
+
+
+def _max_level():
+    """CSOFTMAX_MAX_LEVEL as the macro that sets it, or none (every level)."""
+    value = os.environ.get("CSOFTMAX_MAX_LEVEL", "")
+    if not value:
+        return []
+    if value not in ("0", "3", "4"):
+        raise ValueError(f"CSOFTMAX_MAX_LEVEL must be 0, 3 or 4, got {value!r}")
+    return [("CS_MAX_LEVEL", value)]
 
 
 def _jobs():
@@ -136,6 +150,7 @@ class BuildExt(build_ext):
             "numpy_build_version": np.__version__,
             "npy_target_version": macros.get("NPY_TARGET_VERSION"),
             "debug": bool(os.environ.get("CSOFTMAX_DEBUG")),
+            "max_level": dict(_max_level()).get("CS_MAX_LEVEL"),
         }
         path = os.path.join(os.path.dirname(self.get_ext_fullpath("csoftmax._runtime")), "_build_info.py")
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -154,7 +169,7 @@ extensions = [
         # _alloc's PyDataMem_SetHandler; 2.0 also runs on any newer NumPy)
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                        ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")]
-                      + ([("CS_SPLIT_LEVELS", "1")] if name == "_runtime" else []),
+                      + ([("CS_SPLIT_LEVELS", "1")] + _max_level() if name == "_runtime" else []),
         depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES

@@ -39,6 +39,16 @@
 #define CS_MULTI_ISA 0
 #endif
 
+/* CS_MAX_LEVEL (0, 3 or 4; default 4) leaves out the levels above it, as if
+   the CPU had none of them: a build for one machine need not compile kernels
+   its CPU cannot run (the sanitizer build's instrumented level units take
+   minutes each). */
+#ifndef CS_MAX_LEVEL
+#define CS_MAX_LEVEL 4
+#endif
+#define CS_HAVE_V3 (CS_MULTI_ISA && CS_MAX_LEVEL >= 3)
+#define CS_HAVE_V4 (CS_MULTI_ISA && CS_MAX_LEVEL >= 4)
+
 /* CS_LEVEL_UNIT (3 or 4) makes a translation unit of one level alone, its
    table of external linkage: the package build compiles the x86-64-v3 and v4
    kernels in units of their own (csoftmax/src/), in parallel with the rest,
@@ -60,11 +70,15 @@
 #endif
 
 #if CS_MULTI_ISA && defined(CS_SPLIT_LEVELS) && !defined(CS_LEVEL_UNIT)
+#if CS_HAVE_V3
 CS_UNIT_EXTERN const cs_ops cs_ops_v3;
+#endif
+#if CS_HAVE_V4
 CS_UNIT_EXTERN const cs_ops cs_ops_v4;
+#endif
 #elif CS_MULTI_ISA
 #if defined(__clang__)
-#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3
+#if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3) && CS_HAVE_V3
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v3"))), apply_to = function)
 #define CS_LEVEL v3
 #define CS_LEVEL_NAME "x86-64-v3"
@@ -72,7 +86,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #include "cs_level.h"
 #pragma clang attribute pop
 #endif
-#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4
+#if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4) && CS_HAVE_V4
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v4"))), apply_to = function)
 #define CS_LEVEL v4
 #define CS_LEVEL_NAME "x86-64-v4"
@@ -81,7 +95,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #pragma clang attribute pop
 #endif
 #else
-#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3
+#if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 3) && CS_HAVE_V3
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define CS_LEVEL v3
@@ -90,7 +104,7 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #include "cs_level.h"
 #pragma GCC pop_options
 #endif
-#if !defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4
+#if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4) && CS_HAVE_V4
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
 #define CS_LEVEL v4
@@ -113,7 +127,7 @@ static int cs_cpu_level(void)
     int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vl");
-    return v4 ? 4 : v3 ? 3 : 0;
+    return v4 && CS_HAVE_V4 ? 4 : v3 && CS_HAVE_V3 ? 3 : 0;
 #else
     return 0;
 #endif
@@ -122,10 +136,12 @@ static int cs_cpu_level(void)
 /* The table for a level (one this build has; unknown levels get baseline). */
 static const cs_ops *cs_ops_for(int level)
 {
-#if CS_MULTI_ISA
+#if CS_HAVE_V4
     if (level >= 4)
         return &cs_ops_v4;
-    if (level == 3)
+#endif
+#if CS_HAVE_V3
+    if (level >= 3)
         return &cs_ops_v3;
 #endif
     (void)level;
