@@ -544,19 +544,26 @@ CS_FLOAT_LANES
 
 /* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
    0 instead; m[r] and ls[r] are redone that way (rare: scalar libm). */
+/* Whether any of n maxima is not finite (m - m is 0 only for a finite m):
+   one vector pass, so that the rows that need a second look (rare) cost a
+   test a block, not a branch a row (that branch took 9 % of float32
+   log_softmax at C = 8; AMD Zen 3, v3, kernel only). */
+static inline int CS_FN(any_nonfinite)(const T *m, cs_intp n)
+{
+    int some = 0;
+#pragma omp simd reduction(| : some)
+    for (cs_intp r = 0; r < n; r++)
+        some |= !(m[r] - m[r] == 0);
+    return some;
+}
+
 static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C,
                                    T *m, const double *s, double *ls)
 {
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
         ls[r] = cs_log_sum(s[r]);
-    /* Rows whose max is not finite are rare: one vector pass looks for them
-       (m - m is 0 only for a finite m), where a test a row took 9 % of
-       float32 log_softmax at C = 8 (AMD Zen 3, v3, kernel only). */
-    int some = 0;
-#pragma omp simd reduction(| : some)
-    for (cs_intp r = 0; r < nb; r++)
-        some |= !(m[r] - m[r] == 0);
+    const int some = CS_FN(any_nonfinite)(m, nb);
     for (cs_intp r = 0; some && r < nb; r++) {
         if (isfinite(m[r]))
             continue;
@@ -957,7 +964,8 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
-    for (cs_intp j = 0; j < W; j++) {
+    const int some = CS_FN(any_nonfinite)(m, W);
+    for (cs_intp j = 0; some && j < W; j++) {
         if (isfinite(m[j]))
             continue;
         double sj = 0.0;
@@ -1472,7 +1480,8 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
            the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
            smoothing brings inf - inf, or a nan is in the row (looked for in
            z, or in place in zn, taken while z was intact) */
-        for (cs_intp r = 0; r < nb; r++) {
+        const int some = CS_FN(any_nonfinite)(m, nb);
+        for (cs_intp r = 0; some && r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
             int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
