@@ -542,8 +542,6 @@ CS_FLOAT_LANES
     s[0] = s0 + r0, s[1] = s1 + r1, s[2] = s2 + r2, s[3] = s3 + r3;
 }
 
-/* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
-   0 instead; m[r] and ls[r] are redone that way (rare: scalar libm). */
 /* Whether any of n maxima is not finite (m - m is 0 only for a finite m):
    one vector pass, so that the rows that need a second look (rare) cost a
    test a block, not a branch a row (that branch took 9 % of float32
@@ -557,6 +555,8 @@ static inline int CS_FN(any_nonfinite)(const T *m, cs_intp n)
     return some;
 }
 
+/* ls[r] = log(s[r]).  Where the max is not finite, SciPy's log_softmax shifts by
+   0 instead; m[r] and ls[r] are redone that way (rare: scalar libm). */
 static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C,
                                    T *m, const double *s, double *ls)
 {
