@@ -1,10 +1,10 @@
 """Build the compiled kernels of csoftmax.
 
 Each .pyx under csoftmax/ is one extension module; the C kernels they share
-are headers in csoftmax/include/, compiled into _runtime, whose x86-64-v3 and
-v4 copies are units of their own (csoftmax/src/) so that they compile in
-parallel (CSOFTMAX_BUILD_JOBS=N compilers at once; default, the CPUs this
-process may use).  OpenMP is used where the
+are headers in csoftmax/include/, compiled into _runtime, whose baseline,
+x86-64-v3 and v4 copies are units of their own (csoftmax/src/) so that they
+compile in parallel (CSOFTMAX_BUILD_JOBS=N compilers at once; default, the CPUs
+this process may use).  OpenMP is used where the
 compiler has it (-fopenmp for GCC/Clang, /openmp for MSVC); where it does not,
 the kernels build serially with a warning.  Optimisation flags keep IEEE
 semantics: no -ffast-math (it assumes no inf/nan and breaks -inf masking), no
@@ -34,10 +34,11 @@ from setuptools.command.build_ext import build_ext
 MODULES = ["_alloc", "_runtime", "_forward", "_backward", "_jacobian", "_loss"]
 PACKAGE = "csoftmax"
 HEADERS = os.path.join(PACKAGE, "include")
-# _runtime holds the kernels.  Their x86-64-v3 and v4 copies are translation
-# units of their own (empty where the build has no such levels), compiled
-# side by side with the baseline copy in _runtime's own unit.
-LEVEL_UNITS = [os.path.join(PACKAGE, "src", f"cs_ops_{level}.c") for level in ("v3", "v4")]
+# _runtime holds the kernels.  Each level's copy is a translation unit of its
+# own (v3 and v4 are empty where the build has no such levels), compiled side
+# by side with _runtime's Cython unit; they include no Python header, so a
+# compiler cache shares them between builds for different Pythons.
+LEVEL_UNITS = [os.path.join(PACKAGE, "src", f"cs_ops_{level}.c") for level in ("base", "v3", "v4")]
 
 
 def _max_level():

@@ -49,24 +49,30 @@
 #define CS_HAVE_V3 (CS_MULTI_ISA && CS_MAX_LEVEL >= 3)
 #define CS_HAVE_V4 (CS_MULTI_ISA && CS_MAX_LEVEL >= 4)
 
-/* CS_LEVEL_UNIT (3 or 4) makes a translation unit of one level alone, its
-   table of external linkage: the package build compiles the x86-64-v3 and v4
-   kernels in units of their own (csoftmax/src/), in parallel with the rest,
+/* CS_LEVEL_UNIT (0 for the baseline, 3 or 4) makes a translation unit of one
+   level alone, its table of external linkage: the package build compiles
+   every level in a unit of its own (csoftmax/src/), in parallel with the rest,
    and defines CS_SPLIT_LEVELS where it includes this file to take their
-   tables from there.  Without either, every level is compiled here, in one
-   unit (as the C kernel test does).  A level's table, as the other units
-   see it, is not exported from the module. */
+   tables from there.  Those units include no Python header, so builds for
+   different Pythons with one compiler make the same objects (a compiler cache
+   shares them).  Without either macro, every level is compiled here, in one
+   unit (as the C kernel test does).  A level's table, as the other units see
+   it, is not exported from the module. */
 #if defined(__GNUC__) || defined(__clang__)
 #define CS_UNIT_EXTERN extern __attribute__((visibility("hidden")))
 #else
 #define CS_UNIT_EXTERN extern
 #endif
 
-#ifndef CS_LEVEL_UNIT
+#if (defined(CS_LEVEL_UNIT) && CS_LEVEL_UNIT == 0) || (!defined(CS_LEVEL_UNIT) && !defined(CS_SPLIT_LEVELS))
 #define CS_LEVEL base
 #define CS_LEVEL_NAME "baseline"
 #define CS_VEC_BYTES 16
 #include "cs_level.h"
+#endif
+
+#if defined(CS_SPLIT_LEVELS) && !defined(CS_LEVEL_UNIT)
+CS_UNIT_EXTERN const cs_ops cs_ops_base;
 #endif
 
 #if CS_MULTI_ISA && defined(CS_SPLIT_LEVELS) && !defined(CS_LEVEL_UNIT)
