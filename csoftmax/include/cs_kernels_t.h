@@ -7,6 +7,7 @@
  *   CS_FN  name -> name_<dtype>_<level>
  *   EXP    cs_exp_f32 or cs_exp_f64 (any argument)
  *   EXPNEG cs_expneg_f32 or cs_expneg_f64 (arguments x - max <= 0)
+ *   EXPNEG_FMA the same, its range reduction in explicit fused multiply-adds
  * Sums, dot products and logarithms are accumulated in double for both dtypes.
  *
  * The kernels of the list (cs_kernels.h) take a task and the units [lo, hi)
@@ -989,14 +990,16 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-/* log_softmax_backward's exp(log s): a log-softmax is <= 0, where EXPNEG
-   (degree 5, one scale factor, no overflow) is exact when its one-step range
-   reduction is a fused multiply-add, as at x86-64-v3 and v4 (float32 on an
-   AMD Zen 3 core: 0.70 against 0.46 ns an entry at C = 1000, 0.83 against
-   0.70 at C = 24).  A row (or a column) holding an entry above 0 takes EXP,
-   as do levels without FMA and the narrow rows (whose strided loads cost
-   more than the exponential: slower with the extra test).  A nan is not
-   above 0, and EXPNEG keeps it. */
+/* log_softmax_backward's exp(log s): a log-softmax is <= 0, where EXPNEG_FMA
+   (degree 5, one scale factor, no overflow; its one-step range reduction
+   exact as fused multiply-adds) serves at x86-64-v3 and v4, which have FMA
+   (float32 on an AMD Zen 3 core: 0.70 against 0.46 ns an entry at C = 1000,
+   0.83 against 0.70 at C = 24, against EXP).  The log-softmax is given, not
+   rounded here: with an inexact reduction its rounding error would not hide
+   below that of the argument, as it does in softmax.  A row (or a column)
+   holding an entry above 0 takes EXP, as do levels without FMA and the
+   narrow rows (whose strided loads cost more than the exponential: slower
+   with the extra test).  A nan is not above 0, and EXPNEG_FMA keeps it. */
 #define CS_LOG_BWD_NEG (CS_VEC_BYTES >= 32)
 
 /* Below these widths the backward passes take the narrow path: its strided
@@ -1241,7 +1244,7 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
     if (CS_LOG_BWD_NEG && !pos) {
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            o[j] = gr[j] - EXPNEG(lr[j]) * k;
+            o[j] = gr[j] - EXPNEG_FMA(lr[j]) * k;
     } else {
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
@@ -1332,10 +1335,10 @@ static void CS_FN(log_softmax_backward_tile)(const T *ls, cs_intp ss, const T *g
         if (!any) {
 #pragma omp simd
             for (cs_intp j = 0; j < W; j++)
-                o[j] = gc[j] - EXPNEG(lc[j]) * k[j];
+                o[j] = gc[j] - EXPNEG_FMA(lc[j]) * k[j];
         } else if (CS_LOG_BWD_NEG) {
             for (cs_intp j = 0; j < W; j++)
-                o[j] = gc[j] - (pos[j] ? EXP(lc[j]) : EXPNEG(lc[j])) * k[j];
+                o[j] = gc[j] - (pos[j] ? EXP(lc[j]) : EXPNEG_FMA(lc[j])) * k[j];
         } else {
 #pragma omp simd
             for (cs_intp j = 0; j < W; j++)

@@ -15,24 +15,28 @@
 #define TI cs_i32a
 #define EXP cs_exp_f32
 #define EXPNEG cs_expneg_f32
+#define EXPNEG_FMA cs_expneg_fma_f32
 #define CS_FN(name) CS_CAT3(name, f32, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
 #undef TI
 #undef EXP
 #undef EXPNEG
+#undef EXPNEG_FMA
 #undef CS_FN
 
 #define T double
 #define TI cs_i64a
 #define EXP cs_exp_f64
 #define EXPNEG cs_expneg_f64
+#define EXPNEG_FMA cs_expneg_fma_f64
 #define CS_FN(name) CS_CAT3(name, f64, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
 #undef TI
 #undef EXP
 #undef EXPNEG
+#undef EXPNEG_FMA
 #undef CS_FN
 
 /* the table: static where every level is compiled in one translation unit,

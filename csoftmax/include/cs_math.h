@@ -113,14 +113,21 @@ CS_INLINE float cs_exp_f32(float x)
    No overflow to handle, 2^n in one factor, the reduction in one step (its error,
    n·|ln2 - fl(ln2)|, is below the rounding error of x - max itself).  Results
    below exp(-708.5) (2^-1022, about DBL_MIN) are flushed to 0: an absolute error
-   under DBL_MIN.  -inf gives 0, nan stays nan. */
-CS_INLINE double cs_expneg_f64(double x)
+   under DBL_MIN.  -inf gives 0, nan stays nan.
+   cs_expneg_f64 leaves x - n fl(ln2) to the compiler, exact where it is one
+   fused multiply-add (GCC contracts it where the level has FMA; without, it is
+   off by up to half an ulp of x, the size of x - max's own rounding);
+   cs_expneg_fma_f64 writes the fused multiply-adds out, exact for any x <= 0
+   whatever the compiler does, for levels with FMA in hardware (elsewhere fma
+   is a library call).  Both share the rest, cs_expneg_core_f64. */
+#define CS_LN2_F64 0x1.62e42fefa39efp-1
+#define CS_LN2_LO_F64 0x1.abc9e3b39803fp-56       /* ln2 - fl(ln2) */
+#define CS_LN2_F32 0x1.62e430p-1f
+#define CS_LN2_LO_F32 -0x1.05c610p-29f
+
+/* exp(x) from the reduced r = x - n ln2 and z, whose low bits hold n */
+CS_INLINE double cs_expneg_core_f64(double x, double z, double r)
 {
-    const double shift = 0x1.8p52;
-    double z = x * 0x1.71547652b82fep0 + shift;   /* low bits: n = round(x/ln2) */
-    double kd = z - shift;
-    double r = x - kd * 0x1.62e42fefa39efp-1;
-    r = r - kd * 0x1.abc9e3b39803fp-56;          /* ln2 - fl(ln2) */
     /* exp(r) = 1 + r q(r), q of degree 10 fitted on |r| <= ln2/2 (Chebyshev,
        |error| < 2e-17 relative) */
     double q = 0x1.af4ddd84882fep-26;
@@ -140,15 +147,30 @@ CS_INLINE double cs_expneg_f64(double x)
     return x < -708.5 ? 0.0 : y;                  /* also -inf; nan stays */
 }
 
+CS_INLINE double cs_expneg_f64(double x)
+{
+    const double shift = 0x1.8p52;
+    double z = x * 0x1.71547652b82fep0 + shift;   /* low bits: n = round(x/ln2) */
+    double kd = z - shift;
+    double r = x - kd * CS_LN2_F64;
+    r = r - kd * CS_LN2_LO_F64;
+    return cs_expneg_core_f64(x, z, r);
+}
+
+CS_INLINE double cs_expneg_fma_f64(double x)
+{
+    const double shift = 0x1.8p52;
+    double z = fma(x, 0x1.71547652b82fep0, shift);
+    double kd = z - shift;
+    double r = fma(-kd, CS_LN2_F64, x);
+    r = fma(-kd, CS_LN2_LO_F64, r);
+    return cs_expneg_core_f64(x, z, r);
+}
+
 /* exp(x) for x <= 0 or nan in float, as cs_expneg_f64: flushed to 0 below
    exp(-87.5) (about FLT_MIN). */
-CS_INLINE float cs_expneg_f32(float x)
+CS_INLINE float cs_expneg_core_f32(float x, float z, float r)
 {
-    const float shift = 0x1.8p23f;
-    float z = x * 0x1.715476p0f + shift;
-    float kd = z - shift;
-    float r = x - kd * 0x1.62e430p-1f;
-    r = r - kd * -0x1.05c610p-29f;               /* ln2 - fl(ln2) */
     /* exp(r) = 1 + r q(r), q of degree 5 (|error| < 1.2e-8 relative) */
     float q = 0x1.6d431504c53d3p-10f;
     q = q * r + 0x1.123d818823e7fp-7f;
@@ -162,6 +184,26 @@ CS_INLINE float cs_expneg_f32(float x)
        that vectorises best for its type */
     uint32_t under = -(uint32_t)(x < -87.5f);
     return cs_from_bits_f32(cs_bits_f32(y) & ~under);
+}
+
+CS_INLINE float cs_expneg_f32(float x)
+{
+    const float shift = 0x1.8p23f;
+    float z = x * 0x1.715476p0f + shift;
+    float kd = z - shift;
+    float r = x - kd * CS_LN2_F32;
+    r = r - kd * CS_LN2_LO_F32;
+    return cs_expneg_core_f32(x, z, r);
+}
+
+CS_INLINE float cs_expneg_fma_f32(float x)
+{
+    const float shift = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p0f, shift);
+    float kd = z - shift;
+    float r = fmaf(-kd, CS_LN2_F32, x);
+    r = fmaf(-kd, CS_LN2_LO_F32, r);
+    return cs_expneg_core_f32(x, z, r);
 }
 
 /* *s + v, with the rounding error of the add accumulated in *err (Knuth's

@@ -362,6 +362,59 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
     free(x); free(g); free(y); free(out); free(scratch); free(s);
 }
 
+/* ---- log_softmax_backward's exponential, down to the smallest normal ---- */
+
+/* Log-probabilities spread over [-L, 0] (L = 80 float32, 700 float64: their
+   exponentials stay normal) and g = 1 on the entry at 0, else 0, so that
+   dx = -exp(log s) wherever g = 0: the exponential alone, checked relative
+   to its value (within 4 ulp), by rows (C wide) and by columns (C deep, W
+   side by side).  An exponential whose range reduction x - n ln2 is not
+   exact (a multiply and a subtract, each rounded, where the compiler does
+   not contract them) is off by up to 2^-24 |x| relative: 65 ulp at -80 in
+   float32, 500 at -700 in float64. */
+static void check_rel(const char *kernel, int dt, cs_intp i, ld got, ld ref)
+{
+    ld ulp = dt == CS_F32 ? 0x1p-24L : 0x1p-53L;
+    checks++;
+    if (fabsl(got - ref) <= 4 * ulp * fabsl(ref))
+        return;
+    if (failures++ < 20)
+        fprintf(stderr, "MISMATCH %s %s %s [%ld]: got %.17Lg, reference %.17Lg (%.1Lf ulp)\n", level_name, kernel,
+                dt == CS_F32 ? "float32" : "float64", (long)i, got, ref, fabsl(got - ref) / fabsl(ref) / ulp);
+}
+
+static void test_log_backward_range(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
+{
+    ld L = dt == CS_F32 ? 80 : 700;
+    void *ls = alloc(dt, N * C), *g = alloc(dt, N * C), *out = alloc(dt, N * C);
+    for (int by_cols = 0; by_cols < 2; by_cols++) {
+        /* rows: entry (i, j) at i * C + j; columns: at j * N + i (N side by side) */
+        cs_intp rs = by_cols ? 1 : C, cs = by_cols ? N : 1;
+        for (cs_intp i = 0; i < N; i++)
+            for (cs_intp j = 0; j < C; j++) {
+                set(ls, dt, i * rs + j * cs, j == i % C ? 0.0L : -L * uniform());
+                set(g, dt, i * rs + j * cs, j == i % C ? 1.0L : 0.0L);
+            }
+        cs_task b = {0};
+        b.x = ls; b.g = g; b.y = out; b.C = C;
+        const char *name = by_cols ? "log_softmax_backward_cols" : "log_softmax_backward_rows";
+        if (by_cols) {
+            b.xs0 = b.gs0 = b.ys0 = C * N; b.xs1 = b.gs1 = b.ys1 = N;
+            b.inner = N; b.W = N;
+            run(ops, CS_K_log_softmax_backward_cols, dt, &b, 1, NULL);
+        } else {
+            b.xs0 = b.gs0 = b.ys0 = C; b.xs1 = b.gs1 = b.ys1 = 1;
+            run(ops, CS_K_log_softmax_backward_rows, dt, &b, N, NULL);
+        }
+        for (cs_intp i = 0; i < N; i++)
+            for (cs_intp j = 0; j < C; j++)
+                if (j != i % C)
+                    check_rel(name, dt, i * rs + j * cs, get(out, dt, i * rs + j * cs),
+                              -expl(get(ls, dt, i * rs + j * cs)));
+    }
+    free(ls); free(g); free(out);
+}
+
 /* ---- one long row in pieces ---- */
 
 static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
@@ -453,6 +506,8 @@ int main(void)
             test_pieces(ops, dt, 37, 16);
             test_pieces(ops, dt, 1000, 128);
             test_label_scan(ops, dt);
+            test_log_backward_range(ops, dt, 16, 64);
+            test_log_backward_range(ops, dt, 16, 1000);
         }
         printf("%-10s %7d checks, %d mismatches\n", level_name, checks - c0, failures - f0);
     }
