@@ -135,7 +135,8 @@ class BuildExt(build_ext):
         jobs = _jobs()
         if jobs > 1 and cc.compiler_type == "unix":
             # the modules side by side, and the sources of one module (the
-            # kernels' levels take most of the build: about 60 of 90 seconds)
+            # kernels' level units take most of the build: about 100 of 120
+            # CPU-seconds)
             self.parallel = jobs
             cc.compile = _parallel_compile(cc.compile, jobs)
         super().build_extensions()
