@@ -67,15 +67,21 @@ static void *randn(int dt, cs_intp n, double scale)
 
 /* ---- checking ---- */
 
+/* one check: got within bound of ref, or a failure (the first 20 reported) */
+static void check_within(const char *kernel, int dt, const char *what, cs_intp i, ld got, ld ref, ld bound)
+{
+    checks++;
+    if (fabsl(got - ref) <= bound)
+        return;
+    if (failures++ < 20)
+        fprintf(stderr, "MISMATCH %s %s %s %s [%ld]: got %.17Lg, reference %.17Lg\n", level_name, kernel,
+                dt == CS_F32 ? "float32" : "float64", what, (long)i, got, ref);
+}
+
 static void check(const char *kernel, int dt, const char *what, cs_intp i, ld got, ld ref)
 {
     ld tol = dt == CS_F32 ? 2e-6L : 1e-13L;
-    checks++;
-    if (fabsl(got - ref) <= tol * (fabsl(ref) + 1.0L))
-        return;
-    if (failures++ < 20)
-        fprintf(stderr, "MISMATCH %s %s %s [%ld]: got %.17Lg, reference %.17Lg\n", level_name, kernel,
-                dt == CS_F32 ? "float32" : "float64", (long)i, got, ref);
+    check_within(kernel, dt, what, i, got, ref, tol * (fabsl(ref) + 1.0L));
 }
 
 /* the kernel `id` over units [0, n) in two calls (as two threads would) */
@@ -375,13 +381,8 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
    float64. */
 static void check_rel(const char *kernel, int dt, cs_intp i, ld got, ld ref)
 {
-    ld ulp = dt == CS_F32 ? 0x1p-24L : 0x1p-53L;
-    checks++;
-    if (fabsl(got - ref) <= 4 * ulp * fabsl(ref))
-        return;
-    if (failures++ < 20)
-        fprintf(stderr, "MISMATCH %s %s %s [%ld]: got %.17Lg, reference %.17Lg (%.1Lf units)\n", level_name, kernel,
-                dt == CS_F32 ? "float32" : "float64", (long)i, got, ref, fabsl(got - ref) / fabsl(ref) / ulp);
+    ld half_eps = dt == CS_F32 ? 0x1p-24L : 0x1p-53L;
+    check_within(kernel, dt, "dx, relative", i, got, ref, 4 * half_eps * fabsl(ref));
 }
 
 static void test_log_backward_range(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
