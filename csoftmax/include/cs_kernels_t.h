@@ -1060,13 +1060,15 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    get the width as a constant (CS_MID_WIDTHS; float32 on an AMD Zen 3 core
    at x86-64-v3, C = 8 0.86 against 0.39 ns an entry, C = 24 0.35 against
    0.23, C = 64 0.26 against 0.32 with NumPy's 16-byte offset).  Up to
-   CS_BWD_MID_BYTES a row: the four rows' three arrays stay in L1 between the
-   passes (at C = 1000 float32 the one-row loop was ahead).  Rows are given by
+   CS_BWD_MID_BYTES a row; wider, one row at a time is ahead (same core,
+   kernel-only: float32 C = 200 0.20 against 0.23 ns an entry, C = 256 0.20
+   against 0.23, float64 C = 100 0.37 against 0.49, also at the baseline
+   level; at 512 bytes the two are even).  Rows are given by
    pointer: the last nrows % 4 rows go with the first of them repeated, its
    output to a spare row, so a row's bits do not depend on how rows were
    split between threads.  (log_softmax_backward, whose output loop is an
    exponential, measured slower this way.) */
-#define CS_BWD_MID_BYTES 1024
+#define CS_BWD_MID_BYTES 512
 CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *const *op, cs_intp C)
 {
 #if defined(__clang__)
