@@ -1088,8 +1088,8 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     } else {
         /* float32: per row a vector of float lanes takes up to four terms
            each (as row_dot), then goes into the row's double lanes (AMD Zen
-           3, v3: C = 16 0.31 against 0.21 ns an entry, C = 256 0.21 against
-           0.18; at three vectors, C = 24, 0.25 against 0.39: the loop above) */
+           3, v3: C = 16 0.31 against 0.21 ns an entry; at three vectors,
+           C = 24, 0.25 against 0.39: the loop above) */
         double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
         for (int l = 0; l < CS_VL; l++)
             q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
