@@ -1012,14 +1012,17 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
 #define CS_BWD_NARROW (sizeof(T) == 8 ? 5 : 8)
 #define CS_LOG_BWD_NARROW 16
 
-/* log_softmax_backward's narrow rows, when contiguous, take their last pass
-   flat, as log_softmax's (narrow_expand): float32 on an AMD Zen 3 core at
-   x86-64-v3, kernel-only, C = 2 1.72 against 1.33 ns an entry, C = 10 1.70
-   against 1.06, C = 15 1.69 against 0.98 (C = 8, one vector a row: even);
-   float64 C = 10 3.10 against 2.26; at the baseline level float32 C = 10
-   3.15 against 2.43, but float64 (its exponential not vectorised there)
-   12.1 against 12.7. */
-static inline int CS_FN(log_bwd_flat)(void)
+/* The backward passes' narrow rows, when contiguous, take their last pass
+   flat, as log_softmax's (narrow_expand).  Float32 on an AMD Zen 3 core at
+   x86-64-v3, kernel-only: log_softmax_backward C = 2 1.72 against 1.33 ns an
+   entry, C = 10 1.70 against 1.06, C = 15 1.69 against 0.98 (C = 8, one
+   vector a row: even), float64 C = 10 3.10 against 2.26; softmax_backward
+   C = 3 1.02 against 0.78, C = 7 1.00 against 0.63, float64 C = 3 1.16
+   against 1.00.  At the baseline level float32 gains too (C = 10 3.15
+   against 2.43), float64 not (log_softmax_backward 12.1 against 12.7, its
+   exponential not vectorised there; softmax_backward C = 4 1.15 against
+   1.20). */
+static inline int CS_FN(bwd_flat)(void)
 {
     return sizeof(T) == 4 || CS_VEC_BYTES >= 32;
 }
@@ -1035,7 +1038,7 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
 {
     double acc[CS_BLOCK];
     T d[CS_BLOCK], e[CS_BLOCK + CS_NARROW];
-    const int flat = CS_FN(log_bwd_flat)() && ss == C && gs == C && os == C;
+    const int flat = CS_FN(bwd_flat)() && ss == C && gs == C && os == C;
     cs_intp nbmax = CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -1052,13 +1055,19 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             d[r] = (T)acc[r];
-        if (log && flat) {
-            /* contiguous rows: g - exp(log s) d in row order, whole vectors,
-               d spread over each row's entries (the same bits) */
+        if (flat) {
+            /* contiguous rows: the output in row order, whole vectors, d
+               spread over each row's entries (the same bits) */
             CS_FN(narrow_expand)(d, nb, C, e);
+            if (log) {
 #pragma omp simd
-            for (cs_intp i = 0; i < nb * C; i++)
-                ob[i] = gb[i] - EXP(sb[i]) * e[i];
+                for (cs_intp i = 0; i < nb * C; i++)
+                    ob[i] = gb[i] - EXP(sb[i]) * e[i];
+            } else {
+#pragma omp simd
+                for (cs_intp i = 0; i < nb * C; i++)
+                    ob[i] = sb[i] * (gb[i] - e[i]);
+            }
             continue;
         }
         for (cs_intp j = 0; j < C; j++) {
