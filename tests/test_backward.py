@@ -216,6 +216,22 @@ def test_out_in_place_with_mixed_layouts_and_float16(isa, kind, rng):
 
 
 @pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_out_in_place_over_contiguous_narrow_rows(isa, kind, dtype, rng):
+    # narrow rows whose three arrays are contiguous take a flat output pass:
+    # written over s or over g, the bits are those of a separate output
+    func = FUNCS[kind][0]
+    for n_classes in (2, 3, 10):
+        a, g = make(rng, (70, n_classes), -1, dtype, kind)
+        want = func(a, g)
+        for which in ("s", "g"):
+            a2, g2 = a.copy(), g.copy()
+            target = a2 if which == "s" else g2
+            assert func(a2, g2, out=target) is target
+            np.testing.assert_array_equal(target, want, err_msg=f"C = {n_classes}, in place over {which}")
+
+
+@pytest.mark.parametrize("kind", FUNCS)
 def test_out_overlapping_an_input(kind, rng):
     func = FUNCS[kind][0]
     a, g = make(rng, (6, 10), -1, F64, kind)
