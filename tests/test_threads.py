@@ -24,6 +24,8 @@ BIG = [
     ((1000, 300), 0),      # strided class axis, tiles of columns
     ((300, 1000), 0),
     ((6000, 20), 1),       # narrow rows, in blocks
+    ((3080, 8), -1),       # each thread's share of narrow rows (385 = 3 * 128 + 1)
+    ((1544, 16), -1),      # ends in a block of one row
     ((70000,), None),      # one long slice, in pieces
     ((400, 300), None),
     ((1, 50001), -1),
@@ -145,6 +147,34 @@ def test_same_bits_on_one_and_two_threads(isa, two_threads, name, shape, axis, d
     two = f(x, axis=axis)
     np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
     ASSERT[name](two, getattr(reference, name)(x, axis=axis), x, axis, dtype)
+
+
+# narrow and mid-width rows whose threads' shares end in a block of one row,
+# or in a group of fewer than four
+ROWS = [(3080, 8), (1928, 12), (1544, 16), (2300, 33), (1029, 64)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", ROWS, ids=str)
+@pytest.mark.parametrize("name", ["softmax_backward", "log_softmax_backward", "cross_entropy_grad"])
+def test_gradients_same_bits_on_one_and_two_threads(isa, two_threads, name, shape, dtype):
+    x = _data(shape, dtype)
+    rng = np.random.default_rng(1)
+    if name == "cross_entropy_grad":
+        y = rng.integers(0, shape[1], shape[0])
+        def f():
+            return csoftmax.cross_entropy_grad(x, y, reduction="none")
+    else:
+        s = (csoftmax.log_softmax if name == "log_softmax_backward" else csoftmax.softmax)(x, axis=-1)
+        g = rng.standard_normal(shape).astype(dtype)
+        def f():
+            return (getattr(csoftmax, name)(s, g),)
+    csoftmax.set_num_threads(1)
+    one = f()
+    csoftmax.set_num_threads(2)
+    two = f()
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(np.asarray(a).view(np.uint8), np.asarray(b).view(np.uint8))
 
 
 # ------------------------------------------------- OpenMP's limits honoured

@@ -112,14 +112,17 @@ static inline cs_intp CS_FN(block_rows)(cs_intp C)
     return C <= CS_NARROW ? (CS_BLOCK / C) & ~(cs_intp)15 : 1;
 }
 
-/* Narrow rows (C <= CS_NARROW, several of them) go a block at a time through t,
-   the block transposed: t[j * nb + r] = x[r, j].  Every pass then runs down the
+/* Narrow rows (C <= CS_NARROW) go a block at a time through t, the block
+   transposed: t[j * nb + r] = x[r, j].  Every pass then runs down the
    block's rows in full vectors; only the copy in and the store out are strided
    (a per-row loop of ten entries never fills a vector).  m[r] is the row's max
-   (nan may be skipped: it reaches the sum through exp). */
-static inline int CS_FN(is_narrow)(cs_intp nb, cs_intp C)
+   (nan may be skipped: it reaches the sum through exp).  A block of one row
+   goes this way too: its sums must be added as in any other block, or the
+   last row of a thread's share (or a call of one row) would come out
+   different by an ulp. */
+static inline int CS_FN(is_narrow)(cs_intp C)
 {
-    return C <= CS_NARROW && nb > 1;
+    return C <= CS_NARROW;
 }
 
 static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
@@ -744,7 +747,7 @@ static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *xb = x + i0 * xs;
         T *yb = y + i0 * ys;
-        if (CS_FN(is_narrow)(nb, C)) {
+        if (CS_FN(is_narrow)(C)) {
             int flat = CS_FN(softmax_flat)(C) && xs == C && ys == C;
             CS_FN(narrow_load)(xb, xs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, !flat);
@@ -817,60 +820,46 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *xb = x + i0 * xs;
         T *yb = y + i0 * ys;
-        if (CS_FN(is_narrow)(nb, C)) {
-            CS_FN(narrow_load)(xb, xs, nb, C, t, m);
-            CS_FN(narrow_sumexp)(t, nb, C, m, s, 0);
-            CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
+        CS_FN(narrow_load)(xb, xs, nb, C, t, m);
+        CS_FN(narrow_sumexp)(t, nb, C, m, s, 0);
+        CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
 #pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                k[r] = (T)ls[r];
-            if (C % CS_VL == 0) {
-                /* Rows of whole vectors: each row's m and log S broadcast
-                   to its vectors, with nothing spread first (float32, AMD
-                   Zen 3, v3, kernel only, with the test above: C = 8 1.18
-                   against 1.52 ns an entry, C = 16 1.06 against 1.33,
-                   C = 24 1.06 against 1.25; float64 at C = 8 1.92 against
-                   2.38; rows a stride apart, float32 C = 8-24, 15-25 % less
-                   than the loop below).  The same operations, so the same
-                   bits. */
-                for (cs_intp r = 0; r < nb; r++) {
-                    const T mr = m[r], kr = k[r];
-                    const T *xr = xb + r * xs;
-                    T *yr = yb + r * ys;
-                    for (cs_intp j = 0; j < C; j += CS_VL) {
+        for (cs_intp r = 0; r < nb; r++)
+            k[r] = (T)ls[r];
+        if (C % CS_VL == 0) {
+            /* Rows of whole vectors: each row's m and log S broadcast
+               to its vectors, with nothing spread first (float32, AMD
+               Zen 3, v3, kernel only, with the test above: C = 8 1.18
+               against 1.52 ns an entry, C = 16 1.06 against 1.33,
+               C = 24 1.06 against 1.25; float64 at C = 8 1.92 against
+               2.38; rows a stride apart, float32 C = 8-24, 15-25 % less
+               than the loop below).  The same operations, so the same
+               bits. */
+            for (cs_intp r = 0; r < nb; r++) {
+                const T mr = m[r], kr = k[r];
+                const T *xr = xb + r * xs;
+                T *yr = yb + r * ys;
+                for (cs_intp j = 0; j < C; j += CS_VL) {
 #pragma omp simd
-                        for (cs_intp l = 0; l < CS_VL; l++)
-                            yr[j + l] = (xr[j + l] - mr) - kr;
-                    }
+                    for (cs_intp l = 0; l < CS_VL; l++)
+                        yr[j + l] = (xr[j + l] - mr) - kr;
                 }
-                continue;
-            }
-            if (C >= CS_FLAT_LOG_MIN && xs == C && ys == C) {
-                CS_FN(narrow_expand)(m, nb, C, t);
-                CS_FN(narrow_expand)(k, nb, C, e);
-#pragma omp simd
-                for (cs_intp i = 0; i < nb * C; i++)
-                    yb[i] = (xb[i] - t[i]) - e[i];
-                continue;
-            }
-            for (cs_intp j = 0; j < C; j++) {
-                const T *tj = t + j * nb;
-#pragma omp simd
-                for (cs_intp r = 0; r < nb; r++)
-                    yb[r * ys + j] = (tj[r] - m[r]) - k[r];
             }
             continue;
         }
-        for (cs_intp r = 0; r < nb; r++)
-            m[r] = CS_FN(row_sumexp)(xb + r * xs, C, NULL, &s[r]);
-        CS_FN(log_sums)(xb, xs, nb, C, m, s, ls);
-        for (cs_intp r = 0; r < nb; r++) {
-            const T *xr = xb + r * xs;
-            T *yr = yb + r * ys;
-            T mr = m[r], lr = (T)ls[r];
+        if (C >= CS_FLAT_LOG_MIN && xs == C && ys == C) {
+            CS_FN(narrow_expand)(m, nb, C, t);
+            CS_FN(narrow_expand)(k, nb, C, e);
 #pragma omp simd
-            for (cs_intp j = 0; j < C; j++)
-                yr[j] = (xr[j] - mr) - lr;
+            for (cs_intp i = 0; i < nb * C; i++)
+                yb[i] = (xb[i] - t[i]) - e[i];
+            continue;
+        }
+        for (cs_intp j = 0; j < C; j++) {
+            const T *tj = t + j * nb;
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                yb[r * ys + j] = (tj[r] - m[r]) - k[r];
         }
     }
 }
@@ -1532,7 +1521,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         const T *zb = z + i0 * zs;
         const cs_intp *lb = label + i0;
         T *gb = grad != NULL ? grad + i0 * gs : NULL;
-        int narrow = CS_FN(is_narrow)(nb, C);
+        int narrow = CS_FN(is_narrow)(C);
         /* the gradient's last pass in row order (see narrow_expand) */
         int flat = narrow && gb != NULL && CS_FN(ce_flat)(C) && zs == C && gs == C;
         /* the sums write the exponentials over z (in place, outside the
@@ -1690,7 +1679,7 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
         const T *zb = z + i0 * zs;
         T *gb = grad != NULL ? grad + i0 * gs : NULL;
-        int narrow = CS_FN(is_narrow)(nb, C);
+        int narrow = CS_FN(is_narrow)(C);
         if (narrow) {
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, 1);
