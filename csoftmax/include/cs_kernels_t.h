@@ -1089,30 +1089,44 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    split between threads.  log_softmax_backward takes the same way where
    its exponential is EXPNEG_FMA (log_backward_rows4). */
 #define CS_BWD_MID_BYTES 512
+
+/* The sum of a vector's worth of lanes, halving: q[l] += q[l + h] for h =
+   CS_VL / 2, ..., 1 (q is overwritten).  The order is the source's, so every
+   row summed this way gets the same operations whatever the compiler. */
+CS_INLINE double CS_FN(lanes_sum)(double *q)
+{
+    for (int h = (int)CS_VL / 2; h > 0; h /= 2)
+        for (int l = 0; l < h; l++)
+            q[l] += q[l + h];
+    return q[0];
+}
+
 CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *const *op, cs_intp C)
 {
-#if defined(__clang__)
-#pragma clang fp reassociate(on)
-#endif
     const T *s0 = sp[0], *s1 = sp[1], *s2 = sp[2], *s3 = sp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    double a0, a1, a2, a3;
     const cs_intp n = C & ~(CS_VL - 1);
+    /* each row's lanes in double, added at the end by lanes_sum: the same
+       operations for every row, whichever of the four it is (clang, allowed
+       to reorder a reduction over four rows' sums, did not add them alike) */
+    double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
+    for (int l = 0; l < CS_VL; l++)
+        q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
     if (sizeof(T) == 8 || C == 3 * CS_VL) {
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-        for (cs_intp j = 0; j < n; j++) {
-            a0 += (double)(g0[j] * s0[j]), a1 += (double)(g1[j] * s1[j]);
-            a2 += (double)(g2[j] * s2[j]), a3 += (double)(g3[j] * s3[j]);
+        for (cs_intp j = 0; j < n; j += CS_VL) {
+#pragma omp simd
+            for (int l = 0; l < CS_VL; l++) {
+                q0[l] += (double)(g0[j + l] * s0[j + l]), q1[l] += (double)(g1[j + l] * s1[j + l]);
+                q2[l] += (double)(g2[j + l] * s2[j + l]), q3[l] += (double)(g3[j + l] * s3[j + l]);
+            }
         }
     } else {
         /* float32: per row a vector of float lanes takes up to four terms
            each (as row_dot), then goes into the row's double lanes (AMD Zen
            3, v3: C = 16 0.31 against 0.21 ns an entry; at three vectors,
            C = 24, 0.25 against 0.39: the loop above) */
-        double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
-        for (int l = 0; l < CS_VL; l++)
-            q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
         for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_VL) {
             const cs_intp j1 = n - j0 > 4 * CS_VL ? j0 + 4 * CS_VL : n;
             T f0[CS_VL], f1[CS_VL], f2[CS_VL], f3[CS_VL];
@@ -1129,10 +1143,9 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
             for (int l = 0; l < CS_VL; l++)
                 q0[l] += f0[l], q1[l] += f1[l], q2[l] += f2[l], q3[l] += f3[l];
         }
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-        for (int l = 0; l < CS_VL; l++)
-            a0 += q0[l], a1 += q1[l], a2 += q2[l], a3 += q3[l];
     }
+    a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
+    a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
     for (cs_intp j = n; j < C; j++) {
         a0 += (double)(g0[j] * s0[j]), a1 += (double)(g1[j] * s1[j]);
         a2 += (double)(g2[j] * s2[j]), a3 += (double)(g3[j] * s3[j]);
@@ -1165,15 +1178,15 @@ CS_INLINE void CS_FN(log_backward_out)(const T *lr, const T *gr, T *o, cs_intp W
 /* Whether no entry of a row is above 0 (a nan is not). */
 CS_INLINE int CS_FN(row_nonpos)(const T *lr, cs_intp W)
 {
-    T mx = 0;
-#pragma omp simd reduction(max : mx)
+    int pos = 0;
+#pragma omp simd reduction(| : pos)
     for (cs_intp j = 0; j < W; j++)
-        mx = lr[j] > mx ? lr[j] : mx;
-    return !(mx > 0);
+        pos |= lr[j] > 0;
+    return !pos;
 }
 
 /* Four rows of log_softmax_backward (given as backward_rows4's): their sums
-   in one loop, with one max over the four rows; when no entry is above 0,
+   in one loop, with one test over the four rows; when no entry is above 0,
    every row's exponential is EXPNEG_FMA and the four outputs go in one loop,
    otherwise row by row as log_backward_out chooses (the same exponential a
    row takes alone).  The horizontal reductions of four rows overlap, and a
@@ -1196,16 +1209,14 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
     double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-    T mx = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3) reduction(max : mx)
+    int pos = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3) reduction(| : pos)
     for (cs_intp j = 0; j < W; j++) {
         a0 += g0[j], a1 += g1[j], a2 += g2[j], a3 += g3[j];
-        T m01 = l0[j] > l1[j] ? l0[j] : l1[j], m23 = l2[j] > l3[j] ? l2[j] : l3[j];
-        T m = m01 > m23 ? m01 : m23;
-        mx = m > mx ? m : mx;
+        pos |= (l0[j] > 0) | (l1[j] > 0) | (l2[j] > 0) | (l3[j] > 0);
     }
     const T k0 = (T)a0, k1 = (T)a1, k2 = (T)a2, k3 = (T)a3;
-    if (mx > 0) {
+    if (pos) {
         CS_FN(log_backward_out)(l0, g0, o0, W, k0, CS_FN(row_nonpos)(l0, W));
         CS_FN(log_backward_out)(l1, g1, o1, W, k1, CS_FN(row_nonpos)(l1, W));
         CS_FN(log_backward_out)(l2, g2, o2, W, k2, CS_FN(row_nonpos)(l2, W));
