@@ -1086,8 +1086,8 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    level; at 512 bytes the two are even).  Rows are given by
    pointer: the last nrows % 4 rows go with the first of them repeated, its
    output to a spare row, so a row's bits do not depend on how rows were
-   split between threads.  log_softmax_backward takes the same way where
-   its exponential is EXPNEG_FMA (log_backward_rows4). */
+   split between threads.  (log_softmax_backward, whose output loop is an
+   exponential, measured slower this way.) */
 #define CS_BWD_MID_BYTES 512
 
 /* The sum of a vector's worth of lanes, halving: q[l] += q[l + h] for h =
@@ -1158,82 +1158,8 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     }
 }
 
-/* One row of log_softmax_backward's output, out = g - exp(log s) k with k
-   its sum(g): the exponential EXPNEG_FMA where the row has no entry above 0
-   (neg; see CS_LOG_BWD_NEG), EXP otherwise.  Always inlined: W is a constant
-   where the caller's is. */
-CS_INLINE void CS_FN(log_backward_out)(const T *lr, const T *gr, T *o, cs_intp W, T k, int neg)
-{
-    if (CS_LOG_BWD_NEG && neg) {
-#pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
-            o[j] = gr[j] - EXPNEG_FMA(lr[j]) * k;
-    } else {
-#pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
-            o[j] = gr[j] - EXP(lr[j]) * k;
-    }
-}
-
-/* Whether no entry of a row is above 0 (a nan is not). */
-CS_INLINE int CS_FN(row_nonpos)(const T *lr, cs_intp W)
-{
-    int pos = 0;
-#pragma omp simd reduction(| : pos)
-    for (cs_intp j = 0; j < W; j++)
-        pos |= lr[j] > 0;
-    return !pos;
-}
-
-/* Four rows of log_softmax_backward (given as backward_rows4's): their sums
-   in one loop, with one test over the four rows; when no entry is above 0,
-   every row's exponential is EXPNEG_FMA and the four outputs go in one loop,
-   otherwise row by row as log_backward_out chooses (the same exponential a
-   row takes alone).  The horizontal reductions of four rows overlap, and a
-   block's test is one branch, not four.  Only where CS_LOG_BWD_NEG: AMD Zen
-   3, x86-64-v3, kernel-only, min of 9-11 interleaved rounds in three runs,
-   ns an entry against one row at a time: float32 C = 8 0.83-0.96 against
-   0.96-1.4, C = 16 0.65-0.66 against 0.74-0.76, C = 24 0.58-0.61 against
-   0.62-0.65, C = 48 0.52-0.53 against 0.58-0.69, C = 96 0.50 against 0.60,
-   C = 128 0.50-0.51 against 0.57; float64 C = 16 1.36-1.42 against
-   1.53-1.58, C = 32 1.35-1.38 against 1.44-1.46, C = 48 even, but C = 64
-   (512 bytes) 1.59-2.03 against 1.43-1.76: so float64 up to 384 bytes a
-   row.  At the baseline level (EXP every row) even or slower. */
-#define CS_LOG_BWD_MID_BYTES (sizeof(T) == 8 ? 384 : CS_BWD_MID_BYTES)
-CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp, T *const *op, cs_intp W)
-{
-#if defined(__clang__)
-#pragma clang fp reassociate(on)
-#endif
-    const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
-    const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
-    T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-    int pos = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3) reduction(| : pos)
-    for (cs_intp j = 0; j < W; j++) {
-        a0 += g0[j], a1 += g1[j], a2 += g2[j], a3 += g3[j];
-        pos |= (l0[j] > 0) | (l1[j] > 0) | (l2[j] > 0) | (l3[j] > 0);
-    }
-    const T k0 = (T)a0, k1 = (T)a1, k2 = (T)a2, k3 = (T)a3;
-    if (pos) {
-        CS_FN(log_backward_out)(l0, g0, o0, W, k0, CS_FN(row_nonpos)(l0, W));
-        CS_FN(log_backward_out)(l1, g1, o1, W, k1, CS_FN(row_nonpos)(l1, W));
-        CS_FN(log_backward_out)(l2, g2, o2, W, k2, CS_FN(row_nonpos)(l2, W));
-        CS_FN(log_backward_out)(l3, g3, o3, W, k3, CS_FN(row_nonpos)(l3, W));
-        return;
-    }
-#pragma omp simd
-    for (cs_intp j = 0; j < W; j++) {
-        o0[j] = g0[j] - EXPNEG_FMA(l0[j]) * k0, o1[j] = g1[j] - EXPNEG_FMA(l1[j]) * k1;
-        o2[j] = g2[j] - EXPNEG_FMA(l2[j]) * k2, o3[j] = g3[j] - EXPNEG_FMA(l3[j]) * k3;
-    }
-}
-
-/* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4). */
-CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
-                                   T *out, cs_intp os, cs_intp nrows, cs_intp C,
-                                   void (*f)(const T *const *, const T *const *, T *const *, cs_intp))
+static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
+                               T *out, cs_intp os, cs_intp nrows, cs_intp C)
 {
     const T *sp[CS_MID_ROWS], *gp[CS_MID_ROWS];
     T *op[CS_MID_ROWS];
@@ -1242,7 +1168,7 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
     for (; r + CS_MID_ROWS <= nrows; r += CS_MID_ROWS) {                                   \
         for (int q = 0; q < CS_MID_ROWS; q++)                                              \
             sp[q] = s + (r + q) * ss, gp[q] = g + (r + q) * gs, op[q] = out + (r + q) * os; \
-        f(sp, gp, op, W);                                                                  \
+        CS_FN(backward_rows4)(sp, gp, op, W);                                              \
     }
     /* 12 and 16 vectors too: the float32 dot product's chunks unrolled (AMD
        Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25 against 0.27-0.30
@@ -1263,7 +1189,7 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
         sp[q] = s + i * ss, gp[q] = g + i * gs;
         op[q] = r + q < nrows ? out + i * os : spare;
     }
-    f(sp, gp, op, C);
+    CS_FN(backward_rows4)(sp, gp, op, C);
 }
 
 /* <g, s> over a wide row.  In float32, CS_DOT_LANES lanes of float take
@@ -1318,7 +1244,7 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
         return;
     }
     if (C * (cs_intp)sizeof(T) <= CS_BWD_MID_BYTES) {
-        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C, CS_FN(backward_rows4));
+        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C);
         return;
     }
     for (cs_intp i = 0; i < nrows; i++) {
@@ -1331,8 +1257,9 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
     }
 }
 
-/* One row of log_softmax_backward: out = g - exp(log s) sum(g), the test
-   for an entry above 0 in the sum's loop. */
+/* One row of log_softmax_backward: out = g - exp(log s) sum(g), the
+   exponential EXPNEG unless the row has an entry above 0 (see
+   CS_LOG_BWD_NEG).  Always inlined: W is a constant where the caller's is. */
 CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W)
 {
     double sg = 0.0;
@@ -1348,7 +1275,16 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
         for (cs_intp j = 0; j < W; j++)
             sg += gr[j];
     }
-    CS_FN(log_backward_out)(lr, gr, o, W, (T)sg, !pos);
+    T k = (T)sg;
+    if (CS_LOG_BWD_NEG && !pos) {
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            o[j] = gr[j] - EXPNEG_FMA(lr[j]) * k;
+    } else {
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            o[j] = gr[j] - EXP(lr[j]) * k;
+    }
 }
 
 /* out = g - exp(log_s) * sum(g) */
@@ -1358,18 +1294,12 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
     /* Narrow rows take the narrow block, except rows of one or two whole
        vectors at x86-64-v3 (on an AMD Zen 3 core, kernel-only: float32 at
        C = 8 0.95 against 1.79 ns an entry for the narrow block, float64 at
-       C = 8 1.95 against 3.18).  Those and the wider rows up to
-       CS_LOG_BWD_MID_BYTES go four at a time where the exponential is
-       EXPNEG_FMA (log_backward_rows4), the rest row by row; either way a row
-       of whole vectors has the width a constant (CS_MID_WIDTHS; float32 at
-       x86-64-v3, row by row: C = 16 0.79 against 1.05 ns an entry, C = 24
-       0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower). */
+       C = 8 1.95 against 3.18).  Those and the wider rows go row by row, a
+       row of whole vectors with the width a constant (CS_MID_WIDTHS; float32
+       at x86-64-v3: C = 16 0.79 against 1.05 ns an entry, C = 24 0.69
+       against 0.84, C = 64 0.58 against 0.65; float64 no slower). */
     if (C < CS_LOG_BWD_NARROW && !(CS_VEC_BYTES == 32 && (C == CS_VL || C == 2 * CS_VL))) {
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
-        return;
-    }
-    if (CS_LOG_BWD_NEG && C * (cs_intp)sizeof(T) <= CS_LOG_BWD_MID_BYTES) {
-        CS_FN(backward_mid)(ls, ss, g, gs, out, os, nrows, C, CS_FN(log_backward_rows4));
         return;
     }
 #define CS_LOG_BWD_LOOP(W)                                                          \
