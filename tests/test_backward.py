@@ -149,27 +149,28 @@ def test_whole_vector_rows(isa, rows, dtype, kind, rng):
         check(kind, a, g, -1, dtype)
 
 
-
 @pytest.mark.parametrize("kind", FUNCS)
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
     # mid-width rows go in groups of four, counted from the first row a call
-    # (or a thread) is given, the last few with spare rows: a row must come
-    # out the same in any group and in the remainder.  For log_softmax some
-    # rows hold entries above 0 (not a log-softmax), which take the general
-    # exponential, their group's other rows the one for arguments <= 0.
+    # (or a thread) is given, the last few with spare rows; narrow rows go a
+    # block at a time: a row must come out the same wherever it falls.  For
+    # log_softmax some rows hold entries above 0 (not a log-softmax), which
+    # take the general exponential, the other rows the one for arguments <= 0.
+    func = FUNCS[kind][0]
     for C in (8, 12, 16, 20, 24, 40, 48, 64, 96, 128, 200):
         a, g = make(rng, (23, C), -1, dtype, kind)
         if kind == "log_softmax":
             a[[2, 9, 10, 17]] = rng.standard_normal((4, C)).astype(dtype)
-        whole = FUNCS[kind][0](a, g)
+        whole = func(a, g)
         for start in (1, 2, 3, 5):
-            part = FUNCS[kind][0](a[start:], g[start:])
-            np.testing.assert_array_equal(part, whole[start:], err_msg=f"C = {C}, rows from {start}")
+            np.testing.assert_array_equal(func(a[start:], g[start:]), whole[start:],
+                                          err_msg=f"C = {C}, rows from {start}")
         for i in (0, 2, 9, 22):
-            np.testing.assert_array_equal(FUNCS[kind][0](a[i:i + 1], g[i:i + 1]), whole[i:i + 1],
+            np.testing.assert_array_equal(func(a[i:i + 1], g[i:i + 1]), whole[i:i + 1],
                                           err_msg=f"C = {C}, row {i} alone")
         check(kind, a, g, -1, dtype, got=whole)
+
 
 # ------------------------------------------------------------------ layouts, out=, in place
 

@@ -24,8 +24,8 @@ BIG = [
     ((1000, 300), 0),      # strided class axis, tiles of columns
     ((300, 1000), 0),
     ((6000, 20), 1),       # narrow rows, in blocks
-    ((3080, 8), -1),       # each thread's share of narrow rows (385 = 3 * 128 + 1)
-    ((1544, 16), -1),      # ends in a block of one row
+    ((3080, 8), -1),       # each thread's share of narrow rows ends in a block
+    ((1544, 16), -1),      # of one row (385 = 3 * 128 + 1, 193 = 3 * 64 + 1)
     ((70000,), None),      # one long slice, in pieces
     ((400, 300), None),
     ((1, 50001), -1),

@@ -1106,7 +1106,6 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     const T *s0 = sp[0], *s1 = sp[1], *s2 = sp[2], *s3 = sp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    double a0, a1, a2, a3;
     const cs_intp n = C & ~(CS_VL - 1);
     /* each row's lanes in double, added at the end by lanes_sum: the same
        operations for every row, whichever of the four it is (clang, allowed
@@ -1144,8 +1143,8 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
                 q0[l] += f0[l], q1[l] += f1[l], q2[l] += f2[l], q3[l] += f3[l];
         }
     }
-    a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
-    a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
+    double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
+    double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
     for (cs_intp j = n; j < C; j++) {
         a0 += (double)(g0[j] * s0[j]), a1 += (double)(g1[j] * s1[j]);
         a2 += (double)(g2[j] * s2[j]), a3 += (double)(g3[j] * s3[j]);
