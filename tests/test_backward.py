@@ -169,7 +169,34 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
         for i in (0, 2, 9, 22):
             np.testing.assert_array_equal(func(a[i:i + 1], g[i:i + 1]), whole[i:i + 1],
                                           err_msg=f"C = {C}, row {i} alone")
+        for which in ("s", "g"):
+            a2, g2 = a.copy(), g.copy()
+            target = a2 if which == "s" else g2
+            func(a2, g2, out=target)
+            np.testing.assert_array_equal(target, whole, err_msg=f"C = {C}, in place over {which}")
         check(kind, a, g, -1, dtype, got=whole)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_extreme_inputs_in_mid_width_rows(isa, dtype, kind):
+    # rows of 8 to 100 classes go four at a time: a row of -inf and 0 (a
+    # class of probability 0), a nan, an infinite gradient, a huge entry and
+    # (log_softmax) an entry above 0 each in a group with ordinary rows
+    for C in (8, 16, 24, 32, 48, 100):
+        z = np.tile(np.linspace(-4.0, 4.0, C), (13, 1))
+        z[1, ::3] = -np.inf
+        a = np.asarray(FUNCS[kind][2](z, axis=-1)).astype(dtype)
+        g = np.cos(np.arange(a.size, dtype=F64)).reshape(a.shape).astype(dtype)
+        a[5, C // 2] = np.nan
+        g[6, 1] = np.inf
+        g[7, 0] = np.finfo(dtype).max / 4
+        if kind == "log_softmax":
+            a[9, C - 1] = 2.0
+            a[10, 0] = np.inf
+        got = check(kind, a, g, -1, dtype)
+        assert np.isnan(got[5, C // 2]) and np.isnan(got[6, 1])
+        assert np.isfinite(got[[0, 1, 2, 3, 4, 7, 8, 11, 12]]).all()
 
 
 # ------------------------------------------------------------------ layouts, out=, in place

@@ -1086,8 +1086,8 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    level; at 512 bytes the two are even).  Rows are given by
    pointer: the last nrows % 4 rows go with the first of them repeated, its
    output to a spare row, so a row's bits do not depend on how rows were
-   split between threads.  (log_softmax_backward, whose output loop is an
-   exponential, measured slower this way.) */
+   split between threads.  log_softmax_backward takes the same way where
+   its exponential is EXPNEG_FMA (log_backward_rows4). */
 #define CS_BWD_MID_BYTES 512
 
 /* The sum of a vector's worth of lanes, halving: q[l] += q[l + h] for h =
@@ -1157,8 +1157,99 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     }
 }
 
-static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
-                               T *out, cs_intp os, cs_intp nrows, cs_intp C)
+/* Which of four rows hold an entry above 0 (bit q for row q; a nan is not
+   above 0), and one row's output with the general exponential: out of line,
+   for they serve only arrays that are not log-softmaxes. */
+CS_NOINLINE unsigned CS_FN(rows_above0)(const T *const *lp, cs_intp C)
+{
+    unsigned mask = 0;
+    for (int q = 0; q < CS_MID_ROWS; q++) {
+        int pos = 0;
+#pragma omp simd reduction(| : pos)
+        for (cs_intp j = 0; j < C; j++)
+            pos |= lp[q][j] > 0;
+        mask |= (unsigned)pos << q;
+    }
+    return mask;
+}
+
+CS_NOINLINE void CS_FN(log_backward_exp_row)(const T *lr, const T *gr, T *o, cs_intp C, T k)
+{
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        o[j] = gr[j] - EXP(lr[j]) * k;
+}
+
+/* Four rows of log_softmax_backward, out = g - exp(log s) sum(g) (rows as
+   backward_rows4's): one loop takes the four sums of g, each row's lanes
+   added by lanes_sum, and a test for an entry above 0 over the four rows;
+   then one loop the four outputs with EXPNEG_FMA.  A row holding an entry
+   above 0 is not a log-softmax: it takes the general exponential, out of
+   line, and its output in the four-row loop goes to a spare row, so that
+   the other rows take the same loop, and get the same bits, whatever their
+   neighbours.  The horizontal reductions of four rows overlap, and a group's
+   test is one branch, not four.  Only where CS_LOG_BWD_NEG: on an AMD Zen 3
+   core at x86-64-v3, kernel-only, min of 9 interleaved rounds, ns an entry
+   against one row at a time: float32 C = 8 0.79-0.81 against 0.96-1.45,
+   C = 16 0.61-0.66 against 0.74-0.76, C = 48 0.52-0.54 against 0.58-0.60,
+   C = 64 0.49-0.51 against 0.56-0.62; float64 C = 8 1.52-1.61 against
+   1.80-1.93, C = 16 1.48-1.51 against 1.54-1.62, C = 32 1.38-1.41 against
+   1.44-1.48, but C = 48 (384 bytes) 1.87 against 1.51, so float64 rows up
+   to 256 bytes.  Rows of 12 and 16 vectors are no faster with the width a
+   constant (float32 C = 128 0.55 against 0.52), which backward_mid leaves
+   to softmax_backward.  At the baseline level (EXP every row) even or
+   slower. */
+#define CS_LOG_BWD_MID_BYTES (sizeof(T) == 8 ? 256 : CS_BWD_MID_BYTES)
+CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp, T *const *op, cs_intp C)
+{
+    const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
+    const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
+    const cs_intp n = C & ~(CS_VL - 1);
+    double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
+    int p[CS_VL];
+    for (int l = 0; l < CS_VL; l++)
+        q0[l] = q1[l] = q2[l] = q3[l] = 0.0, p[l] = 0;
+    for (cs_intp j = 0; j < n; j += CS_VL) {
+#pragma omp simd
+        for (int l = 0; l < CS_VL; l++) {
+            q0[l] += g0[j + l], q1[l] += g1[j + l], q2[l] += g2[j + l], q3[l] += g3[j + l];
+            p[l] |= (l0[j + l] > 0) | (l1[j + l] > 0) | (l2[j + l] > 0) | (l3[j + l] > 0);
+        }
+    }
+    double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
+    double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
+    int pos = 0;
+    for (int l = 0; l < CS_VL; l++)
+        pos |= p[l];
+    for (cs_intp j = n; j < C; j++) {
+        a0 += g0[j], a1 += g1[j], a2 += g2[j], a3 += g3[j];
+        pos |= (l0[j] > 0) | (l1[j] > 0) | (l2[j] > 0) | (l3[j] > 0);
+    }
+    const T k[CS_MID_ROWS] = {(T)a0, (T)a1, (T)a2, (T)a3};
+    T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
+    T spare[CS_BWD_MID_BYTES / sizeof(T)];
+    unsigned above = 0;
+    if (pos) {
+        above = CS_FN(rows_above0)(lp, C);
+        o0 = above & 1 ? spare : o0, o1 = above & 2 ? spare : o1;
+        o2 = above & 4 ? spare : o2, o3 = above & 8 ? spare : o3;
+    }
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++) {
+        o0[j] = g0[j] - EXPNEG_FMA(l0[j]) * k[0], o1[j] = g1[j] - EXPNEG_FMA(l1[j]) * k[1];
+        o2[j] = g2[j] - EXPNEG_FMA(l2[j]) * k[2], o3[j] = g3[j] - EXPNEG_FMA(l3[j]) * k[3];
+    }
+    for (int q = 0; above != 0 && q < CS_MID_ROWS; q++)
+        if (above >> q & 1)
+            CS_FN(log_backward_exp_row)(lp[q], gp[q], op[q], C, k[q]);
+}
+
+/* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
+   rows of 12 and 16 vectors with the width a constant too if wide. */
+CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
+                                   T *out, cs_intp os, cs_intp nrows, cs_intp C,
+                                   void (*f)(const T *const *, const T *const *, T *const *, cs_intp),
+                                   int wide)
 {
     const T *sp[CS_MID_ROWS], *gp[CS_MID_ROWS];
     T *op[CS_MID_ROWS];
@@ -1167,14 +1258,14 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
     for (; r + CS_MID_ROWS <= nrows; r += CS_MID_ROWS) {                                   \
         for (int q = 0; q < CS_MID_ROWS; q++)                                              \
             sp[q] = s + (r + q) * ss, gp[q] = g + (r + q) * gs, op[q] = out + (r + q) * os; \
-        CS_FN(backward_rows4)(sp, gp, op, W);                                              \
+        f(sp, gp, op, W);                                                                  \
     }
     /* 12 and 16 vectors too: the float32 dot product's chunks unrolled (AMD
        Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25 against 0.27-0.30
        ns an entry, C = 128 0.23 against 0.26) */
-    if (C == 12 * CS_VL) {
+    if (wide && C == 12 * CS_VL) {
         CS_BWD_LOOP(12 * CS_VL)
-    } else if (C == 16 * CS_VL) {
+    } else if (wide && C == 16 * CS_VL) {
         CS_BWD_LOOP(16 * CS_VL)
     } else {
         CS_MID_WIDTHS(CS_BWD_LOOP, CS_BWD_LOOP, C);
@@ -1188,7 +1279,7 @@ static void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
         sp[q] = s + i * ss, gp[q] = g + i * gs;
         op[q] = r + q < nrows ? out + i * os : spare;
     }
-    CS_FN(backward_rows4)(sp, gp, op, C);
+    f(sp, gp, op, C);
 }
 
 /* <g, s> over a wide row.  In float32, CS_DOT_LANES lanes of float take
@@ -1243,7 +1334,7 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
         return;
     }
     if (C * (cs_intp)sizeof(T) <= CS_BWD_MID_BYTES) {
-        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C);
+        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C, CS_FN(backward_rows4), 1);
         return;
     }
     for (cs_intp i = 0; i < nrows; i++) {
@@ -1293,12 +1384,19 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
     /* Narrow rows take the narrow block, except rows of one or two whole
        vectors at x86-64-v3 (on an AMD Zen 3 core, kernel-only: float32 at
        C = 8 0.95 against 1.79 ns an entry for the narrow block, float64 at
-       C = 8 1.95 against 3.18).  Those and the wider rows go row by row, a
-       row of whole vectors with the width a constant (CS_MID_WIDTHS; float32
-       at x86-64-v3: C = 16 0.79 against 1.05 ns an entry, C = 24 0.69
-       against 0.84, C = 64 0.58 against 0.65; float64 no slower). */
+       C = 8 1.95 against 3.18).  Those and the wider rows up to
+       CS_LOG_BWD_MID_BYTES go four at a time where the exponential is
+       EXPNEG_FMA (log_backward_rows4), the rest row by row; either way a row
+       of whole vectors has the width a constant (CS_MID_WIDTHS; float32 at
+       x86-64-v3, row by row: C = 16 0.79 against 1.05 ns an entry, C = 24
+       0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower; four
+       at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80). */
     if (C < CS_LOG_BWD_NARROW && !(CS_VEC_BYTES == 32 && (C == CS_VL || C == 2 * CS_VL))) {
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
+        return;
+    }
+    if (CS_LOG_BWD_NEG && C * (cs_intp)sizeof(T) <= CS_LOG_BWD_MID_BYTES) {
+        CS_FN(backward_mid)(ls, ss, g, gs, out, os, nrows, C, CS_FN(log_backward_rows4), 0);
         return;
     }
 #define CS_LOG_BWD_LOOP(W)                                                          \
