@@ -77,7 +77,7 @@ def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
     memset(&t, 0, sizeof(t))
     t.x, t.xs0, t.xs1 = vx.data, vx.s0, vx.s1
     t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
-    t.C = p.C
+    t.C, t.N = p.C, p.outer
     cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
     if p.inner == 1:  # contiguous rows (a view's class stride is 1 then)
         with nogil:

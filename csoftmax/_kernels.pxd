@@ -13,6 +13,7 @@ cdef extern from "cs_kernels.h" nogil:
         void *y
         cs_intp ys0, ys1
         cs_intp C
+        cs_intp N
         cs_intp inner, W
         const cs_intp *label
         const double *rscale

@@ -154,6 +154,25 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, name, dtype, rng):
                                           err_msg=f"C = {C}, row {i} alone")
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_a_call_large_enough_to_prefetch(isa, dtype, rng):
+    # a call of 8 MiB or more prefetches its mid-width rows (softmax): the same
+    # bits as the same rows in calls below that size, on one and two threads
+    C = 100
+    x = logits(rng, ((8 << 20) // (C * np.dtype(dtype).itemsize) + 7, C), dtype)
+    whole = csoftmax.softmax(x, axis=-1)
+    for lo in range(0, len(x), 5000):
+        np.testing.assert_array_equal(csoftmax.softmax(x[lo:lo + 5000], axis=-1), whole[lo:lo + 5000],
+                                      err_msg=f"rows from {lo}")
+    before = csoftmax.get_num_threads()
+    csoftmax.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(csoftmax.softmax(x, axis=-1), whole, err_msg="one thread")
+    finally:
+        csoftmax.set_num_threads(before)
+    check("softmax", x[::97], -1)
+
+
 @pytest.mark.parametrize("shape, axis", [
     ((1000, 300), 0),      # multithreaded, inner not a multiple of the tile
     ((300, 1000), 0),      # multithreaded, tiles of a few dozen columns

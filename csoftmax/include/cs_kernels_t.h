@@ -659,13 +659,27 @@ CS_INLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_int
 
 /* Mid-width rows, four at a time by f.  The last nrows % 4 rows go through f
    too, copied into a buffer (the spare rows repeat the first): a row's bits
-   must not depend on how the rows were split between threads. */
+   must not depend on how the rows were split between threads.  With pf
+   (rows streamed from memory: see CS_STREAM_BYTES) the next group's rows of
+   x and y are prefetched, a line at a time, while a group is taken. */
 CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp nrows, cs_intp C,
-                                   void (*f)(const T *, cs_intp, T *, cs_intp, cs_intp))
+                                   void (*f)(const T *, cs_intp, T *, cs_intp, cs_intp), int pf)
 {
     cs_intp r = 0;
-    for (; r + CS_MID_ROWS <= nrows; r += CS_MID_ROWS)
+    for (; r + CS_MID_ROWS <= nrows; r += CS_MID_ROWS) {
+        if (pf && r + 2 * CS_MID_ROWS <= nrows) {
+            const cs_intp bytes = C * (cs_intp)sizeof(T);
+            for (int q = 0; q < CS_MID_ROWS; q++) {
+                const char *px = (const char *)(x + (r + CS_MID_ROWS + q) * xs);
+                char *py = (char *)(y + (r + CS_MID_ROWS + q) * ys);
+                for (cs_intp b = 0; b < bytes; b += 64)
+                    __builtin_prefetch(px + b, 0, 3);
+                for (cs_intp b = 0; b < bytes; b += 64)
+                    __builtin_prefetch(py + b, 1, 3);
+            }
+        }
         f(x + r * xs, xs, y + r * ys, ys, C);
+    }
     if (r == nrows)
         return;
     T buf[CS_MID_ROWS * (CS_MID_BYTES / sizeof(T))];
@@ -730,13 +744,13 @@ static inline int CS_FN(whole_vectors)(cs_intp C, cs_intp least)
 }
 
 static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                cs_intp nrows, cs_intp C)
+                                cs_intp nrows, cs_intp C, int pf)
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK];
     if (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) {
-#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4))
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any))
+#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4), pf)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
@@ -783,13 +797,13 @@ CS_FLOAT_LANES
 }
 
 static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                    cs_intp nrows, cs_intp C)
+                                    cs_intp nrows, cs_intp C, int pf)
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
     if (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32)) {
-#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4))
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any))
+#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4), pf)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any), pf)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
@@ -1486,7 +1500,7 @@ static void CS_FN(jacobian_block)(const T *x, cs_intp xs, T *J, cs_intp nrows, c
     for (cs_intp i = 0; i < nrows; i++) {
         T *Ji = J + i * C * C;
         const T *sv = Ji;
-        CS_FN(softmax_block)(x + i * xs, xs, Ji, C, 1, C);
+        CS_FN(softmax_block)(x + i * xs, xs, Ji, C, 1, C, 0);
         for (cs_intp r = C - 1; r >= 0; r--) {
             T sr = sv[r];
             T *Jr = Ji + r * C;
@@ -1782,17 +1796,24 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
 #define CS_G(t) ((const T *)(t)->g)
 #define CS_Y(t) ((T *)(t)->y)
 
-/* Units: rows; x and y rows of C contiguous entries. */
+static inline int CS_FN(streams)(const cs_task *t)
+{
+    return t->N * t->C >= CS_STREAM_BYTES / (cs_intp)sizeof(T)
+        && t->C * (cs_intp)sizeof(T) <= CS_STREAM_ROW_BYTES;
+}
+
+/* Units: rows; x and y rows of C contiguous entries; N rows in all. */
 static void CS_FN(softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
-    CS_FN(softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+    CS_FN(softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C,
+                         CS_FN(streams)(t));
 }
 
 static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
-    CS_FN(log_softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+    CS_FN(log_softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C, 0);
 }
 
 /* Units: tiles of W columns; each outer block (stride xs0 / ys0) holds
@@ -2203,7 +2224,7 @@ static void CS_FN(softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, 
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
-        CS_FN(softmax_block)(buf, C, y, t->ys0, nb, C);
+        CS_FN(softmax_block)(buf, C, y, t->ys0, nb, C, 0);
         /* a row of -inf came out nan: 0 if it is so because no entry is set */
         for (cs_intp r = 0; r < nb; r++) {
             T *yr = y + r * t->ys0;
@@ -2229,7 +2250,7 @@ static void CS_FN(log_softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp 
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
-        CS_FN(log_softmax_block)(buf, C, y, t->ys0, nb, C);
+        CS_FN(log_softmax_block)(buf, C, y, t->ys0, nb, C, 0);
         /* A masked entry came out (-inf - m) - log s: -inf unless the row's m
            or s is nan (a nan set, no entry set, or all set ones -inf).  All
            masked entries of a row come out alike: the first one tells. */
