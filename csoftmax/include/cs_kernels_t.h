@@ -797,13 +797,13 @@ CS_FLOAT_LANES
 }
 
 static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                    cs_intp nrows, cs_intp C, int pf)
+                                    cs_intp nrows, cs_intp C)
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
     if (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32)) {
-#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4), pf)
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any), pf)
+#define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4), 0)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any), 0)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
@@ -1813,7 +1813,7 @@ static void CS_FN(softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
 static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
-    CS_FN(log_softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C, 0);
+    CS_FN(log_softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
 }
 
 /* Units: tiles of W columns; each outer block (stride xs0 / ys0) holds
@@ -2250,7 +2250,7 @@ static void CS_FN(log_softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp 
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
-        CS_FN(log_softmax_block)(buf, C, y, t->ys0, nb, C, 0);
+        CS_FN(log_softmax_block)(buf, C, y, t->ys0, nb, C);
         /* A masked entry came out (-inf - m) - log s: -inf unless the row's m
            or s is nan (a nan set, no entry set, or all set ones -inf).  All
            masked entries of a row come out alike: the first one tells. */
