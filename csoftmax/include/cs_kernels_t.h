@@ -1362,7 +1362,7 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
 }
 
 /* One row of log_softmax_backward: out = g - exp(log s) sum(g), the
-   exponential EXPNEG unless the row has an entry above 0 (see
+   exponential EXPNEG_FMA unless the row has an entry above 0 (see
    CS_LOG_BWD_NEG).  Always inlined: W is a constant where the caller's is. */
 CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W)
 {
