@@ -15,6 +15,10 @@ CSOFTMAX_MAX_LEVEL=3 (or 0) leaves the x86-64 levels above it out of the
 build, as if the CPU had none of them: for a build that only ever runs on one
 machine (CI's sanitizer build, whose instrumented units each take minutes).
 
+CSOFTMAX_V4_ON_V3=1 compiles the x86-64-v4 kernels for x86-64-v3 and runs them
+on any CPU with v3: a test build, so that a CPU without AVX-512 runs the v4
+kernels' code paths (never for a release: the level is then v4 in name only).
+
 Release builds carry no debug info (-g0, whatever CPython's own CFLAGS say):
 CSOFTMAX_DEBUG=1 in the environment keeps it.  The compiler and flags used are
 recorded in the generated csoftmax/_build_info.py, which show_config() prints.
@@ -49,6 +53,14 @@ def _max_level():
     if value not in ("0", "3", "4"):
         raise ValueError(f"CSOFTMAX_MAX_LEVEL must be 0, 3 or 4, got {value!r}")
     return [("CS_MAX_LEVEL", value)]
+
+
+def _v4_on_v3():
+    """CSOFTMAX_V4_ON_V3=1 as its macro, or none."""
+    value = os.environ.get("CSOFTMAX_V4_ON_V3", "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"CSOFTMAX_V4_ON_V3 must be 0 or 1, got {value!r}")
+    return [("CS_V4_ON_V3", "1")] if value == "1" else []
 
 
 def _jobs():
@@ -153,6 +165,7 @@ class BuildExt(build_ext):
             "npy_target_version": macros.get("NPY_TARGET_VERSION"),
             "debug": bool(os.environ.get("CSOFTMAX_DEBUG")),
             "max_level": dict(_max_level()).get("CS_MAX_LEVEL"),
+            "v4_on_v3": bool(_v4_on_v3()),
         }
         path = os.path.join(os.path.dirname(self.get_ext_fullpath("csoftmax._runtime")), "_build_info.py")
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -171,7 +184,7 @@ extensions = [
         # _alloc's PyDataMem_SetHandler; 2.0 also runs on any newer NumPy)
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                        ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")]
-                      + ([("CS_SPLIT_LEVELS", "1")] + _max_level() if name == "_runtime" else []),
+                      + ([("CS_SPLIT_LEVELS", "1")] + _max_level() + _v4_on_v3() if name == "_runtime" else []),
         depends=[os.path.join(HEADERS, h) for h in os.listdir(HEADERS)],
     )
     for name in MODULES

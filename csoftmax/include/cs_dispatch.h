@@ -49,6 +49,16 @@
 #define CS_HAVE_V3 (CS_MULTI_ISA && CS_MAX_LEVEL >= 3)
 #define CS_HAVE_V4 (CS_MULTI_ISA && CS_MAX_LEVEL >= 4)
 
+/* CS_V4_ON_V3 (a test build's, never a release's) compiles the x86-64-v4
+   level's kernels, their 64-byte vector widths and all that follows from them
+   (row groups, unrolls, thresholds, tails), for x86-64-v3, and chooses them on
+   any CPU with v3: on a CPU without AVX-512, the tests then run the v4 kernels'
+   C source, as AVX2 code.  Only the machine code of the level differs from a
+   real v4 build. */
+#ifndef CS_V4_ON_V3
+#define CS_V4_ON_V3 0
+#endif
+
 /* CS_LEVEL_UNIT (0 for the baseline, 3 or 4) makes a translation unit of one
    level alone, its table of external linkage: the package build compiles
    every level in a unit of its own (csoftmax/src/), in parallel with the rest,
@@ -93,7 +103,11 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #pragma clang attribute pop
 #endif
 #if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4) && CS_HAVE_V4
+#if CS_V4_ON_V3
+#pragma clang attribute push (__attribute__((target("arch=x86-64-v3"))), apply_to = function)
+#else
 #pragma clang attribute push (__attribute__((target("arch=x86-64-v4"))), apply_to = function)
+#endif
 #define CS_LEVEL v4
 #define CS_LEVEL_NAME "x86-64-v4"
 #define CS_VEC_BYTES 64
@@ -112,7 +126,11 @@ CS_UNIT_EXTERN const cs_ops cs_ops_v4;
 #endif
 #if (!defined(CS_LEVEL_UNIT) || CS_LEVEL_UNIT == 4) && CS_HAVE_V4
 #pragma GCC push_options
+#if CS_V4_ON_V3
+#pragma GCC target("arch=x86-64-v3")
+#else
 #pragma GCC target("arch=x86-64-v4", "prefer-vector-width=512")
+#endif
 #define CS_LEVEL v4
 #define CS_LEVEL_NAME "x86-64-v4"
 #define CS_VEC_BYTES 64
@@ -130,9 +148,9 @@ static int cs_cpu_level(void)
     __builtin_cpu_init();
     int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
              __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
-    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512vl");
+    int v4 = v3 && (CS_V4_ON_V3 || (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                    __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                                    __builtin_cpu_supports("avx512vl")));
     return v4 && CS_HAVE_V4 ? 4 : v3 && CS_HAVE_V3 ? 3 : 0;
 #else
     return 0;
