@@ -8,6 +8,9 @@
  *      -Icsoftmax/include tests/c/test_kernels.c -lm -o test_kernels
  *   ./test_kernels            (exit status 0: every kernel within tolerance)
  *
+ * With -DCS_V4_ON_V3=1 an x86-64-v3 CPU also runs the x86-64-v4 kernels,
+ * compiled for AVX2 (see cs_dispatch.h).
+ *
  * Tolerances: |got - ref| <= tol * (|ref| + 1), tol 1e-13 (float64) and
  * 2e-6 (float32); inputs are O(1), so the "+ 1" only covers results near 0
  * that come out of a cancellation (gradients, log-softmax near 0).
