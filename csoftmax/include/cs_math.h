@@ -48,18 +48,22 @@ CS_INLINE double cs_exp_f64(double x)
     double r = x - kd * ln2_hi;
     r = r - kd * ln2_lo;
     /* Taylor to degree 13: the remainder is < 2^-56 for |r| <= ln2/2.
-       exp(r) = 1 + r (1 + r Q(r)), Q = 1/2! + r/3! + ... + r^11/13! taken by
-       Estrin's scheme, as in cs_expneg_core_f64 (a chain of seven where
-       Horner's rule makes fourteen); Q's rounding reaches the result times
-       r^2 < 0.121. */
-    double r2 = r * r, r4 = r2 * r2;
-    double q01 = 1.0 / 6.0 * r + 0.5;
-    double q23 = 1.0 / 120.0 * r + 1.0 / 24.0;
-    double q45 = 1.0 / 5040.0 * r + 1.0 / 720.0;
-    double q67 = 1.0 / 362880.0 * r + 1.0 / 40320.0;
-    double q89 = 1.0 / 39916800.0 * r + 1.0 / 3628800.0;
-    double q1011 = 1.0 / 6227020800.0 * r + 1.0 / 479001600.0;
-    double q = ((q1011 * r2 + q89) * r4 + (q67 * r2 + q45)) * r4 + (q23 * r2 + q01);
+       exp(r) = 1 + r (1 + r Q(r)), Q = 1/2! + r/3! + ... + r^11/13! split
+       into even and odd coefficients, as in cs_expneg_core_f64 (a chain of
+       nine where Horner's rule makes fourteen); Q's rounding reaches the
+       result times r^2 < 0.121. */
+    double r2 = r * r;
+    double ev = 1.0 / 479001600.0 * r2 + 1.0 / 3628800.0;
+    double od = 1.0 / 6227020800.0 * r2 + 1.0 / 39916800.0;
+    ev = ev * r2 + 1.0 / 40320.0;
+    od = od * r2 + 1.0 / 362880.0;
+    ev = ev * r2 + 1.0 / 720.0;
+    od = od * r2 + 1.0 / 5040.0;
+    ev = ev * r2 + 1.0 / 24.0;
+    od = od * r2 + 1.0 / 120.0;
+    ev = ev * r2 + 0.5;
+    od = od * r2 + 1.0 / 6.0;
+    double q = od * r + ev;
     double p = (q * r + 1.0) * r + 1.0;
     /* 2^n as 2^n1 * 2^n2 so that results down to the smallest subnormal round
        once; inside the masks below n lies in [-1076, 1024], n1 and n2 in
@@ -128,26 +132,30 @@ CS_INLINE float cs_exp_f32(float x)
 CS_INLINE double cs_expneg_core_f64(double x, double z, double r)
 {
     /* exp(r) = 1 + r q(r), q of degree 10 fitted on |r| <= ln2/2 (Chebyshev,
-       |error| < 2e-17 relative), q = c0 + c1 r + ... + c10 r^10 taken by
-       Estrin's scheme: pairs of coefficients, then r^2 and r^4 join them, a
-       chain of four multiply-adds where Horner's rule makes eleven.  Each
-       exponential is a long dependent chain, and with Horner's the core held
-       too few of them in flight (float64 softmax on an AMD Zen 3 core,
-       kernel-only: at x86-64-v3 C = 1000 1.26 against 1.45 ns an entry, C = 16
-       1.40 against 1.59; at the baseline level 3.7 against 4.6).  The result
-       stays within one ulp: at most 0.81 over 2e7 samples of [-708, 0] with
-       FMA (Horner's: 0.63), 0.90 over [-0.7, 0] without (Horner's: 0.73; there
-       the reduction adds its own error, above).  In float32 the chain is
-       short (degree 5) and Estrin's scheme lost (C = 1000 0.58 against 0.55
-       ns an entry). */
-    double r2 = r * r, r4 = r2 * r2;
-    double p01 = 0x1.0000000000005p-1 * r + 1.0;
-    double p23 = 0x1.55555555520afp-5 * r + 0x1.5555555555557p-3;
-    double p45 = 0x1.6c16c17f43a58p-10 * r + 0x1.11111111100dfp-7;
-    double p67 = 0x1.a019a66a75dd4p-16 * r + 0x1.a01a01abe62ddp-13;
-    double p89 = 0x1.28a2c0a7209fbp-22 * r + 0x1.71de02375656cp-19;
-    double p810 = 0x1.af4ddd84882fep-26 * r2 + p89;
-    double q = (p810 * r4 + (p67 * r2 + p45)) * r4 + (p23 * r2 + p01);
+       |error| < 2e-17 relative), q = c0 + c1 r + ... + c10 r^10 taken as
+       E(r^2) + r O(r^2), its even and odd coefficients by Horner's rule in
+       r^2: two chains of five multiply-adds side by side, where one chain of
+       all eleven held too few exponentials in flight on an AMD Zen 3 core
+       (float64 softmax at x86-64-v3, kernel-only, ns an entry: C = 256 1.23
+       against 1.31, C = 64 1.40 against 1.49; baseline C = 1000 3.8 against
+       4.7).  Estrin's scheme (a chain of four) was no faster there on
+       average and takes two more operations (llvm-mca puts it a fifth
+       slower on an Intel Ice Lake core; the split, even with Horner's).  The
+       result stays within one ulp: at most 0.85 over 2e7 samples of
+       [-708, 0] with FMA (Horner's: 0.63), 0.95 over [-0.7, 0] without
+       (Horner's: 0.73; there the reduction adds its own error, above).  In
+       float32 the chain is short (degree 5) and the split lost. */
+    double r2 = r * r;
+    double ev = 0x1.af4ddd84882fep-26 * r2 + 0x1.71de02375656cp-19;
+    double od = 0x1.28a2c0a7209fbp-22 * r2 + 0x1.a019a66a75dd4p-16;
+    ev = ev * r2 + 0x1.a01a01abe62ddp-13;
+    od = od * r2 + 0x1.6c16c17f43a58p-10;
+    ev = ev * r2 + 0x1.11111111100dfp-7;
+    od = od * r2 + 0x1.55555555520afp-5;
+    ev = ev * r2 + 0x1.5555555555557p-3;
+    od = od * r2 + 0x1.0000000000005p-1;
+    ev = ev * r2 + 1.0;
+    double q = od * r + ev;
     /* 2^n for n in [-1022, 0]: n's low bits moved into the exponent field */
     double scale = cs_from_bits_f64((cs_bits_f64(z) << 52) + 0x3ff0000000000000ULL);
     double y = (q * r + 1.0) * scale;
