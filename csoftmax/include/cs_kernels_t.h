@@ -412,24 +412,25 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
    ns an entry, C = 24 0.86 against 1.33, C = 48 0.66 against 0.86, C = 64
    0.63 against 0.78; float64 C = 16 1.71 against 2.71; log_softmax C = 32
    0.97 against 1.32, C = 64 0.77 against 1.12. */
-#define CS_MID_WIDTHS(call, any, C)                                \
+#define CS_MID_WIDTHS_VL(call, any, C, VL)                      \
     do {                                                        \
-        if ((C) == CS_VL) {                                     \
-            call(CS_VL);                                        \
-        } else if ((C) == 2 * CS_VL) {                          \
-            call(2 * CS_VL);                                    \
-        } else if ((C) == 3 * CS_VL) {                          \
-            call(3 * CS_VL);                                    \
-        } else if ((C) == 4 * CS_VL) {                          \
-            call(4 * CS_VL);                                    \
-        } else if ((C) == 6 * CS_VL) {                          \
-            call(6 * CS_VL);                                    \
-        } else if ((C) == 8 * CS_VL) {                          \
-            call(8 * CS_VL);                                    \
+        if ((C) == (VL)) {                                      \
+            call(VL);                                           \
+        } else if ((C) == 2 * (VL)) {                           \
+            call(2 * (VL));                                     \
+        } else if ((C) == 3 * (VL)) {                           \
+            call(3 * (VL));                                     \
+        } else if ((C) == 4 * (VL)) {                           \
+            call(4 * (VL));                                     \
+        } else if ((C) == 6 * (VL)) {                           \
+            call(6 * (VL));                                     \
+        } else if ((C) == 8 * (VL)) {                           \
+            call(8 * (VL));                                     \
         } else {                                                \
             any(C);                                             \
         }                                                       \
     } while (0)
+#define CS_MID_WIDTHS(call, any, C) CS_MID_WIDTHS_VL(call, any, C, CS_VL)
 
 static inline int CS_FN(is_mid)(cs_intp C, cs_intp bytes)
 {
@@ -1104,12 +1105,25 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    its exponential is EXPNEG_FMA (log_backward_rows4). */
 #define CS_BWD_MID_BYTES 512
 
-/* The sum of a vector's worth of lanes, halving: q[l] += q[l + h] for h =
-   CS_VL / 2, ..., 1 (q is overwritten).  The order is the source's, so every
-   row summed this way gets the same operations whatever the compiler. */
+/* The four-row loops below keep each row's partial sums in CS_BWD_VL double
+   lanes: a vector's worth, but at most 8 (one 64-byte vector of double).  At
+   x86-64-v4, float32 rows summed in 16 lanes took 16 doubles a row through a
+   four-step halving that gcc did not unroll, its steps stored and reloaded;
+   with 8 lanes (float32 on an AMD Zen 4 core at x86-64-v4, kernel-only, ns an
+   entry) softmax_backward C = 8 0.24 against 1.19, C = 16 0.20 against 0.45,
+   C = 24 0.19 against 0.60, C = 64 0.17 against 0.22; log_softmax_backward
+   C = 16 0.47 against 0.60, C = 24 0.45-0.53 against 0.72, C = 48 0.35
+   against 0.43.  The widths given as constants are then multiples of 8 lanes
+   too (log_softmax_backward C = 24, three of them: 0.45-0.53 against
+   0.51-0.59 as a vector and a half).  float64 at v4 keeps its 8 lanes. */
+#define CS_BWD_VL (CS_VL < 8 ? CS_VL : (cs_intp)8)
+
+/* The sum of CS_BWD_VL lanes, halving: q[l] += q[l + h] for h = CS_BWD_VL
+   / 2, ..., 1 (q is overwritten).  The order is the source's, so every row
+   summed this way gets the same operations whatever the compiler. */
 CS_INLINE double CS_FN(lanes_sum)(double *q)
 {
-    for (int h = (int)CS_VL / 2; h > 0; h /= 2)
+    for (int h = (int)CS_BWD_VL / 2; h > 0; h /= 2)
         for (int l = 0; l < h; l++)
             q[l] += q[l + h];
     return q[0];
@@ -1120,17 +1134,17 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     const T *s0 = sp[0], *s1 = sp[1], *s2 = sp[2], *s3 = sp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    const cs_intp n = C & ~(CS_VL - 1);
+    const cs_intp n = C & ~(CS_BWD_VL - 1);
     /* each row's lanes in double, added at the end by lanes_sum: the same
        operations for every row, whichever of the four it is (clang, allowed
        to reorder a reduction over four rows' sums, did not add them alike) */
-    double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
-    for (int l = 0; l < CS_VL; l++)
+    double q0[CS_BWD_VL], q1[CS_BWD_VL], q2[CS_BWD_VL], q3[CS_BWD_VL];
+    for (int l = 0; l < CS_BWD_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
-    if (sizeof(T) == 8 || C == 3 * CS_VL) {
-        for (cs_intp j = 0; j < n; j += CS_VL) {
+    if (sizeof(T) == 8 || C == 3 * CS_BWD_VL) {
+        for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
 #pragma omp simd
-            for (int l = 0; l < CS_VL; l++) {
+            for (int l = 0; l < CS_BWD_VL; l++) {
                 q0[l] += (double)(g0[j + l] * s0[j + l]), q1[l] += (double)(g1[j + l] * s1[j + l]);
                 q2[l] += (double)(g2[j + l] * s2[j + l]), q3[l] += (double)(g3[j + l] * s3[j + l]);
             }
@@ -1140,20 +1154,20 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
            each (as row_dot), then goes into the row's double lanes (AMD Zen
            3, v3: C = 16 0.31 against 0.21 ns an entry; at three vectors,
            C = 24, 0.25 against 0.39: the loop above) */
-        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_VL) {
-            const cs_intp j1 = n - j0 > 4 * CS_VL ? j0 + 4 * CS_VL : n;
-            T f0[CS_VL], f1[CS_VL], f2[CS_VL], f3[CS_VL];
-            for (int l = 0; l < CS_VL; l++)
+        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_BWD_VL) {
+            const cs_intp j1 = n - j0 > 4 * CS_BWD_VL ? j0 + 4 * CS_BWD_VL : n;
+            T f0[CS_BWD_VL], f1[CS_BWD_VL], f2[CS_BWD_VL], f3[CS_BWD_VL];
+            for (int l = 0; l < CS_BWD_VL; l++)
                 f0[l] = f1[l] = f2[l] = f3[l] = 0;
-            for (cs_intp j = j0; j < j1; j += CS_VL) {
+            for (cs_intp j = j0; j < j1; j += CS_BWD_VL) {
 #pragma omp simd
-                for (int l = 0; l < CS_VL; l++) {
+                for (int l = 0; l < CS_BWD_VL; l++) {
                     f0[l] += g0[j + l] * s0[j + l], f1[l] += g1[j + l] * s1[j + l];
                     f2[l] += g2[j + l] * s2[j + l], f3[l] += g3[j + l] * s3[j + l];
                 }
             }
 #pragma omp simd
-            for (int l = 0; l < CS_VL; l++)
+            for (int l = 0; l < CS_BWD_VL; l++)
                 q0[l] += f0[l], q1[l] += f1[l], q2[l] += f2[l], q3[l] += f3[l];
         }
     }
@@ -1218,14 +1232,14 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
 {
     const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
-    const cs_intp n = C & ~(CS_VL - 1);
-    double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
-    int p[CS_VL];
-    for (int l = 0; l < CS_VL; l++)
+    const cs_intp n = C & ~(CS_BWD_VL - 1);
+    double q0[CS_BWD_VL], q1[CS_BWD_VL], q2[CS_BWD_VL], q3[CS_BWD_VL];
+    int p[CS_BWD_VL];
+    for (int l = 0; l < CS_BWD_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0, p[l] = 0;
-    for (cs_intp j = 0; j < n; j += CS_VL) {
+    for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
 #pragma omp simd
-        for (int l = 0; l < CS_VL; l++) {
+        for (int l = 0; l < CS_BWD_VL; l++) {
             q0[l] += g0[j + l], q1[l] += g1[j + l], q2[l] += g2[j + l], q3[l] += g3[j + l];
             p[l] |= (l0[j + l] > 0) | (l1[j + l] > 0) | (l2[j + l] > 0) | (l3[j + l] > 0);
         }
@@ -1233,7 +1247,7 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
     double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
     int pos = 0;
-    for (int l = 0; l < CS_VL; l++)
+    for (int l = 0; l < CS_BWD_VL; l++)
         pos |= p[l];
     for (cs_intp j = n; j < C; j++) {
         a0 += g0[j], a1 += g1[j], a2 += g2[j], a3 += g3[j];
@@ -1259,7 +1273,8 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
 }
 
 /* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
-   rows of 12 and 16 vectors with the width a constant too if wide. */
+   the width a constant for rows of 1, 2, 3, 4, 6 or 8 times CS_BWD_VL
+   entries, and if wide of 12 and 16 times. */
 CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                    T *out, cs_intp os, cs_intp nrows, cs_intp C,
                                    void (*f)(const T *const *, const T *const *, T *const *, cs_intp),
@@ -1277,12 +1292,12 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
     /* 12 and 16 vectors too: the float32 dot product's chunks unrolled (AMD
        Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25 against 0.27-0.30
        ns an entry, C = 128 0.23 against 0.26) */
-    if (wide && C == 12 * CS_VL) {
-        CS_BWD_LOOP(12 * CS_VL)
-    } else if (wide && C == 16 * CS_VL) {
-        CS_BWD_LOOP(16 * CS_VL)
+    if (wide && C == 12 * CS_BWD_VL) {
+        CS_BWD_LOOP(12 * CS_BWD_VL)
+    } else if (wide && C == 16 * CS_BWD_VL) {
+        CS_BWD_LOOP(16 * CS_BWD_VL)
     } else {
-        CS_MID_WIDTHS(CS_BWD_LOOP, CS_BWD_LOOP, C);
+        CS_MID_WIDTHS_VL(CS_BWD_LOOP, CS_BWD_LOOP, C, CS_BWD_VL);
     }
 #undef CS_BWD_LOOP
     if (r == nrows)
