@@ -259,6 +259,7 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
        per-row scale and with the global one */
     cs_intp *label = malloc(sizeof(cs_intp) * N);
     double *loss = malloc(sizeof(double) * N), *rscale = malloc(sizeof(double) * N);
+    double *loss0 = malloc(sizeof(double) * N);   /* variant 0's: the loss alone */
     void *p = alloc(dt, N * xs);
     for (cs_intp i = 0; i < N; i++) {
         label[i] = (cs_intp)(uniform() * C);
@@ -308,6 +309,11 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
                     sa += aj;
                 }
                 check(name, dt, "loss", i, loss[i], l);
+                /* the loss with the gradient: the same bits as alone */
+                if (variant == 0)
+                    loss0[i] = loss[i];
+                else if (variant <= 2)
+                    check_within(name, dt, "loss with the gradient", i, loss[i], loss0[i], 0);
                 if (variant == 0)
                     continue;
                 for (cs_intp j = 0; j < C; j++) {
@@ -319,7 +325,7 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
         }
     free(cw);
     free(cwt);
-    free(label); free(loss); free(rscale); free(p);
+    free(label); free(loss); free(loss0); free(rscale); free(p);
     free(x); free(g); free(y); free(s); free(ref);
 }
 
