@@ -25,25 +25,20 @@
 
 /* clang sizes a loop's vectors by its widest type: a float32 loop that adds
    into double would get half the level's float lanes (2 on NEON and SSE2).
-   CS_FLOAT_LANES asks for all of them (GCC unpacks to double by itself). */
+   CS_FLOAT_LANES asks for all of them (GCC unpacks to double by itself).
+   CS_FLOAT_LANES_1 asks for one vector a sum too (no interleaving), for the
+   loops that take four rows' sums, with and without storing the
+   exponentials: the two must add alike, for the cross-entropy's loss alone
+   and with its gradient to come out the same.  clang interleaved them
+   differently in float64 at 512-bit vectors; with four rows' sums side by
+   side the loop has four chains anyway. */
 #ifndef CS_FLOAT_LANES
 #if defined(__clang__)
 #define CS_LANES (CS_VEC_BYTES / sizeof(T))
 #define CS_FLOAT_LANES _Pragma("clang loop vectorize_width(CS_LANES)")
-#else
-#define CS_FLOAT_LANES
-#endif
-#endif
-/* The same, one vector a sum (no interleaving), for the loops that take four
-   rows' sums, with and without storing the exponentials: the two must add
-   alike, for the cross-entropy's loss alone and with its gradient to come out
-   the same.  clang interleaved them differently in float64 at 512-bit
-   vectors; with four rows' sums side by side the loop has four chains
-   anyway. */
-#ifndef CS_FLOAT_LANES_1
-#if defined(__clang__)
 #define CS_FLOAT_LANES_1 _Pragma("clang loop vectorize_width(CS_LANES) interleave_count(1)")
 #else
+#define CS_FLOAT_LANES
 #define CS_FLOAT_LANES_1
 #endif
 #endif
@@ -1105,7 +1100,7 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    one loop takes the four rows' <g, s>, each row with its own accumulators,
    so that their horizontal reductions overlap and the loop carries four
    independent chains; then the four rows' outputs.  Rows of whole vectors
-   get the width as a constant (CS_MID_WIDTHS; float32 on an AMD Zen 3 core
+   get the width as a constant (CS_MID_WIDTHS_VL in backward_mid; float32 on an AMD Zen 3 core
    at x86-64-v3, C = 8 0.86 against 0.39 ns an entry, C = 24 0.35 against
    0.23, C = 64 0.26 against 0.32 with NumPy's 16-byte offset).  Up to
    CS_BWD_MID_BYTES a row; wider, one row at a time is ahead (same core,
@@ -1302,9 +1297,9 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
             sp[q] = s + (r + q) * ss, gp[q] = g + (r + q) * gs, op[q] = out + (r + q) * os; \
         f(sp, gp, op, W);                                                                  \
     }
-    /* 12 and 16 vectors too: the float32 dot product's chunks unrolled (AMD
-       Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25 against 0.27-0.30
-       ns an entry, C = 128 0.23 against 0.26) */
+    /* 12 and 16 times CS_BWD_VL too: the float32 dot product's chunks
+       unrolled (AMD Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25
+       against 0.27-0.30 ns an entry, C = 128 0.23 against 0.26) */
     if (wide && C == 12 * CS_BWD_VL) {
         CS_BWD_LOOP(12 * CS_BWD_VL)
     } else if (wide && C == 16 * CS_BWD_VL) {
