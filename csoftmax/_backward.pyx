@@ -40,7 +40,7 @@ def backward(cnp.ndarray s, cnp.ndarray g, int axis, object out, bint log, int n
     t.x, t.xs0, t.xs1 = vs.data, vs.s0, vs.s1
     t.g, t.gs0, t.gs1 = vg.data, vg.s0, vg.s1
     t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
-    t.C = p.C
+    t.C, t.N = p.C, p.outer
     cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
     if p.inner == 1:  # contiguous rows
         with nogil:

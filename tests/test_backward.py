@@ -178,6 +178,34 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
 
 
 @pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_a_call_large_enough_to_stream(isa, dtype, kind, rng):
+    # a call of 8 MiB or more takes its mid-width rows one at a time, not four
+    # side by side: the same bits as the same rows in smaller calls, on one
+    # and two threads and in place.  Widths given as constants and not;
+    # log_softmax with rows holding entries above 0.
+    func = FUNCS[kind][0]
+    for C in (24, 40, 64, 100):
+        n = (8 << 20) // (C * np.dtype(dtype).itemsize) + 7
+        a, g = make(rng, (n, C), -1, dtype, kind)
+        if kind == "log_softmax":
+            a[5::997] = rng.standard_normal((len(a[5::997]), C)).astype(dtype)
+        whole = func(a, g)
+        step = n // 3 + 1
+        for lo in range(0, n, step):
+            np.testing.assert_array_equal(func(a[lo:lo + step], g[lo:lo + step]), whole[lo:lo + step],
+                                          err_msg=f"C = {C}, rows from {lo}")
+        before = cs.get_num_threads()
+        cs.set_num_threads(1)
+        try:
+            np.testing.assert_array_equal(func(a, g), whole, err_msg=f"C = {C}, one thread")
+        finally:
+            cs.set_num_threads(before)
+        func(a, g, out=g)
+        np.testing.assert_array_equal(g, whole, err_msg=f"C = {C}, in place")
+
+
+@pytest.mark.parametrize("kind", FUNCS)
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_extreme_inputs_in_mid_width_rows(isa, dtype, kind):
     # rows of 8 to 100 classes go four at a time: a row of -inf and 0 (a

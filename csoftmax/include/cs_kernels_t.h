@@ -1193,6 +1193,46 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     }
 }
 
+/* One row by backward_rows4's arithmetic: the same lanes, chunks and order of
+   additions, so the same bits as when the row goes four at a time.  For calls
+   that stream their rows from memory (backward_mid). */
+CS_INLINE void CS_FN(backward_row1)(const T *s0, const T *g0, T *o0, cs_intp C)
+{
+    const cs_intp n = C & ~(CS_BWD_VL - 1);
+    double q0[CS_BWD_VL];
+    for (int l = 0; l < CS_BWD_VL; l++)
+        q0[l] = 0.0;
+    if (sizeof(T) == 8 || C == 3 * CS_BWD_VL) {
+        for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+#pragma omp simd
+            for (int l = 0; l < CS_BWD_VL; l++)
+                q0[l] += (double)(g0[j + l] * s0[j + l]);
+        }
+    } else {
+        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_BWD_VL) {
+            const cs_intp j1 = n - j0 > 4 * CS_BWD_VL ? j0 + 4 * CS_BWD_VL : n;
+            T f0[CS_BWD_VL];
+            for (int l = 0; l < CS_BWD_VL; l++)
+                f0[l] = 0;
+            for (cs_intp j = j0; j < j1; j += CS_BWD_VL) {
+#pragma omp simd
+                for (int l = 0; l < CS_BWD_VL; l++)
+                    f0[l] += g0[j + l] * s0[j + l];
+            }
+#pragma omp simd
+            for (int l = 0; l < CS_BWD_VL; l++)
+                q0[l] += f0[l];
+        }
+    }
+    double a0 = CS_FN(lanes_sum)(q0);
+    for (cs_intp j = n; j < C; j++)
+        a0 += (double)(g0[j] * s0[j]);
+    const T d0 = (T)a0;
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        o0[j] = s0[j] * (g0[j] - d0);
+}
+
 /* Which of four rows hold an entry above 0 (bit q for row q; a nan is not
    above 0), and one row's output with the general exponential: out of line,
    for they serve only arrays that are not log-softmaxes. */
@@ -1280,14 +1320,62 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
             CS_FN(log_backward_exp_row)(lp[q], gp[q], op[q], C, k[q]);
 }
 
+/* One row by log_backward_rows4's arithmetic (the same bits), for calls that
+   stream their rows from memory (backward_mid). */
+CS_INLINE void CS_FN(log_backward_row1)(const T *l0, const T *g0, T *o0, cs_intp C)
+{
+    const cs_intp n = C & ~(CS_BWD_VL - 1);
+    double q0[CS_BWD_VL];
+    int p[CS_BWD_VL];
+    for (int l = 0; l < CS_BWD_VL; l++)
+        q0[l] = 0.0, p[l] = 0;
+    for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+#pragma omp simd
+        for (int l = 0; l < CS_BWD_VL; l++) {
+            q0[l] += g0[j + l];
+            p[l] |= l0[j + l] > 0;
+        }
+    }
+    double a0 = CS_FN(lanes_sum)(q0);
+    int pos = 0;
+    for (int l = 0; l < CS_BWD_VL; l++)
+        pos |= p[l];
+    for (cs_intp j = n; j < C; j++) {
+        a0 += g0[j];
+        pos |= l0[j] > 0;
+    }
+    const T k = (T)a0;
+    if (pos) {
+        CS_FN(log_backward_exp_row)(l0, g0, o0, C, k);
+        return;
+    }
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        o0[j] = g0[j] - EXPNEG_FMA(l0[j]) * k;
+}
+
 /* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
    the width a constant for rows of 1, 2, 3, 4, 6 or 8 times CS_BWD_VL
-   entries, and if wide of 12 and 16 times. */
+   entries, and if wide of 12 and 16 times.  With one (a call that streams
+   its rows from memory: see CS_STREAM_BYTES), a row at a time by f1, the
+   same arithmetic for one row: four rows read side by side lose when their
+   lines come from memory.  On an AMD Zen 4 core at x86-64-v4, two threads,
+   kernel-only, medians of 5 interleaved rounds, ns an entry, one row
+   against four: softmax_backward float32 at 2.1M entries (8 MiB an array)
+   C = 64 0.18 against 0.27, C = 128 0.19 against 0.42; at 8.2M entries
+   C = 48 0.34 against 0.39, C = 100 0.32 against 0.66, C = 128 0.32 against
+   0.62, float64 C = 32 0.77 against 1.04, C = 64 0.82 against 1.11; but in
+   cache (409600 entries) C = 64 0.15 against 0.11. */
 CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                    T *out, cs_intp os, cs_intp nrows, cs_intp C,
                                    void (*f)(const T *const *, const T *const *, T *const *, cs_intp),
-                                   int wide)
+                                   void (*f1)(const T *, const T *, T *, cs_intp), int wide, int one)
 {
+    if (one) {
+        for (cs_intp i = 0; i < nrows; i++)
+            f1(s + i * ss, g + i * gs, out + i * os, C);
+        return;
+    }
     const T *sp[CS_MID_ROWS], *gp[CS_MID_ROWS];
     T *op[CS_MID_ROWS];
     cs_intp r = 0;
@@ -1364,14 +1452,15 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
 
 /* out = s * (g - <g, s>) */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
-                                         T *out, cs_intp os, cs_intp nrows, cs_intp C)
+                                         T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
 {
     if (C < CS_BWD_NARROW) {
         CS_FN(backward_narrow)(s, ss, g, gs, out, os, nrows, C, 0);
         return;
     }
     if (C * (cs_intp)sizeof(T) <= CS_BWD_MID_BYTES) {
-        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C, CS_FN(backward_rows4), 1);
+        CS_FN(backward_mid)(s, ss, g, gs, out, os, nrows, C, CS_FN(backward_rows4), CS_FN(backward_row1), 1,
+                            stream);
         return;
     }
     for (cs_intp i = 0; i < nrows; i++) {
@@ -1416,7 +1505,7 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
 
 /* out = g - exp(log_s) * sum(g) */
 static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
-                                             T *out, cs_intp os, cs_intp nrows, cs_intp C)
+                                             T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
 {
     /* Narrow rows take the narrow block, except rows of one or two whole
        vectors at x86-64-v3 (on an AMD Zen 3 core, kernel-only: float32 at
@@ -1433,7 +1522,8 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
         return;
     }
     if (CS_LOG_BWD_NEG && C * (cs_intp)sizeof(T) <= CS_LOG_BWD_MID_BYTES) {
-        CS_FN(backward_mid)(ls, ss, g, gs, out, os, nrows, C, CS_FN(log_backward_rows4), 0);
+        CS_FN(backward_mid)(ls, ss, g, gs, out, os, nrows, C, CS_FN(log_backward_rows4),
+                            CS_FN(log_backward_row1), 0, stream);
         return;
     }
 #define CS_LOG_BWD_LOOP(W)                                                          \
@@ -1937,14 +2027,14 @@ static void CS_FN(softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_intp h
 {
     (void)scratch;
     CS_FN(softmax_backward_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
-                                  CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+                                  CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C, CS_FN(streams)(t));
 }
 
 static void CS_FN(log_softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
     CS_FN(log_softmax_backward_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
-                                      CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C);
+                                      CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C, CS_FN(streams)(t));
 }
 
 /* Units: tiles, as for softmax_cols (x, g and y share the tiling; no scratch). */

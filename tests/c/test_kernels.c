@@ -215,7 +215,8 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
         /* backward: x = the forward output (y), g = grad_output; log_softmax's
            again with an entry above 0 in every third row (its exponential
            then takes the other path) */
-        void *out = alloc(dt, N * xs);
+        void *out = alloc(dt, N * xs), *out2 = alloc(dt, N * xs);
+        const size_t esize = dt == CS_F32 ? 4 : 8;
         cs_task b = {0};
         b.x = y; b.xs0 = ys; b.xs1 = 1; b.g = g; b.gs0 = xs; b.gs1 = 1;
         b.y = out; b.ys0 = xs; b.ys1 = 1; b.C = C;
@@ -235,8 +236,21 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
                       get(out, dt, i * xs + j), r);
             }
         }
+        /* as if the call were large (mid-width rows one at a time, not four):
+           the same bits */
+        b.y = out2;
+        b.N = (cs_intp)1 << 40;
+        run(ops, lg ? CS_K_log_softmax_backward_rows : CS_K_softmax_backward_rows, dt, &b, N, NULL);
+        for (cs_intp i = 0; i < N; i++)
+            for (cs_intp j = 0; j < C; j++)
+                check(lg ? "log_softmax_backward_rows" : "softmax_backward_rows", dt, "dx of a large call",
+                      i * C + j, memcmp((char *)out2 + (i * xs + j) * esize, (char *)out + (i * xs + j) * esize,
+                                        esize) == 0, 1);
+        b.y = out;
+        b.N = 0;
         }
         free(out);
+        free(out2);
     }
 
     /* jacobian_rows: C x C per row, contiguous */
