@@ -670,7 +670,13 @@ CS_INLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_int
    too, copied into a buffer (the spare rows repeat the first): a row's bits
    must not depend on how the rows were split between threads.  With pf
    (rows streamed from memory: see CS_STREAM_BYTES) the next group's rows of
-   x and y are prefetched, a line at a time, while a group is taken. */
+   x and y are prefetched, a line at a time, while a group is taken, into
+   the second-level cache, not the first: on an AMD Zen 4 core, prefetches
+   into the first filled its miss buffers and waited there (perf), and
+   float32 softmax, 8.2M entries, two threads, x86-64-v4, kernel-only,
+   medians of 5 interleaved rounds, took C = 64 0.43 against 0.48 ns an
+   entry, C = 100 0.43-0.52 against 0.62, C = 256 0.43 against 0.65-0.68
+   (none: 0.48, 0.57-0.68, 0.63-0.68; two groups ahead no better). */
 CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp nrows, cs_intp C,
                                    void (*f)(const T *, cs_intp, T *, cs_intp, cs_intp), int pf)
 {
@@ -682,9 +688,9 @@ CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp
                 const char *px = (const char *)(x + (r + CS_MID_ROWS + q) * xs);
                 char *py = (char *)(y + (r + CS_MID_ROWS + q) * ys);
                 for (cs_intp b = 0; b < bytes; b += 64)
-                    __builtin_prefetch(px + b, 0, 3);
+                    __builtin_prefetch(px + b, 0, 1);
                 for (cs_intp b = 0; b < bytes; b += 64)
-                    __builtin_prefetch(py + b, 1, 3);
+                    __builtin_prefetch(py + b, 1, 1);
             }
         }
         f(x + r * xs, xs, y + r * ys, ys, C);
