@@ -477,17 +477,101 @@ CS_INLINE void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
 #endif
 }
 
+/* The four-row sums of the forward's short float32 rows and of the backward
+   passes keep each row's partial sums in CS_SUM_VL double lanes: a vector's
+   worth, but at most 8 (one 64-byte vector of double), added at the end by
+   lanes_sum.  At x86-64-v4, float32 rows summed in 16 lanes took 16 doubles
+   a row through a four-step halving that gcc did not unroll, its steps
+   stored and reloaded; with 8 lanes (float32 on an AMD Zen 4 core at
+   x86-64-v4, kernel-only, ns an entry) softmax_backward C = 8 0.24 against
+   1.19, C = 16 0.20 against 0.45, C = 24 0.19 against 0.60, C = 64 0.17
+   against 0.22; log_softmax_backward C = 16 0.47 against 0.60, C = 24
+   0.45-0.53 against 0.72, C = 48 0.35 against 0.43.  The backward's widths
+   given as constants are then multiples of 8 lanes too (log_softmax_backward
+   C = 24, three of them: 0.45-0.53 against 0.51-0.59 as a vector and a
+   half).  float64 at v4 keeps its 8 lanes. */
+#define CS_SUM_VL (CS_VL < 8 ? CS_VL : (cs_intp)8)
+
+/* The sum of CS_SUM_VL lanes, halving: q[l] += q[l + h] for h = CS_SUM_VL
+   / 2, ..., 1 (q is overwritten).  The order is the source's, so every row
+   summed this way gets the same operations whatever the compiler. */
+CS_INLINE double CS_FN(lanes_sum)(double *q)
+{
+    for (int h = (int)CS_SUM_VL / 2; h > 0; h /= 2)
+        for (int l = 0; l < h; l++)
+            q[l] += q[l + h];
+    return q[0];
+}
+
+/* rows4_sumexp for float32 rows of fewer than four vectors (one chunk, no
+   pairs): each row's exponentials, a vector at a time, go into its
+   CS_SUM_VL double lanes, added by lanes_sum, instead of an OpenMP
+   reduction, whose lanes gcc added one by one (a vector of 16 floats taken
+   as 16 doubles at x86-64-v4).  On an AMD Zen 4 core at x86-64-v4,
+   kernel-only, one thread, in cache, ns an entry: softmax C = 16 0.575
+   against 0.855, C = 32 0.49 against 0.60, C = 48 0.47 against 0.50;
+   log_softmax C = 32 0.57 against 0.70, C = 48 0.51 against 0.65-0.74;
+   softmax C = 16 out of cache, two threads, 0.30 against 0.44.  x86-64-v3
+   (C = 16, 24) even.  The stores of the exponentials are a loop of their
+   own: the sums are the same with and without them. */
+CS_INLINE void CS_FN(rows4_sumexp_short)(const T *x, cs_intp xs, cs_intp C, const T *m,
+                                         T *e, cs_intp es, double *s)
+{
+    const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
+    const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
+    double q0[CS_SUM_VL], q1[CS_SUM_VL], q2[CS_SUM_VL], q3[CS_SUM_VL];
+    for (int l = 0; l < CS_SUM_VL; l++)
+        q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
+    const cs_intp n = C & ~(CS_VL - 1);
+    for (cs_intp j = 0; j < n; j += CS_VL) {
+        T v0[CS_VL], v1[CS_VL], v2[CS_VL], v3[CS_VL];
+#pragma omp simd
+        for (int l = 0; l < CS_VL; l++) {
+            v0[l] = EXPNEG(x0[j + l] - m0), v1[l] = EXPNEG(x1[j + l] - m1);
+            v2[l] = EXPNEG(x2[j + l] - m2), v3[l] = EXPNEG(x3[j + l] - m3);
+        }
+        if (e != NULL) {
+#pragma omp simd
+            for (int l = 0; l < CS_VL; l++) {
+                e[j + l] = v0[l], e[es + j + l] = v1[l];
+                e[2 * es + j + l] = v2[l], e[3 * es + j + l] = v3[l];
+            }
+        }
+        for (int k = 0; k < CS_VL; k += CS_SUM_VL) {
+#pragma omp simd
+            for (int l = 0; l < CS_SUM_VL; l++)
+                q0[l] += v0[k + l], q1[l] += v1[k + l], q2[l] += v2[k + l], q3[l] += v3[k + l];
+        }
+    }
+    double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
+    double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
+    for (cs_intp j = n; j < C; j++) {
+        T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
+        T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
+        if (e != NULL)
+            e[j] = v0, e[es + j] = v1, e[2 * es + j] = v2, e[3 * es + j] = v3;
+        a0 += v0, a1 += v1, a2 += v2, a3 += v3;
+    }
+    s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
+}
+
 /* s[q] = sum of exp(x[q] - m[q]) over four rows, as row_sumexp (chunks of
-   CS_ROW_CHUNK, totals added with cs_two_sum); e (rows es apart, possibly x)
-   receives the exponentials unless NULL. */
+   CS_ROW_CHUNK, totals added with cs_two_sum), or for short float32 rows by
+   rows4_sumexp_short; e (rows es apart, possibly x) receives the
+   exponentials unless NULL. */
 CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                        T *e, cs_intp es, double *s)
 {
 #if defined(__clang__)
     /* the four sums' vector lanes may be added in any order (clang otherwise
-       adds them one by one, in order: a chain of 16 additions a row) */
+       adds them one by one, in order: a chain of 16 additions a row; the
+       pragma does not reach rows4_sumexp_short, defined apart) */
 #pragma clang fp reassociate(on)
 #endif
+    if (sizeof(T) == 4 && C < 4 * CS_VL) {
+        CS_FN(rows4_sumexp_short)(x, xs, C, m, e, es, s);
+        return;
+    }
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
     T *e0 = e, *e1 = e, *e2 = e, *e3 = e;
     if (e != NULL)
@@ -1119,46 +1203,22 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    its exponential is EXPNEG_FMA (log_backward_rows4). */
 #define CS_BWD_MID_BYTES 512
 
-/* The four-row loops below keep each row's partial sums in CS_BWD_VL double
-   lanes: a vector's worth, but at most 8 (one 64-byte vector of double).  At
-   x86-64-v4, float32 rows summed in 16 lanes took 16 doubles a row through a
-   four-step halving that gcc did not unroll, its steps stored and reloaded;
-   with 8 lanes (float32 on an AMD Zen 4 core at x86-64-v4, kernel-only, ns an
-   entry) softmax_backward C = 8 0.24 against 1.19, C = 16 0.20 against 0.45,
-   C = 24 0.19 against 0.60, C = 64 0.17 against 0.22; log_softmax_backward
-   C = 16 0.47 against 0.60, C = 24 0.45-0.53 against 0.72, C = 48 0.35
-   against 0.43.  The widths given as constants are then multiples of 8 lanes
-   too (log_softmax_backward C = 24, three of them: 0.45-0.53 against
-   0.51-0.59 as a vector and a half).  float64 at v4 keeps its 8 lanes. */
-#define CS_BWD_VL (CS_VL < 8 ? CS_VL : (cs_intp)8)
-
-/* The sum of CS_BWD_VL lanes, halving: q[l] += q[l + h] for h = CS_BWD_VL
-   / 2, ..., 1 (q is overwritten).  The order is the source's, so every row
-   summed this way gets the same operations whatever the compiler. */
-CS_INLINE double CS_FN(lanes_sum)(double *q)
-{
-    for (int h = (int)CS_BWD_VL / 2; h > 0; h /= 2)
-        for (int l = 0; l < h; l++)
-            q[l] += q[l + h];
-    return q[0];
-}
-
 CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *const *op, cs_intp C)
 {
     const T *s0 = sp[0], *s1 = sp[1], *s2 = sp[2], *s3 = sp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    const cs_intp n = C & ~(CS_BWD_VL - 1);
+    const cs_intp n = C & ~(CS_SUM_VL - 1);
     /* each row's lanes in double, added at the end by lanes_sum: the same
        operations for every row, whichever of the four it is (clang, allowed
        to reorder a reduction over four rows' sums, did not add them alike) */
-    double q0[CS_BWD_VL], q1[CS_BWD_VL], q2[CS_BWD_VL], q3[CS_BWD_VL];
-    for (int l = 0; l < CS_BWD_VL; l++)
+    double q0[CS_SUM_VL], q1[CS_SUM_VL], q2[CS_SUM_VL], q3[CS_SUM_VL];
+    for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
-    if (sizeof(T) == 8 || C == 3 * CS_BWD_VL) {
-        for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+    if (sizeof(T) == 8 || C == 3 * CS_SUM_VL) {
+        for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
 #pragma omp simd
-            for (int l = 0; l < CS_BWD_VL; l++) {
+            for (int l = 0; l < CS_SUM_VL; l++) {
                 q0[l] += (double)(g0[j + l] * s0[j + l]), q1[l] += (double)(g1[j + l] * s1[j + l]);
                 q2[l] += (double)(g2[j + l] * s2[j + l]), q3[l] += (double)(g3[j + l] * s3[j + l]);
             }
@@ -1168,20 +1228,20 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
            each (as row_dot), then goes into the row's double lanes (AMD Zen
            3, v3: C = 16 0.31 against 0.21 ns an entry; at three vectors,
            C = 24, 0.25 against 0.39: the loop above) */
-        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_BWD_VL) {
-            const cs_intp j1 = n - j0 > 4 * CS_BWD_VL ? j0 + 4 * CS_BWD_VL : n;
-            T f0[CS_BWD_VL], f1[CS_BWD_VL], f2[CS_BWD_VL], f3[CS_BWD_VL];
-            for (int l = 0; l < CS_BWD_VL; l++)
+        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_SUM_VL) {
+            const cs_intp j1 = n - j0 > 4 * CS_SUM_VL ? j0 + 4 * CS_SUM_VL : n;
+            T f0[CS_SUM_VL], f1[CS_SUM_VL], f2[CS_SUM_VL], f3[CS_SUM_VL];
+            for (int l = 0; l < CS_SUM_VL; l++)
                 f0[l] = f1[l] = f2[l] = f3[l] = 0;
-            for (cs_intp j = j0; j < j1; j += CS_BWD_VL) {
+            for (cs_intp j = j0; j < j1; j += CS_SUM_VL) {
 #pragma omp simd
-                for (int l = 0; l < CS_BWD_VL; l++) {
+                for (int l = 0; l < CS_SUM_VL; l++) {
                     f0[l] += g0[j + l] * s0[j + l], f1[l] += g1[j + l] * s1[j + l];
                     f2[l] += g2[j + l] * s2[j + l], f3[l] += g3[j + l] * s3[j + l];
                 }
             }
 #pragma omp simd
-            for (int l = 0; l < CS_BWD_VL; l++)
+            for (int l = 0; l < CS_SUM_VL; l++)
                 q0[l] += f0[l], q1[l] += f1[l], q2[l] += f2[l], q3[l] += f3[l];
         }
     }
@@ -1204,29 +1264,29 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
    that stream their rows from memory (backward_mid). */
 CS_INLINE void CS_FN(backward_row1)(const T *s0, const T *g0, T *o0, cs_intp C)
 {
-    const cs_intp n = C & ~(CS_BWD_VL - 1);
-    double q0[CS_BWD_VL];
-    for (int l = 0; l < CS_BWD_VL; l++)
+    const cs_intp n = C & ~(CS_SUM_VL - 1);
+    double q0[CS_SUM_VL];
+    for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = 0.0;
-    if (sizeof(T) == 8 || C == 3 * CS_BWD_VL) {
-        for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+    if (sizeof(T) == 8 || C == 3 * CS_SUM_VL) {
+        for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
 #pragma omp simd
-            for (int l = 0; l < CS_BWD_VL; l++)
+            for (int l = 0; l < CS_SUM_VL; l++)
                 q0[l] += (double)(g0[j + l] * s0[j + l]);
         }
     } else {
-        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_BWD_VL) {
-            const cs_intp j1 = n - j0 > 4 * CS_BWD_VL ? j0 + 4 * CS_BWD_VL : n;
-            T f0[CS_BWD_VL];
-            for (int l = 0; l < CS_BWD_VL; l++)
+        for (cs_intp j0 = 0; j0 < n; j0 += 4 * CS_SUM_VL) {
+            const cs_intp j1 = n - j0 > 4 * CS_SUM_VL ? j0 + 4 * CS_SUM_VL : n;
+            T f0[CS_SUM_VL];
+            for (int l = 0; l < CS_SUM_VL; l++)
                 f0[l] = 0;
-            for (cs_intp j = j0; j < j1; j += CS_BWD_VL) {
+            for (cs_intp j = j0; j < j1; j += CS_SUM_VL) {
 #pragma omp simd
-                for (int l = 0; l < CS_BWD_VL; l++)
+                for (int l = 0; l < CS_SUM_VL; l++)
                     f0[l] += g0[j + l] * s0[j + l];
             }
 #pragma omp simd
-            for (int l = 0; l < CS_BWD_VL; l++)
+            for (int l = 0; l < CS_SUM_VL; l++)
                 q0[l] += f0[l];
         }
     }
@@ -1286,14 +1346,14 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
 {
     const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
-    const cs_intp n = C & ~(CS_BWD_VL - 1);
-    double q0[CS_BWD_VL], q1[CS_BWD_VL], q2[CS_BWD_VL], q3[CS_BWD_VL];
-    int p[CS_BWD_VL];
-    for (int l = 0; l < CS_BWD_VL; l++)
+    const cs_intp n = C & ~(CS_SUM_VL - 1);
+    double q0[CS_SUM_VL], q1[CS_SUM_VL], q2[CS_SUM_VL], q3[CS_SUM_VL];
+    int p[CS_SUM_VL];
+    for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0, p[l] = 0;
-    for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+    for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
 #pragma omp simd
-        for (int l = 0; l < CS_BWD_VL; l++) {
+        for (int l = 0; l < CS_SUM_VL; l++) {
             q0[l] += g0[j + l], q1[l] += g1[j + l], q2[l] += g2[j + l], q3[l] += g3[j + l];
             p[l] |= (l0[j + l] > 0) | (l1[j + l] > 0) | (l2[j + l] > 0) | (l3[j + l] > 0);
         }
@@ -1301,7 +1361,7 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
     double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
     int pos = 0;
-    for (int l = 0; l < CS_BWD_VL; l++)
+    for (int l = 0; l < CS_SUM_VL; l++)
         pos |= p[l];
     for (cs_intp j = n; j < C; j++) {
         a0 += g0[j], a1 += g1[j], a2 += g2[j], a3 += g3[j];
@@ -1330,21 +1390,21 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
    stream their rows from memory (backward_mid). */
 CS_INLINE void CS_FN(log_backward_row1)(const T *l0, const T *g0, T *o0, cs_intp C)
 {
-    const cs_intp n = C & ~(CS_BWD_VL - 1);
-    double q0[CS_BWD_VL];
-    int p[CS_BWD_VL];
-    for (int l = 0; l < CS_BWD_VL; l++)
+    const cs_intp n = C & ~(CS_SUM_VL - 1);
+    double q0[CS_SUM_VL];
+    int p[CS_SUM_VL];
+    for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = 0.0, p[l] = 0;
-    for (cs_intp j = 0; j < n; j += CS_BWD_VL) {
+    for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
 #pragma omp simd
-        for (int l = 0; l < CS_BWD_VL; l++) {
+        for (int l = 0; l < CS_SUM_VL; l++) {
             q0[l] += g0[j + l];
             p[l] |= l0[j + l] > 0;
         }
     }
     double a0 = CS_FN(lanes_sum)(q0);
     int pos = 0;
-    for (int l = 0; l < CS_BWD_VL; l++)
+    for (int l = 0; l < CS_SUM_VL; l++)
         pos |= p[l];
     for (cs_intp j = n; j < C; j++) {
         a0 += g0[j];
@@ -1361,7 +1421,7 @@ CS_INLINE void CS_FN(log_backward_row1)(const T *l0, const T *g0, T *o0, cs_intp
 }
 
 /* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
-   the width a constant for rows of 1, 2, 3, 4, 6 or 8 times CS_BWD_VL
+   the width a constant for rows of 1, 2, 3, 4, 6 or 8 times CS_SUM_VL
    entries, and if wide of 12 and 16 times.  With one (a call that streams
    its rows from memory: see CS_STREAM_BYTES), a row at a time by f1, the
    same arithmetic for one row: four rows read side by side lose when their
@@ -1391,15 +1451,15 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
             sp[q] = s + (r + q) * ss, gp[q] = g + (r + q) * gs, op[q] = out + (r + q) * os; \
         f(sp, gp, op, W);                                                                  \
     }
-    /* 12 and 16 times CS_BWD_VL too: the float32 dot product's chunks
+    /* 12 and 16 times CS_SUM_VL too: the float32 dot product's chunks
        unrolled (AMD Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25
        against 0.27-0.30 ns an entry, C = 128 0.23 against 0.26) */
-    if (wide && C == 12 * CS_BWD_VL) {
-        CS_BWD_LOOP(12 * CS_BWD_VL)
-    } else if (wide && C == 16 * CS_BWD_VL) {
-        CS_BWD_LOOP(16 * CS_BWD_VL)
+    if (wide && C == 12 * CS_SUM_VL) {
+        CS_BWD_LOOP(12 * CS_SUM_VL)
+    } else if (wide && C == 16 * CS_SUM_VL) {
+        CS_BWD_LOOP(16 * CS_SUM_VL)
     } else {
-        CS_MID_WIDTHS_VL(CS_BWD_LOOP, CS_BWD_LOOP, C, CS_BWD_VL);
+        CS_MID_WIDTHS_VL(CS_BWD_LOOP, CS_BWD_LOOP, C, CS_SUM_VL);
     }
 #undef CS_BWD_LOOP
     if (r == nrows)
