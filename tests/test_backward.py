@@ -182,8 +182,8 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
 def test_a_call_large_enough_to_stream(isa, dtype, kind, rng):
     # a call of 8 MiB or more takes its mid-width rows one at a time, not four
     # side by side: the same bits as the same rows in smaller calls, on one
-    # and two threads and in place.  Widths given as constants and not;
-    # log_softmax with rows holding entries above 0.
+    # and two threads, in place and in other layouts.  Widths given as
+    # constants and not; log_softmax with rows holding entries above 0.
     func = FUNCS[kind][0]
     for C in (24, 40, 64, 100):
         n = (8 << 20) // (C * np.dtype(dtype).itemsize) + 7
@@ -201,6 +201,17 @@ def test_a_call_large_enough_to_stream(isa, dtype, kind, rng):
             np.testing.assert_array_equal(func(a, g), whole, err_msg=f"C = {C}, one thread")
         finally:
             cs.set_num_threads(before)
+        # other layouts of the same rows: reversed, rows padded apart, and g
+        # one row broadcast (row stride 0)
+        np.testing.assert_array_equal(func(a[::-1], g[::-1]), whole[::-1], err_msg=f"C = {C}, reversed")
+        pad = np.zeros((n, C + 3), dtype)
+        pad[:, 1:C + 1] = a
+        np.testing.assert_array_equal(func(pad[:, 1:C + 1], g), whole, err_msg=f"C = {C}, padded rows")
+        g0 = np.broadcast_to(g[:1], g.shape)
+        bcast = func(a, g0)
+        for lo in range(0, n, step):
+            np.testing.assert_array_equal(func(a[lo:lo + step], g0[lo:lo + step]), bcast[lo:lo + step],
+                                          err_msg=f"C = {C}, g broadcast, rows from {lo}")
         func(a, g, out=g)
         np.testing.assert_array_equal(g, whole, err_msg=f"C = {C}, in place")
 
