@@ -477,10 +477,10 @@ CS_INLINE void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
 #endif
 }
 
-/* The four-row sums of the forward's short float32 rows and of the backward
-   passes keep each row's partial sums in CS_SUM_VL double lanes: a vector's
-   worth, but at most 8 (one 64-byte vector of double), added at the end by
-   lanes_sum.  At x86-64-v4, float32 rows summed in 16 lanes took 16 doubles
+/* The four-row sums of the forward's float32 rows and of the backward
+   passes end with each row's partial sums in CS_SUM_VL double lanes: a
+   vector's worth, but at most 8 (one 64-byte vector of double), added at the
+   end by lanes_sum.  At x86-64-v4, float32 rows summed in 16 lanes took 16 doubles
    a row through a four-step halving that gcc did not unroll, its steps
    stored and reloaded; with 8 lanes (float32 on an AMD Zen 4 core at
    x86-64-v4, kernel-only, ns an entry) softmax_backward C = 8 0.24 against
@@ -503,46 +503,76 @@ CS_INLINE double CS_FN(lanes_sum)(double *q)
     return q[0];
 }
 
-/* rows4_sumexp for float32 rows of fewer than four vectors (one chunk, no
-   pairs): each row's exponentials, a vector at a time, go into its
-   CS_SUM_VL double lanes, added by lanes_sum, instead of an OpenMP
-   reduction, whose lanes gcc added one by one (a vector of 16 floats taken
-   as 16 doubles at x86-64-v4).  On an AMD Zen 4 core at x86-64-v4,
-   kernel-only, one thread, in cache, ns an entry: softmax C = 16 0.575
-   against 0.855, C = 32 0.49 against 0.60, C = 48 0.47 against 0.50;
-   log_softmax C = 32 0.57 against 0.70, C = 48 0.51 against 0.65-0.74;
-   softmax C = 16 out of cache, two threads, 0.30 against 0.44.  x86-64-v3
-   (C = 16, 24) even.  The stores of the exponentials are a loop of their
-   own: the sums are the same with and without them. */
-CS_INLINE void CS_FN(rows4_sumexp_short)(const T *x, cs_intp xs, cs_intp C, const T *m,
+/* One vector of e (CS_VL entries) from v: a loop of its own per row, so
+   that the compiler sees one store stream (the four rows' stores in one loop
+   were checked against each other for overlap, pair by pair, every vector). */
+CS_INLINE void CS_FN(store_vec)(T *e, const T *v)
+{
+#pragma omp simd
+    for (int l = 0; l < CS_VL; l++)
+        e[l] = v[l];
+}
+
+/* rows4_sumexp for float32: each row's exponentials (pairs, as pair_half
+   says, added in float first) go a vector at a time into CS_VL double lanes,
+   folded to CS_SUM_VL and added by lanes_sum; the last C % CS_VL follow one
+   by one.  An OpenMP sum reduction in their place left gcc to add its
+   lanes one by one at the end of each loop (a vector of 16 floats taken as
+   16 doubles at x86-64-v4), a cost every four rows that the short rows
+   could not amortise.  On an AMD Zen 4 core at x86-64-v4, kernel-only, one
+   thread, in cache, medians of 5 interleaved rounds, ns an entry: softmax C
+   = 64 0.42 against 0.47, C = 100 0.57 against 0.65, C = 200 0.475 against
+   0.49, C = 1000 0.40 against 0.41; log_softmax C = 100 0.55 against 0.64;
+   earlier, for rows of under four vectors alone, softmax C = 16 0.575
+   against 0.855 and C = 32 0.49 against 0.60.  x86-64-v3 even (C = 16-1000).
+   The stores of the exponentials are loops of their own: the sums are the
+   same with and without them. */
+CS_INLINE void CS_FN(rows4_sumexp_lanes)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                          T *e, cs_intp es, double *s)
 {
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
     const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
-    double q0[CS_SUM_VL], q1[CS_SUM_VL], q2[CS_SUM_VL], q3[CS_SUM_VL];
-    for (int l = 0; l < CS_SUM_VL; l++)
+    double q0[CS_VL], q1[CS_VL], q2[CS_VL], q3[CS_VL];
+    for (int l = 0; l < CS_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0;
-    const cs_intp n = C & ~(CS_VL - 1);
-    for (cs_intp j = 0; j < n; j += CS_VL) {
+    const cs_intp n = C & ~(CS_VL - 1), h = CS_FN(pair_half)(n);
+    for (cs_intp j = 0; j < h; j += CS_VL) {
         T v0[CS_VL], v1[CS_VL], v2[CS_VL], v3[CS_VL];
+        T w0[CS_VL], w1[CS_VL], w2[CS_VL], w3[CS_VL];
 #pragma omp simd
+CS_FLOAT_LANES
         for (int l = 0; l < CS_VL; l++) {
             v0[l] = EXPNEG(x0[j + l] - m0), v1[l] = EXPNEG(x1[j + l] - m1);
             v2[l] = EXPNEG(x2[j + l] - m2), v3[l] = EXPNEG(x3[j + l] - m3);
+            w0[l] = EXPNEG(x0[j + h + l] - m0), w1[l] = EXPNEG(x1[j + h + l] - m1);
+            w2[l] = EXPNEG(x2[j + h + l] - m2), w3[l] = EXPNEG(x3[j + h + l] - m3);
+            q0[l] += (double)(v0[l] + w0[l]), q1[l] += (double)(v1[l] + w1[l]);
+            q2[l] += (double)(v2[l] + w2[l]), q3[l] += (double)(v3[l] + w3[l]);
         }
         if (e != NULL) {
-#pragma omp simd
-            for (int l = 0; l < CS_VL; l++) {
-                e[j + l] = v0[l], e[es + j + l] = v1[l];
-                e[2 * es + j + l] = v2[l], e[3 * es + j + l] = v3[l];
-            }
-        }
-        for (int k = 0; k < CS_VL; k += CS_SUM_VL) {
-#pragma omp simd
-            for (int l = 0; l < CS_SUM_VL; l++)
-                q0[l] += v0[k + l], q1[l] += v1[k + l], q2[l] += v2[k + l], q3[l] += v3[k + l];
+            CS_FN(store_vec)(e + j, v0), CS_FN(store_vec)(e + es + j, v1);
+            CS_FN(store_vec)(e + 2 * es + j, v2), CS_FN(store_vec)(e + 3 * es + j, v3);
+            CS_FN(store_vec)(e + j + h, w0), CS_FN(store_vec)(e + es + j + h, w1);
+            CS_FN(store_vec)(e + 2 * es + j + h, w2), CS_FN(store_vec)(e + 3 * es + j + h, w3);
         }
     }
+    for (cs_intp j = 2 * h; j < n; j += CS_VL) {
+        T v0[CS_VL], v1[CS_VL], v2[CS_VL], v3[CS_VL];
+#pragma omp simd
+CS_FLOAT_LANES
+        for (int l = 0; l < CS_VL; l++) {
+            v0[l] = EXPNEG(x0[j + l] - m0), v1[l] = EXPNEG(x1[j + l] - m1);
+            v2[l] = EXPNEG(x2[j + l] - m2), v3[l] = EXPNEG(x3[j + l] - m3);
+            q0[l] += v0[l], q1[l] += v1[l], q2[l] += v2[l], q3[l] += v3[l];
+        }
+        if (e != NULL) {
+            CS_FN(store_vec)(e + j, v0), CS_FN(store_vec)(e + es + j, v1);
+            CS_FN(store_vec)(e + 2 * es + j, v2), CS_FN(store_vec)(e + 3 * es + j, v3);
+        }
+    }
+    for (int k = CS_SUM_VL; k < CS_VL; k += CS_SUM_VL)
+        for (int l = 0; l < CS_SUM_VL; l++)
+            q0[l] += q0[k + l], q1[l] += q1[k + l], q2[l] += q2[k + l], q3[l] += q3[k + l];
     double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
     double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
     for (cs_intp j = n; j < C; j++) {
@@ -555,21 +585,21 @@ CS_INLINE void CS_FN(rows4_sumexp_short)(const T *x, cs_intp xs, cs_intp C, cons
     s[0] = a0, s[1] = a1, s[2] = a2, s[3] = a3;
 }
 
-/* s[q] = sum of exp(x[q] - m[q]) over four rows, as row_sumexp (chunks of
-   CS_ROW_CHUNK, totals added with cs_two_sum), or for short float32 rows by
-   rows4_sumexp_short; e (rows es apart, possibly x) receives the
+/* s[q] = sum of exp(x[q] - m[q]) over four rows: float32 by
+   rows4_sumexp_lanes, float64 as row_sumexp (chunks of CS_ROW_CHUNK, totals
+   added with cs_two_sum); e (rows es apart, possibly x) receives the
    exponentials unless NULL. */
 CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                        T *e, cs_intp es, double *s)
 {
 #if defined(__clang__)
     /* the four sums' vector lanes may be added in any order (clang otherwise
-       adds them one by one, in order: a chain of 16 additions a row; the
-       pragma does not reach rows4_sumexp_short, defined apart) */
+       adds them one by one, in order: a chain of 8 additions a row; the
+       pragma does not reach rows4_sumexp_lanes, defined apart) */
 #pragma clang fp reassociate(on)
 #endif
-    if (sizeof(T) == 4 && C < 4 * CS_VL) {
-        CS_FN(rows4_sumexp_short)(x, xs, C, m, e, es, s);
+    if (sizeof(T) == 4) {
+        CS_FN(rows4_sumexp_lanes)(x, xs, C, m, e, es, s);
         return;
     }
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
@@ -584,44 +614,19 @@ CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         cs_intp jn = j1 < n ? j1 : n;
         double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
-        const cs_intp h = CS_FN(pair_half)(jn - j0);   /* float32 pairs */
         if (e != NULL) {
-            if (h > 0) {
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
 CS_FLOAT_LANES_1
-                for (cs_intp j = j0; j < j0 + h; j++) {
-                    T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
-                    T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
-                    T w0 = EXPNEG(x0[j + h] - m0), w1 = EXPNEG(x1[j + h] - m1);
-                    T w2 = EXPNEG(x2[j + h] - m2), w3 = EXPNEG(x3[j + h] - m3);
-                    e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
-                    e0[j + h] = w0, e1[j + h] = w1, e2[j + h] = w2, e3[j + h] = w3;
-                    p0 += (double)(v0 + w0), p1 += (double)(v1 + w1);
-                    p2 += (double)(v2 + w2), p3 += (double)(v3 + w3);
-                }
-            }
-#pragma omp simd reduction(+ : p0, p1, p2, p3)
-CS_FLOAT_LANES_1
-            for (cs_intp j = j0 + 2 * h; j < jn; j++) {
+            for (cs_intp j = j0; j < jn; j++) {
                 T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
                 T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
                 e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
                 p0 += v0, p1 += v1, p2 += v2, p3 += v3;
             }
         } else {
-            if (h > 0) {
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
 CS_FLOAT_LANES_1
-                for (cs_intp j = j0; j < j0 + h; j++) {
-                    p0 += (double)(EXPNEG(x0[j] - m0) + EXPNEG(x0[j + h] - m0));
-                    p1 += (double)(EXPNEG(x1[j] - m1) + EXPNEG(x1[j + h] - m1));
-                    p2 += (double)(EXPNEG(x2[j] - m2) + EXPNEG(x2[j + h] - m2));
-                    p3 += (double)(EXPNEG(x3[j] - m3) + EXPNEG(x3[j + h] - m3));
-                }
-            }
-#pragma omp simd reduction(+ : p0, p1, p2, p3)
-CS_FLOAT_LANES_1
-            for (cs_intp j = j0 + 2 * h; j < jn; j++) {
+            for (cs_intp j = j0; j < jn; j++) {
                 p0 += EXPNEG(x0[j] - m0), p1 += EXPNEG(x1[j] - m1);
                 p2 += EXPNEG(x2[j] - m2), p3 += EXPNEG(x3[j] - m3);
             }
