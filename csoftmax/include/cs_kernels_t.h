@@ -250,74 +250,131 @@ static inline T CS_FN(row_max)(const T *x, cs_intp C)
 #endif
 }
 
+/* The four-row sums of the forward's float32 rows and of the backward
+   passes end with each row's partial sums in CS_SUM_VL double lanes: a
+   vector's worth, but at most 8 (one 64-byte vector of double), added at the
+   end by lanes_sum.  At x86-64-v4, float32 rows summed in 16 lanes took 16 doubles
+   a row through a four-step halving that gcc did not unroll, its steps
+   stored and reloaded; with 8 lanes (float32 on an AMD Zen 4 core at
+   x86-64-v4, kernel-only, ns an entry) softmax_backward C = 8 0.24 against
+   1.19, C = 16 0.20 against 0.45, C = 24 0.19 against 0.60, C = 64 0.17
+   against 0.22; log_softmax_backward C = 16 0.47 against 0.60, C = 24
+   0.45-0.53 against 0.72, C = 48 0.35 against 0.43.  The backward's widths
+   given as constants are then multiples of 8 lanes too (log_softmax_backward
+   C = 24, three of them: 0.45-0.53 against 0.51-0.59 as a vector and a
+   half).  float64 at v4 keeps its 8 lanes. */
+#define CS_SUM_VL (CS_VL < 8 ? CS_VL : (cs_intp)8)
+
+/* The sum of CS_SUM_VL lanes, halving: q[l] += q[l + h] for h = CS_SUM_VL
+   / 2, ..., 1 (q is overwritten).  The order is the source's, so every row
+   summed this way gets the same operations whatever the compiler. */
+CS_INLINE double CS_FN(lanes_sum)(double *q)
+{
+    for (int h = (int)CS_SUM_VL / 2; h > 0; h /= 2)
+        for (int l = 0; l < h; l++)
+            q[l] += q[l + h];
+    return q[0];
+}
+
+/* One vector of e (CS_VL entries) from v: a loop of its own per row, so
+   that the compiler sees one store stream (the four rows' stores in one loop
+   were checked against each other for overlap, pair by pair, every vector). */
+CS_INLINE void CS_FN(store_vec)(T *e, const T *v)
+{
+#pragma omp simd
+    for (int l = 0; l < CS_VL; l++)
+        e[l] = v[l];
+}
+
+/* row_sumexp_at for float32: the row's exponentials (pairs, as pair_half
+   says, added in float first) go a vector at a time into CS_VL double lanes,
+   folded to CS_SUM_VL and added by lanes_sum; the last C % CS_VL follow one
+   by one.  These are the operations rows4_sumexp_lanes applies to each of
+   its rows, so a row has the same sum either way. */
+static inline void CS_FN(row_sumexp_lanes)(const T *x, cs_intp C, T m, T *e, double *s)
+{
+    double q[CS_VL];
+    for (int l = 0; l < CS_VL; l++)
+        q[l] = 0.0;
+    const cs_intp n = C & ~(CS_VL - 1), h = CS_FN(pair_half)(n);
+    for (cs_intp j = 0; j < h; j += CS_VL) {
+        T v[CS_VL], w[CS_VL];
+#pragma omp simd
+CS_FLOAT_LANES
+        for (int l = 0; l < CS_VL; l++) {
+            v[l] = EXPNEG(x[j + l] - m), w[l] = EXPNEG(x[j + h + l] - m);
+            q[l] += (double)(v[l] + w[l]);
+        }
+        if (e != NULL)
+            CS_FN(store_vec)(e + j, v), CS_FN(store_vec)(e + j + h, w);
+    }
+    for (cs_intp j = 2 * h; j < n; j += CS_VL) {
+        T v[CS_VL];
+#pragma omp simd
+CS_FLOAT_LANES
+        for (int l = 0; l < CS_VL; l++) {
+            v[l] = EXPNEG(x[j + l] - m);
+            q[l] += v[l];
+        }
+        if (e != NULL)
+            CS_FN(store_vec)(e + j, v);
+    }
+    for (int k = CS_SUM_VL; k < CS_VL; k += CS_SUM_VL)
+        for (int l = 0; l < CS_SUM_VL; l++)
+            q[l] += q[k + l];
+    double a = CS_FN(lanes_sum)(q);
+    for (cs_intp j = n; j < C; j++) {
+        T v = EXPNEG(x[j] - m);
+        if (e != NULL)
+            e[j] = v;
+        a += v;
+    }
+    *s = a;
+}
+
 /* *s = sum of exp(x - m) over a row whose max is m; e receives the
-   exponentials unless NULL (e may be x).  The sum goes by chunks
-   (CS_ROW_CHUNK) into vector lanes, chunk totals added with cs_two_sum: a row
-   of one 1 and many entries under half an ulp of 1 sums right. */
+   exponentials unless NULL (e may be x).  float32 by row_sumexp_lanes;
+   float64 by chunks (CS_ROW_CHUNK) into vector lanes, chunk totals added
+   with cs_two_sum: a row of one 1 and many entries under half an ulp of 1
+   sums right. */
 static inline void CS_FN(row_sumexp_at)(const T *x, cs_intp C, T m, T *e, double *s)
 {
+    if (sizeof(T) == 4) {
+        CS_FN(row_sumexp_lanes)(x, C, m, e, s);
+        return;
+    }
     double sr = 0.0, err = 0.0;
     const cs_intp chunk = CS_ROW_CHUNK(C);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
-        double part = 0.0;
-        if (sizeof(T) == 8) {
-            /* lane l takes the terms j0 + l, j0 + l + 8, ...: 8 chains of at
-               most 32 terms, as a vector loop would have them, but also when
-               it is not vectorised (a sanitizer build, -O1) */
-            double lane[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
-            cs_intp j = j0;
-            for (; j + CS_ROW_LANES <= j1; j += CS_ROW_LANES) {
-                if (e != NULL) {
-#pragma omp simd
-CS_LANE_LOOP
-                    for (int l = 0; l < CS_ROW_LANES; l++) {
-                        T v = EXPNEG(x[j + l] - m);
-                        e[j + l] = v;
-                        lane[l] += v;
-                    }
-                } else {
-#pragma omp simd
-CS_LANE_LOOP
-                    for (int l = 0; l < CS_ROW_LANES; l++)
-                        lane[l] += EXPNEG(x[j + l] - m);
-                }
-            }
-            for (int l = 0; j + l < j1; l++) {
-                T v = EXPNEG(x[j + l] - m);
-                if (e != NULL)
-                    e[j + l] = v;
-                lane[l] += v;
-            }
-            part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-        } else {
-            const cs_intp h = CS_FN(pair_half)(j1 - j0);
+        /* lane l takes the terms j0 + l, j0 + l + 8, ...: 8 chains of at
+           most 32 terms, as a vector loop would have them, but also when
+           it is not vectorised (a sanitizer build, -O1) */
+        double lane[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+        cs_intp j = j0;
+        for (; j + CS_ROW_LANES <= j1; j += CS_ROW_LANES) {
             if (e != NULL) {
-#pragma omp simd reduction(+ : part)
-CS_FLOAT_LANES
-                for (cs_intp j = j0; j < j0 + h; j++) {
-                    T v = EXPNEG(x[j] - m), w = EXPNEG(x[j + h] - m);
-                    e[j] = v, e[j + h] = w;
-                    part += (double)(v + w);
-                }
-#pragma omp simd reduction(+ : part)
-CS_FLOAT_LANES
-                for (cs_intp j = j0 + 2 * h; j < j1; j++) {
-                    T v = EXPNEG(x[j] - m);
-                    e[j] = v;
-                    part += v;
+#pragma omp simd
+CS_LANE_LOOP
+                for (int l = 0; l < CS_ROW_LANES; l++) {
+                    T v = EXPNEG(x[j + l] - m);
+                    e[j + l] = v;
+                    lane[l] += v;
                 }
             } else {
-#pragma omp simd reduction(+ : part)
-CS_FLOAT_LANES
-                for (cs_intp j = j0; j < j0 + h; j++)
-                    part += (double)(EXPNEG(x[j] - m) + EXPNEG(x[j + h] - m));
-#pragma omp simd reduction(+ : part)
-CS_FLOAT_LANES
-                for (cs_intp j = j0 + 2 * h; j < j1; j++)
-                    part += EXPNEG(x[j] - m);
+#pragma omp simd
+CS_LANE_LOOP
+                for (int l = 0; l < CS_ROW_LANES; l++)
+                    lane[l] += EXPNEG(x[j + l] - m);
             }
         }
+        for (int l = 0; j + l < j1; l++) {
+            T v = EXPNEG(x[j + l] - m);
+            if (e != NULL)
+                e[j + l] = v;
+            lane[l] += v;
+        }
+        double part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
         cs_two_sum(&sr, &err, part);
     }
     *s = sr + err;
@@ -475,42 +532,6 @@ CS_INLINE void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
     CS_MAX_FIX(T, m3, C, 1, x3[j_]);
     m[0] = m0, m[1] = m1, m[2] = m2, m[3] = m3;
 #endif
-}
-
-/* The four-row sums of the forward's float32 rows and of the backward
-   passes end with each row's partial sums in CS_SUM_VL double lanes: a
-   vector's worth, but at most 8 (one 64-byte vector of double), added at the
-   end by lanes_sum.  At x86-64-v4, float32 rows summed in 16 lanes took 16 doubles
-   a row through a four-step halving that gcc did not unroll, its steps
-   stored and reloaded; with 8 lanes (float32 on an AMD Zen 4 core at
-   x86-64-v4, kernel-only, ns an entry) softmax_backward C = 8 0.24 against
-   1.19, C = 16 0.20 against 0.45, C = 24 0.19 against 0.60, C = 64 0.17
-   against 0.22; log_softmax_backward C = 16 0.47 against 0.60, C = 24
-   0.45-0.53 against 0.72, C = 48 0.35 against 0.43.  The backward's widths
-   given as constants are then multiples of 8 lanes too (log_softmax_backward
-   C = 24, three of them: 0.45-0.53 against 0.51-0.59 as a vector and a
-   half).  float64 at v4 keeps its 8 lanes. */
-#define CS_SUM_VL (CS_VL < 8 ? CS_VL : (cs_intp)8)
-
-/* The sum of CS_SUM_VL lanes, halving: q[l] += q[l + h] for h = CS_SUM_VL
-   / 2, ..., 1 (q is overwritten).  The order is the source's, so every row
-   summed this way gets the same operations whatever the compiler. */
-CS_INLINE double CS_FN(lanes_sum)(double *q)
-{
-    for (int h = (int)CS_SUM_VL / 2; h > 0; h /= 2)
-        for (int l = 0; l < h; l++)
-            q[l] += q[l + h];
-    return q[0];
-}
-
-/* One vector of e (CS_VL entries) from v: a loop of its own per row, so
-   that the compiler sees one store stream (the four rows' stores in one loop
-   were checked against each other for overlap, pair by pair, every vector). */
-CS_INLINE void CS_FN(store_vec)(T *e, const T *v)
-{
-#pragma omp simd
-    for (int l = 0; l < CS_VL; l++)
-        e[l] = v[l];
 }
 
 /* rows4_sumexp for float32: each row's exponentials (pairs, as pair_half
