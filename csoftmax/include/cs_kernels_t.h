@@ -116,9 +116,10 @@ static inline T CS_FN(unkey)(TI k)
    errors kept: a row's chunk is CS_ROW_LANES explicit lanes of 32 terms each
    (the order is fixed in the source, so the accuracy does not depend on how
    the compiler vectorises), a column's chain is 16 terms.  float32 sums, taken
-   in double, lose nothing that shows in float: one chunk. */
+   in double, lose nothing that shows in float: one chunk (a column's; a row's
+   go by row_sumexp_lanes and rows4_sumexp_lanes, which have no chunks). */
 #define CS_ROW_LANES 8
-#define CS_ROW_CHUNK(C) (sizeof(T) == 8 ? 32 * CS_ROW_LANES : (C))
+#define CS_ROW_CHUNK (32 * CS_ROW_LANES)
 #define CS_COL_CHUNK(C) (sizeof(T) == 8 ? 16 : (C))
 
 static inline cs_intp CS_FN(block_rows)(cs_intp C)
@@ -354,7 +355,7 @@ static inline void CS_FN(row_sumexp_at)(const T *x, cs_intp C, T m, T *e, double
         return;
     }
     double sr = 0.0, err = 0.0;
-    const cs_intp chunk = CS_ROW_CHUNK(C);
+    const cs_intp chunk = CS_ROW_CHUNK;
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         /* lane l takes the terms j0 + l, j0 + l + 8, ...: 8 chains of at
@@ -640,7 +641,7 @@ CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m
     const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     double r0 = 0.0, r1 = 0.0, r2 = 0.0, r3 = 0.0;
-    const cs_intp chunk = CS_ROW_CHUNK(C), n = C & ~(CS_VL - 1);
+    const cs_intp chunk = CS_ROW_CHUNK, n = C & ~(CS_VL - 1);
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
         cs_intp jn = j1 < n ? j1 : n;
