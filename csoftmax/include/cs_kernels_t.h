@@ -1553,6 +1553,20 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
     return ((dl[0] + dl[1]) + (dl[2] + dl[3])) + ((dl[4] + dl[5]) + (dl[6] + dl[7]));
 }
 
+/* Rows over CS_BWD_BACK_BYTES an array (their three arrays then near or past
+   the 32-48 KiB of L1 data cache of current x86 cores) take their output pass
+   backwards, a block of CS_BWD_BACK_BYTES / 2 at a time: the end of the row,
+   read last by the dot product, is still in L1 when the output pass begins
+   there, where going forwards it starts from lines that have left.  The
+   output is elementwise: the order changes no bit.  On an AMD Zen 4 core at
+   x86-64-v4, kernel-only, one thread, medians of 7-9 interleaved rounds, ns
+   an entry, against forwards: float32 C = 4096 0.204 against 0.216, C =
+   10000 0.207 against 0.236, C = 32768 even (a row of s and g fills L1 four
+   times over); float64 C = 2048 0.405 against 0.444, C = 4096 0.417 against
+   0.469, C = 10000 0.414 against 0.426; float32 C = 2048 (inside the bound)
+   even. */
+#define CS_BWD_BACK_BYTES 8192
+
 /* out = s * (g - <g, s>) */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
@@ -1570,9 +1584,13 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
         const T *sr = s + i * ss, *gr = g + i * gs;
         T *o = out + i * os;
         T d = (T)CS_FN(row_dot)(gr, sr, C);
+        const cs_intp B = C * (cs_intp)sizeof(T) > CS_BWD_BACK_BYTES ? CS_BWD_BACK_BYTES / 2 / (cs_intp)sizeof(T) : C;
+        for (cs_intp j0 = (C - 1) / B * B; j0 >= 0; j0 -= B) {
+            const cs_intp j1 = C - j0 > B ? j0 + B : C;
 #pragma omp simd
-        for (cs_intp j = 0; j < C; j++)
-            o[j] = sr[j] * (gr[j] - d);
+            for (cs_intp j = j0; j < j1; j++)
+                o[j] = sr[j] * (gr[j] - d);
+        }
     }
 }
 

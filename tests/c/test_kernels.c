@@ -442,6 +442,46 @@ static void test_log_backward_range(const cs_ops *ops, int dt, cs_intp N, cs_int
     free(ls); free(g); free(out);
 }
 
+/* ---- softmax_backward over rows past 8 KiB an array ---- */
+
+/* Their output pass goes backwards by blocks, the first of them partial: the
+   result against the reference, and in place (out = g, then out = s) the
+   same bits. */
+static void test_backward_wide(const cs_ops *ops, int dt, cs_intp N, cs_intp C)
+{
+    const size_t esize = dt == CS_F32 ? 4 : 8;
+    void *x = randn(dt, N * C, 4.0), *g = randn(dt, N * C, 1.0), *s = alloc(dt, N * C);
+    void *out = alloc(dt, N * C), *g2 = alloc(dt, N * C), *s2 = alloc(dt, N * C);
+    ld *r = malloc(sizeof(ld) * C);
+    for (cs_intp i = 0; i < N; i++) {
+        ref_row(x, dt, i * C, 1, C, r);
+        for (cs_intp j = 0; j < C; j++)
+            set(s, dt, i * C + j, r[j]);
+    }
+    cs_task b = {0};
+    b.x = s; b.xs0 = C; b.xs1 = 1; b.g = g; b.gs0 = C; b.gs1 = 1;
+    b.y = out; b.ys0 = C; b.ys1 = 1; b.C = C;
+    run(ops, CS_K_softmax_backward_rows, dt, &b, N, NULL);
+    for (cs_intp i = 0; i < N; i++) {
+        ld acc = 0;
+        for (cs_intp j = 0; j < C; j++)
+            acc += get(g, dt, i * C + j) * get(s, dt, i * C + j);
+        for (cs_intp j = 0; j < C; j++)
+            check("softmax_backward_rows", dt, "dx of a wide row", i * C + j, get(out, dt, i * C + j),
+                  get(s, dt, i * C + j) * (get(g, dt, i * C + j) - acc));
+    }
+    for (int onto_s = 0; onto_s < 2; onto_s++) {
+        memcpy(g2, g, N * C * esize);
+        memcpy(s2, s, N * C * esize);
+        b.x = s2; b.g = g2; b.y = onto_s ? s2 : g2;
+        run(ops, CS_K_softmax_backward_rows, dt, &b, N, NULL);
+        for (cs_intp i = 0; i < N * C; i++)
+            check("softmax_backward_rows", dt, onto_s ? "dx onto s" : "dx onto g", i,
+                  memcmp((char *)b.y + i * esize, (char *)out + i * esize, esize) == 0, 1);
+    }
+    free(x); free(g); free(s); free(out); free(g2); free(s2); free(r);
+}
+
 /* ---- one long row in pieces ---- */
 
 static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
@@ -526,6 +566,7 @@ int main(void)
                 for (size_t b = 0; b < sizeof Cs / sizeof *Cs; b++)
                     for (int pad = 0; pad < 2; pad++)
                         test_rows(ops, dt, Ns[a], Cs[b], pad);
+            test_backward_wide(ops, dt, 3, 2100);
             test_cols(ops, dt, 2, 1, 5, 16);
             test_cols(ops, dt, 2, 3, 40, 16);
             test_cols(ops, dt, 3, 17, 33, 32);
