@@ -1580,8 +1580,19 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
    10000 0.207 against 0.236, C = 32768 even (a row of s and g fills L1 four
    times over); float64 C = 2048 0.405 against 0.444, C = 4096 0.417 against
    0.469, C = 10000 0.414 against 0.426; float32 C = 2048 (inside the bound)
-   even. */
+   even.  Out of line: inlined, even behind a test, it cost the narrower rows'
+   plain loop (float32 C = 200 0.19-0.20 against 0.18). */
 #define CS_BWD_BACK_BYTES 8192
+CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_intp C, T d)
+{
+    const cs_intp B = CS_BWD_BACK_BYTES / 2 / (cs_intp)sizeof(T);
+    for (cs_intp j0 = (C - 1) / B * B; j0 >= 0; j0 -= B) {
+        const cs_intp j1 = C - j0 > B ? j0 + B : C;
+#pragma omp simd
+        for (cs_intp j = j0; j < j1; j++)
+            o[j] = sr[j] * (gr[j] - d);
+    }
+}
 
 /* out = s * (g - <g, s>) */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
@@ -1600,13 +1611,13 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
         const T *sr = s + i * ss, *gr = g + i * gs;
         T *o = out + i * os;
         T d = (T)CS_FN(row_dot)(gr, sr, C);
-        const cs_intp B = C * (cs_intp)sizeof(T) > CS_BWD_BACK_BYTES ? CS_BWD_BACK_BYTES / 2 / (cs_intp)sizeof(T) : C;
-        for (cs_intp j0 = (C - 1) / B * B; j0 >= 0; j0 -= B) {
-            const cs_intp j1 = C - j0 > B ? j0 + B : C;
-#pragma omp simd
-            for (cs_intp j = j0; j < j1; j++)
-                o[j] = sr[j] * (gr[j] - d);
+        if (C * (cs_intp)sizeof(T) > CS_BWD_BACK_BYTES) {
+            CS_FN(backward_out_back)(sr, gr, o, C, d);
+            continue;
         }
+#pragma omp simd
+        for (cs_intp j = 0; j < C; j++)
+            o[j] = sr[j] * (gr[j] - d);
     }
 }
 
