@@ -1577,10 +1577,10 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
    output is elementwise: the order changes no bit.  On an AMD Zen 4 core at
    x86-64-v4, kernel-only, one thread, medians of 7-9 interleaved rounds, ns
    an entry, against forwards: float32 C = 4096 0.204 against 0.216, C =
-   10000 0.207 against 0.236, C = 32768 even (a row of s and g fills L1 four
-   times over); float64 C = 2048 0.405 against 0.444, C = 4096 0.417 against
-   0.469, C = 10000 0.414 against 0.426; float32 C = 2048 (inside the bound)
-   even.  Out of line: inlined, even behind a test, it cost the narrower rows'
+   10000 0.202-0.207 against 0.208-0.236 (two runs), C = 32768 even (a row
+   of s and g fills L1 four times over); float64 C = 2048 0.403-0.405
+   against 0.441-0.444, C = 4096 0.417 against 0.469, C = 10000 0.414
+   against 0.426; float32 C = 2048 (inside the bound) even.  Out of line: inlined, even behind a test, it cost the narrower rows'
    plain loop (float32 C = 200 0.19-0.20 against 0.18). */
 #define CS_BWD_BACK_BYTES 8192
 CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_intp C, T d)
