@@ -1416,13 +1416,14 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
 #define CS_LOG_BWD4(j)                                                                           \
     (o0[j] = g0[j] - EXPNEG_FMA(l0[j]) * k[0], o1[j] = g1[j] - EXPNEG_FMA(l1[j]) * k[1],         \
      o2[j] = g2[j] - EXPNEG_FMA(l2[j]) * k[2], o3[j] = g3[j] - EXPNEG_FMA(l3[j]) * k[3])
-    /* A row's last C % CS_VL entries, where that is not a vector of
-       CS_SUM_VL (float32 at x86-64-v4), go in vectors of CS_SUM_VL under a
-       mask: gcc left all but a whole half vector to scalar exponentials, four
-       rows' worth one by one.  On an AMD Zen 4 core, kernel-only, one thread,
-       min of 7 interleaved rounds: C = 100 0.386 against 0.444 ns an entry,
-       C = 24 and 33 even (as is softmax_backward's cheaper output, which
-       keeps gcc's way: C = 33 0.26 against 0.22 under a mask). */
+    /* Whole vectors first.  Where a vector is wider than CS_SUM_VL (float32
+       at x86-64-v4), a row's last C % CS_VL entries then go in vectors of
+       CS_SUM_VL under a mask: gcc took at most one half vector of them and
+       left the rest to scalar exponentials, four rows' worth one by one.  On
+       an AMD Zen 4 core, kernel-only, one thread, min of 7 interleaved
+       rounds: C = 100 0.386 against 0.444 ns an entry, C = 24 and 33 even
+       (softmax_backward's output, cheaper, keeps gcc's way: under a mask C =
+       33 took 0.26 against 0.22). */
     const cs_intp m = CS_VL > CS_SUM_VL ? C - C % CS_VL : C;
 #pragma omp simd
     for (cs_intp j = 0; j < m; j++)
@@ -1580,8 +1581,9 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
    10000 0.202-0.207 against 0.208-0.236 (two runs), C = 32768 even (a row
    of s and g fills L1 four times over); float64 C = 2048 0.403-0.405
    against 0.441-0.444, C = 4096 0.417 against 0.469, C = 10000 0.414
-   against 0.426; float32 C = 2048 (inside the bound) even.  Out of line: inlined, even behind a test, it cost the narrower rows'
-   plain loop (float32 C = 200 0.19-0.20 against 0.18). */
+   against 0.426; float32 C = 2048 (inside the bound) even.  Out of line:
+   inlined, even behind a test, it cost the narrower rows' plain loop
+   (float32 C = 200 0.19-0.20 against 0.18). */
 #define CS_BWD_BACK_BYTES 8192
 CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_intp C, T d)
 {
