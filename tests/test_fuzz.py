@@ -142,6 +142,8 @@ def shape_for(rng, ndim_max=3, wide=True):
         shape[int(rng.integers(ndim))] = int(rng.choice([48, 64, 96, 100, 128, 256, 257, 1000]))
     elif wide and r < 0.18:   # the threaded path
         shape = [int(rng.choice([70, 300])), 1000][:max(ndim, 2)] + [1] * (ndim - 2)
+    elif wide and r < 0.20:   # rows past 8 KiB (softmax_backward's backwards output pass)
+        shape = [int(rng.choice([1, 3])), 2100][:max(ndim, 2)] + [1] * (ndim - 2)
     return tuple(shape)
 
 
