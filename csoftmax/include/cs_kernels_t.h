@@ -1359,6 +1359,61 @@ CS_NOINLINE void CS_FN(log_backward_exp_row)(const T *lr, const T *gr, T *o, cs_
         o[j] = gr[j] - EXP(lr[j]) * k;
 }
 
+CS_NOINLINE void CS_FN(log_backward_fma_row)(const T *lr, const T *gr, T *o, cs_intp C, T k)
+{
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        o[j] = gr[j] - EXPNEG_FMA(lr[j]) * k;
+}
+
+/* The first pass of log_softmax_backward over a row's entries j0 to j1 (j0
+   a multiple of 2 CS_SUM_VL, j1 a multiple of CS_SUM_VL): the sum of g into
+   the double lanes q, and in p whether the log-softmax l has an entry above
+   0.  Float32 entries go in pairs, g[j + t] + g[j + CS_SUM_VL + t] added in
+   float before the lane takes it: one float rounding of a pair's sum, and
+   half the conversions and double additions, which otherwise compete with
+   the exponentials' multiply-adds for the same pipes.  Every path of
+   log_softmax_backward (log_backward_rows4, log_backward_row1,
+   log_backward_pipe) sums a row this way, so a row gets the same bits on
+   any of them. */
+#define CS_LOG_PAIRS (sizeof(T) == 4)
+CS_INLINE void CS_FN(log_sum_lanes)(const T *l, const T *g, cs_intp j0, cs_intp j1, double *q, int *p)
+{
+    cs_intp j = j0;
+    for (; CS_LOG_PAIRS && j + 2 * CS_SUM_VL <= j1; j += 2 * CS_SUM_VL) {
+        const cs_intp h = j + CS_SUM_VL;
+#pragma omp simd
+        for (int t = 0; t < CS_SUM_VL; t++) {
+            q[t] += g[j + t] + g[h + t];
+            p[t] |= (l[j + t] > 0) | (l[h + t] > 0);
+        }
+    }
+    for (; j < j1; j += CS_SUM_VL) {
+#pragma omp simd
+        for (int t = 0; t < CS_SUM_VL; t++) {
+            q[t] += g[j + t];
+            p[t] |= l[j + t] > 0;
+        }
+    }
+}
+
+/* The end of a row's first pass: its lanes added by lanes_sum, then the
+   entries from n (C rounded down to CS_SUM_VL) on; *pos whether l has an
+   entry above 0.  q and p are zeroed for the next row. */
+CS_INLINE double CS_FN(log_sum_end)(const T *l, const T *g, cs_intp n, cs_intp C, double *q, int *p, int *pos)
+{
+    double a = CS_FN(lanes_sum)(q);
+    int above = 0;
+    for (int t = 0; t < CS_SUM_VL; t++)
+        above |= p[t], q[t] = 0.0, p[t] = 0;
+    for (cs_intp j = n; j < C; j++) {
+        a += g[j];
+        above |= l[j] > 0;
+    }
+    *pos = above;
+    return a;
+}
+
 /* Four rows of log_softmax_backward, out = g - exp(log s) sum(g) (rows as
    backward_rows4's): one loop takes the four sums of g, each row's lanes
    added by lanes_sum, and a test for an entry above 0 over the four rows;
@@ -1374,11 +1429,12 @@ CS_NOINLINE void CS_FN(log_backward_exp_row)(const T *lr, const T *gr, T *o, cs_
    C = 64 0.49-0.51 against 0.56-0.62; float64 C = 8 1.52-1.61 against
    1.80-1.93, C = 16 1.48-1.51 against 1.54-1.62, C = 32 1.38-1.41 against
    1.44-1.48, but C = 48 (384 bytes) 1.87 against 1.51, so float64 rows up
-   to 256 bytes.  Rows of 12 and 16 vectors are no faster with the width a
-   constant (float32 C = 128 0.55 against 0.52), which backward_mid leaves
-   to softmax_backward.  At the baseline level (EXP every row) even or
-   slower. */
-#define CS_LOG_BWD_MID_BYTES (sizeof(T) == 8 ? 256 : CS_BWD_MID_BYTES)
+   to 256 bytes, and at x86-64-v4 float32 rows too (wider ones take
+   log_backward_pipe there).  Rows of 12 and 16 vectors are no faster with
+   the width a constant (float32 C = 128 0.55 against 0.52), which
+   backward_mid leaves to softmax_backward.  At the baseline level (EXP
+   every row) even or slower. */
+#define CS_LOG_BWD_MID_BYTES (CS_LOG_PIPE || sizeof(T) == 8 ? 256 : CS_BWD_MID_BYTES)
 CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp, T *const *op, cs_intp C)
 {
     const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
@@ -1388,7 +1444,19 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     int p[CS_SUM_VL];
     for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0, p[l] = 0;
-    for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
+    /* log_sum_lanes for the four rows in one loop */
+    cs_intp j = 0;
+    for (; CS_LOG_PAIRS && j + 2 * CS_SUM_VL <= n; j += 2 * CS_SUM_VL) {
+        const cs_intp h = j + CS_SUM_VL;
+#pragma omp simd
+        for (int l = 0; l < CS_SUM_VL; l++) {
+            q0[l] += g0[j + l] + g0[h + l], q1[l] += g1[j + l] + g1[h + l];
+            q2[l] += g2[j + l] + g2[h + l], q3[l] += g3[j + l] + g3[h + l];
+            p[l] |= (l0[j + l] > 0) | (l1[j + l] > 0) | (l2[j + l] > 0) | (l3[j + l] > 0) |
+                    (l0[h + l] > 0) | (l1[h + l] > 0) | (l2[h + l] > 0) | (l3[h + l] > 0);
+        }
+    }
+    for (; j < n; j += CS_SUM_VL) {
 #pragma omp simd
         for (int l = 0; l < CS_SUM_VL; l++) {
             q0[l] += g0[j + l], q1[l] += g1[j + l], q2[l] += g2[j + l], q3[l] += g3[j + l];
@@ -1449,22 +1517,9 @@ CS_INLINE void CS_FN(log_backward_row1)(const T *l0, const T *g0, T *o0, cs_intp
     int p[CS_SUM_VL];
     for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = 0.0, p[l] = 0;
-    for (cs_intp j = 0; j < n; j += CS_SUM_VL) {
-#pragma omp simd
-        for (int l = 0; l < CS_SUM_VL; l++) {
-            q0[l] += g0[j + l];
-            p[l] |= l0[j + l] > 0;
-        }
-    }
-    double a0 = CS_FN(lanes_sum)(q0);
-    int pos = 0;
-    for (int l = 0; l < CS_SUM_VL; l++)
-        pos |= p[l];
-    for (cs_intp j = n; j < C; j++) {
-        a0 += g0[j];
-        pos |= l0[j] > 0;
-    }
-    const T k = (T)a0;
+    CS_FN(log_sum_lanes)(l0, g0, 0, n, q0, p);
+    int pos;
+    const T k = (T)CS_FN(log_sum_end)(l0, g0, n, C, q0, p, &pos);
     if (pos) {
         CS_FN(log_backward_exp_row)(l0, g0, o0, C, k);
         return;
@@ -1472,6 +1527,72 @@ CS_INLINE void CS_FN(log_backward_row1)(const T *l0, const T *g0, T *o0, cs_intp
 #pragma omp simd
     for (cs_intp j = 0; j < C; j++)
         o0[j] = g0[j] - EXPNEG_FMA(l0[j]) * k;
+}
+
+/* Rows of log_softmax_backward past CS_LOG_BWD_MID_BYTES, where the
+   exponential is EXPNEG_FMA, in a pipeline: the loop that writes a row's
+   output also takes the next row's first pass (log_sum_lanes, a vector pair
+   at a time), so that its conversions and additions fill the cycles the
+   exponentials leave between their multiply-adds, instead of taking cycles
+   of their own; the next row's lines come into L1 meanwhile.  A row gets
+   log_backward_row1's bits.  On an AMD Zen 4 core at x86-64-v4,
+   kernel-only, one thread, 409600 entries, min of 7 interleaved rounds, ns
+   an entry, against the two passes one after the other (four rows at a
+   time up to 512 bytes): float32 C = 100 0.34 against 0.39, C = 200 0.30
+   against 0.38, C = 1000 0.28 against 0.32, C = 4096 0.27 against 0.36;
+   float64 C = 48 0.75 against 0.82, C = 200 0.69 against 0.82, C = 1000
+   0.70 against 0.84.  At 256 bytes a row and below, four rows at a time
+   stay ahead (float32 C = 48 0.34 against 0.51, C = 64 0.33 against 0.34).
+   At x86-64-v3 (16 vector registers) it lost on the same core (float64
+   C = 200 1.14 against 1.05, float32 C = 1000 0.52 against 0.38), so it
+   is for x86-64-v4 only. */
+#define CS_LOG_PIPE (CS_LOG_BWD_NEG && CS_VEC_BYTES >= 64)
+#define CS_LOG_PIPE_STEP (CS_LOG_PAIRS ? 2 * CS_SUM_VL : CS_VL)
+CS_INLINE void CS_FN(log_backward_pipe)(const T *ls, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os,
+                                        cs_intp nrows, cs_intp C)
+{
+    const cs_intp n = C & ~(CS_SUM_VL - 1), m = C - C % CS_LOG_PIPE_STEP;
+    double q[CS_SUM_VL];
+    int p[CS_SUM_VL];
+    for (int t = 0; t < CS_SUM_VL; t++)
+        q[t] = 0.0, p[t] = 0;
+    CS_FN(log_sum_lanes)(ls, g, 0, n, q, p);
+    for (cs_intp i = 0; i < nrows; i++) {
+        const T *l0 = ls + i * ss, *g0 = g + i * gs, *l1 = l0 + ss, *g1 = g0 + gs;
+        T *o0 = out + i * os;
+        int pos;
+        const T k = (T)CS_FN(log_sum_end)(l0, g0, n, C, q, p, &pos);
+        if (pos || i + 1 == nrows) {
+            if (pos)
+                CS_FN(log_backward_exp_row)(l0, g0, o0, C, k);
+            else
+                CS_FN(log_backward_fma_row)(l0, g0, o0, C, k);
+            if (i + 1 < nrows)
+                CS_FN(log_sum_lanes)(l1, g1, 0, n, q, p);
+            continue;
+        }
+        for (cs_intp j = 0; j < m; j += CS_LOG_PIPE_STEP) {
+            CS_FN(log_sum_lanes)(l1, g1, j, j + CS_LOG_PIPE_STEP, q, p);
+#pragma omp simd
+            for (cs_intp t = j; t < j + CS_LOG_PIPE_STEP; t++)
+                o0[t] = g0[t] - EXPNEG_FMA(l0[t]) * k;
+        }
+        CS_FN(log_sum_lanes)(l1, g1, m, n, q, p);
+        /* the last C % CS_LOG_PIPE_STEP entries: under a mask where a vector
+           is wider than CS_SUM_VL, as in log_backward_rows4 */
+        if (CS_VL > CS_SUM_VL) {
+            for (cs_intp j0 = m; j0 < C; j0 += CS_SUM_VL) {
+#pragma omp simd
+                for (cs_intp t = j0; t < j0 + CS_SUM_VL; t++)
+                    if (t < C)
+                        o0[t] = g0[t] - EXPNEG_FMA(l0[t]) * k;
+            }
+        } else {
+#pragma omp simd
+            for (cs_intp t = m; t < C; t++)
+                o0[t] = g0[t] - EXPNEG_FMA(l0[t]) * k;
+        }
+    }
 }
 
 /* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
@@ -1660,10 +1781,11 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
     /* Narrow rows take the narrow block, except rows of one or two whole
        vectors at x86-64-v3 (on an AMD Zen 3 core, kernel-only: float32 at
        C = 8 0.95 against 1.79 ns an entry for the narrow block, float64 at
-       C = 8 1.95 against 3.18).  Those and the wider rows up to
-       CS_LOG_BWD_MID_BYTES go four at a time where the exponential is
-       EXPNEG_FMA (log_backward_rows4), the rest row by row; either way a row
-       of whole vectors has the width a constant (CS_MID_WIDTHS; float32 at
+       C = 8 1.95 against 3.18).  Where the exponential is EXPNEG_FMA, those
+       and the wider rows up to CS_LOG_BWD_MID_BYTES go four at a time
+       (log_backward_rows4), and at x86-64-v4 the rest in the pipeline
+       (log_backward_pipe); the others row by row.  Four at a time and row
+       by row, a row of whole vectors has the width a constant (CS_MID_WIDTHS; float32 at
        x86-64-v3, row by row: C = 16 0.79 against 1.05 ns an entry, C = 24
        0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower; four
        at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80). */
@@ -1674,6 +1796,10 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
     if (CS_LOG_BWD_NEG && C * (cs_intp)sizeof(T) <= CS_LOG_BWD_MID_BYTES) {
         CS_FN(backward_mid)(ls, ss, g, gs, out, os, nrows, C, CS_FN(log_backward_rows4),
                             CS_FN(log_backward_row1), 0, stream);
+        return;
+    }
+    if (CS_LOG_PIPE) {
+        CS_FN(log_backward_pipe)(ls, ss, g, gs, out, os, nrows, C);
         return;
     }
 #define CS_LOG_BWD_LOOP(W)                                                          \
