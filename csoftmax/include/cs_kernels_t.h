@@ -1444,7 +1444,11 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     int p[CS_SUM_VL];
     for (int l = 0; l < CS_SUM_VL; l++)
         q0[l] = q1[l] = q2[l] = q3[l] = 0.0, p[l] = 0;
-    /* log_sum_lanes for the four rows in one loop */
+    /* log_sum_lanes for the four rows in one loop (as four calls of it, one
+       row after another, and the test for an entry above 0 taken from
+       them: float32 at v4, kernel-only, min of 7, C = 16 0.62 against 0.47
+       ns an entry, C = 33 0.62 against 0.51, C = 64 0.37 against 0.33;
+       float64 C = 24 0.99 against 0.91) */
     cs_intp j = 0;
     for (; CS_LOG_PAIRS && j + 2 * CS_SUM_VL <= n; j += 2 * CS_SUM_VL) {
         const cs_intp h = j + CS_SUM_VL;
