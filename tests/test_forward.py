@@ -155,14 +155,17 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, name, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-def test_a_call_large_enough_to_prefetch(isa, dtype, rng):
-    # a call of 8 MiB or more prefetches its mid-width rows (softmax): the same
-    # bits as the same rows in calls below that size, on one and two threads
-    C = 100
+@pytest.mark.parametrize("C", [100, 300])
+def test_a_call_large_enough_to_prefetch(isa, dtype, C, rng):
+    # a call of 8 MiB or more prefetches its mid-width rows of under 512 bytes
+    # (softmax) and takes longer ones one at a time, not four side by side:
+    # the same bits as the same rows in calls below that size, on one and two
+    # threads
     x = logits(rng, ((8 << 20) // (C * np.dtype(dtype).itemsize) + 7, C), dtype)
     whole = csoftmax.softmax(x, axis=-1)
-    for lo in range(0, len(x), 5000):
-        np.testing.assert_array_equal(csoftmax.softmax(x[lo:lo + 5000], axis=-1), whole[lo:lo + 5000],
+    step = 500000 // C
+    for lo in range(0, len(x), step):
+        np.testing.assert_array_equal(csoftmax.softmax(x[lo:lo + step], axis=-1), whole[lo:lo + step],
                                       err_msg=f"rows from {lo}")
     before = csoftmax.get_num_threads()
     csoftmax.set_num_threads(1)

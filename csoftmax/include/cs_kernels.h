@@ -62,11 +62,25 @@ enum { CS_F32 = 0, CS_F64 = 1 };
    threads: C = 100 0.49-0.66 against 0.80-0.94 ns an entry, C = 256
    0.75-0.80 against 0.90-0.94; but in cache (409600 entries) 5-25 % slower,
    hence the threshold, above what two arrays could keep of a core's share of
-   the last-level cache.  Rows of 4000 bytes the prefetchers follow (C = 1000
-   0.72 against 0.66 with the prefetches), hence CS_STREAM_ROW_BYTES; and
-   log_softmax, whose last pass reads x again, gained nothing (C = 100-256). */
+   the last-level cache.  The backward passes do so for rows up to
+   CS_STREAM_ROW_BYTES; log_softmax, whose last pass reads x again, gained
+   nothing (C = 100-256). */
 #define CS_STREAM_BYTES ((cs_intp)8 << 20)
 #define CS_STREAM_ROW_BYTES 2048
+/* In such a call, softmax takes rows of CS_STREAM_WIDE_BYTES or more one at
+   a time, as it does wide rows (one stream for the prefetchers; the row's
+   stores keep the memory busy while its exponentials run), and prefetches
+   only shorter ones.  AMD Zen 4, kernel-only, 8.2M entries on two threads,
+   ns an entry, min / median of 5 (a copy: 0.18-0.28 float32, 0.53-0.70
+   float64): x86-64-v4 float32 C = 128 0.36 / 0.40 against 0.47 / 0.49,
+   C = 256 0.26 / 0.38 against 0.42 / 0.45, C = 1000 0.25 / 0.31 against
+   0.37 / 0.48; float64 C = 256 0.56 / 0.65 against 0.85 / 0.92, C = 64
+   (512 bytes) 0.88 / 0.94 against 0.92 / 1.01; x86-64-v3 float32 C = 256
+   0.43 against 0.53, C = 1000 0.42 / 0.48 against 0.56 / 0.58, float64
+   C = 256 0.95 / 1.10 against 1.19 / 1.22.  Below 512 bytes the four rows
+   stay ahead (float32 C = 64 0.49 against 0.29 min, C = 48 0.67 against
+   0.39; C = 100 even). */
+#define CS_STREAM_WIDE_BYTES 512
 
 typedef struct cs_task {
     /* operands, with the stride between rows (or outer blocks) and classes */

@@ -25,21 +25,13 @@
 
 /* clang sizes a loop's vectors by its widest type: a float32 loop that adds
    into double would get half the level's float lanes (2 on NEON and SSE2).
-   CS_FLOAT_LANES asks for all of them (GCC unpacks to double by itself).
-   CS_FLOAT_LANES_1 asks for one vector a sum too (no interleaving), for the
-   loops that take four rows' sums, with and without storing the
-   exponentials: the two must add alike, for the cross-entropy's loss alone
-   and with its gradient to come out the same.  clang interleaved them
-   differently in float64 at 512-bit vectors; with four rows' sums side by
-   side the loop has four chains anyway. */
+   CS_FLOAT_LANES asks for all of them (GCC unpacks to double by itself). */
 #ifndef CS_FLOAT_LANES
 #if defined(__clang__)
 #define CS_LANES (CS_VEC_BYTES / sizeof(T))
 #define CS_FLOAT_LANES _Pragma("clang loop vectorize_width(CS_LANES)")
-#define CS_FLOAT_LANES_1 _Pragma("clang loop vectorize_width(CS_LANES) interleave_count(1)")
 #else
 #define CS_FLOAT_LANES
-#define CS_FLOAT_LANES_1
 #endif
 #endif
 /* A float32 loop over one vector's lanes that adds into double: clang would
@@ -361,6 +353,13 @@ CS_FLOAT_VEC
     *s = a;
 }
 
+/* The total of a float64 chunk's CS_ROW_LANES lanes, in a fixed order: one
+   row's (row_sumexp_at) and four rows' (rows4_sumexp) chunks add alike. */
+CS_INLINE double CS_FN(lanes8_sum)(const double *a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 /* *s = sum of exp(x - m) over a row whose max is m; e receives the
    exponentials unless NULL (e may be x).  float32 by row_sumexp_lanes;
    float64 by chunks (CS_ROW_CHUNK) into vector lanes, chunk totals added
@@ -405,8 +404,7 @@ CS_LANE_LOOP
                 e[j + l] = v;
             lane[l] += v;
         }
-        double part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-        cs_two_sum(&sr, &err, part);
+        cs_two_sum(&sr, &err, CS_FN(lanes8_sum)(lane));
     }
     *s = sr + err;
 }
@@ -638,18 +636,13 @@ CS_FLOAT_VEC
 }
 
 /* s[q] = sum of exp(x[q] - m[q]) over four rows: float32 by
-   rows4_sumexp_lanes, float64 as row_sumexp (chunks of CS_ROW_CHUNK, totals
-   added with cs_two_sum); e (rows es apart, possibly x) receives the
-   exponentials unless NULL. */
+   rows4_sumexp_lanes, float64 by row_sumexp_at's arithmetic (chunks of
+   CS_ROW_CHUNK in CS_ROW_LANES explicit lanes, totals added with
+   cs_two_sum), so that a row gets the same bits one or four at a time; e
+   (rows es apart, possibly x) receives the exponentials unless NULL. */
 CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                        T *e, cs_intp es, double *s)
 {
-#if defined(__clang__)
-    /* the four sums' vector lanes may be added in any order (clang otherwise
-       adds them one by one, in order: a chain of 8 additions a row; the
-       pragma does not reach rows4_sumexp_lanes, defined apart) */
-#pragma clang fp reassociate(on)
-#endif
     if (sizeof(T) == 4) {
         CS_FN(rows4_sumexp_lanes)(x, xs, C, m, e, es, s);
         return;
@@ -661,37 +654,40 @@ CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m
     const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     double r0 = 0.0, r1 = 0.0, r2 = 0.0, r3 = 0.0;
-    const cs_intp chunk = CS_ROW_CHUNK, n = C & ~(CS_VL - 1);
+    const cs_intp chunk = CS_ROW_CHUNK;
     for (cs_intp j0 = 0; j0 < C; j0 += chunk) {
         cs_intp j1 = C - j0 > chunk ? j0 + chunk : C;
-        cs_intp jn = j1 < n ? j1 : n;
-        double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
-        if (e != NULL) {
-#pragma omp simd reduction(+ : p0, p1, p2, p3)
-CS_FLOAT_LANES_1
-            for (cs_intp j = j0; j < jn; j++) {
-                T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
-                T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
-                e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
-                p0 += v0, p1 += v1, p2 += v2, p3 += v3;
-            }
-        } else {
-#pragma omp simd reduction(+ : p0, p1, p2, p3)
-CS_FLOAT_LANES_1
-            for (cs_intp j = j0; j < jn; j++) {
-                p0 += EXPNEG(x0[j] - m0), p1 += EXPNEG(x1[j] - m1);
-                p2 += EXPNEG(x2[j] - m2), p3 += EXPNEG(x3[j] - m3);
+        double a0[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0}, a1[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+        double a2[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0}, a3[CS_ROW_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+        cs_intp j = j0;
+        for (; j + CS_ROW_LANES <= j1; j += CS_ROW_LANES) {
+            if (e != NULL) {
+#pragma omp simd
+CS_LANE_LOOP
+                for (int l = 0; l < CS_ROW_LANES; l++) {
+                    T v0 = EXPNEG(x0[j + l] - m0), v1 = EXPNEG(x1[j + l] - m1);
+                    T v2 = EXPNEG(x2[j + l] - m2), v3 = EXPNEG(x3[j + l] - m3);
+                    e0[j + l] = v0, e1[j + l] = v1, e2[j + l] = v2, e3[j + l] = v3;
+                    a0[l] += v0, a1[l] += v1, a2[l] += v2, a3[l] += v3;
+                }
+            } else {
+#pragma omp simd
+CS_LANE_LOOP
+                for (int l = 0; l < CS_ROW_LANES; l++) {
+                    a0[l] += EXPNEG(x0[j + l] - m0), a1[l] += EXPNEG(x1[j + l] - m1);
+                    a2[l] += EXPNEG(x2[j + l] - m2), a3[l] += EXPNEG(x3[j + l] - m3);
+                }
             }
         }
-        for (cs_intp j = jn; j < j1; j++) {
-            T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
-            T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
+        for (int l = 0; j + l < j1; l++) {
+            T v0 = EXPNEG(x0[j + l] - m0), v1 = EXPNEG(x1[j + l] - m1);
+            T v2 = EXPNEG(x2[j + l] - m2), v3 = EXPNEG(x3[j + l] - m3);
             if (e != NULL)
-                e0[j] = v0, e1[j] = v1, e2[j] = v2, e3[j] = v3;
-            p0 += v0, p1 += v1, p2 += v2, p3 += v3;
+                e0[j + l] = v0, e1[j + l] = v1, e2[j + l] = v2, e3[j + l] = v3;
+            a0[l] += v0, a1[l] += v1, a2[l] += v2, a3[l] += v3;
         }
-        cs_two_sum(&s0, &r0, p0), cs_two_sum(&s1, &r1, p1);
-        cs_two_sum(&s2, &r2, p2), cs_two_sum(&s3, &r3, p3);
+        cs_two_sum(&s0, &r0, CS_FN(lanes8_sum)(a0)), cs_two_sum(&s1, &r1, CS_FN(lanes8_sum)(a1));
+        cs_two_sum(&s2, &r2, CS_FN(lanes8_sum)(a2)), cs_two_sum(&s3, &r3, CS_FN(lanes8_sum)(a3));
     }
     s[0] = s0 + r0, s[1] = s1 + r1, s[2] = s2 + r2, s[3] = s3 + r3;
 }
@@ -904,7 +900,9 @@ static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK];
-    if (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) {
+    /* pf: a call that streams from memory (see CS_STREAM_WIDE_BYTES) */
+    const int one_row = pf && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES;
+    if (!one_row && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4), pf)
 #define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
@@ -2222,10 +2220,17 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
 #define CS_G(t) ((const T *)(t)->g)
 #define CS_Y(t) ((T *)(t)->y)
 
+/* Whether a call streams its rows from memory (see CS_STREAM_BYTES). */
+static inline int CS_FN(big_call)(const cs_task *t)
+{
+    return t->N * t->C >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
+}
+
+/* ... and rows of at most CS_STREAM_ROW_BYTES, which the backward passes
+   then take one at a time */
 static inline int CS_FN(streams)(const cs_task *t)
 {
-    return t->N * t->C >= CS_STREAM_BYTES / (cs_intp)sizeof(T)
-        && t->C * (cs_intp)sizeof(T) <= CS_STREAM_ROW_BYTES;
+    return CS_FN(big_call)(t) && t->C * (cs_intp)sizeof(T) <= CS_STREAM_ROW_BYTES;
 }
 
 /* Units: rows; x and y rows of C contiguous entries; N rows in all. */
@@ -2233,7 +2238,7 @@ static void CS_FN(softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
 {
     (void)scratch;
     CS_FN(softmax_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C,
-                         CS_FN(streams)(t));
+                         CS_FN(big_call)(t));
 }
 
 static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
