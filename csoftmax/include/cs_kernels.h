@@ -47,6 +47,14 @@ enum { CS_F32 = 0, CS_F64 = 1 };
 /* label_scan takes labels in units of this many. */
 #define CS_SCAN 16384
 
+/* A prefetch hint for the line holding p, for reading (rw 0) or writing (1),
+   locality 0-3 (both constants): GCC and clang; other compilers skip it. */
+#if defined(__GNUC__)
+#define CS_PREFETCH(p, rw, locality) __builtin_prefetch((p), (rw), (locality))
+#else
+#define CS_PREFETCH(p, rw, locality) ((void)(p))
+#endif
+
 /* Widest tile of columns a *_cols kernel takes. */
 #define CS_TILE 256
 

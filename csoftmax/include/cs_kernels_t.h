@@ -293,14 +293,10 @@ CS_INLINE void CS_FN(store_vec)(T *e, const T *v)
    written, for writing), unless NULL (log_softmax's wide rows). */
 CS_INLINE void CS_FN(prefetch_at)(const T *pr, T *pw, cs_intp j)
 {
-#if defined(__GNUC__)
     if (pr != NULL)
-        __builtin_prefetch(pr + j, 0, 3);
+        CS_PREFETCH(pr + j, 0, 3);
     if (pw != NULL)
-        __builtin_prefetch(pw + j, 1, 3);
-#else
-    (void)pr, (void)pw, (void)j;
-#endif
+        CS_PREFETCH(pw + j, 1, 3);
 }
 
 /* row_sumexp_at for float32: the row's exponentials (pairs, as pair_half
@@ -825,9 +821,9 @@ CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp
                 const char *px = (const char *)(x + (r + CS_MID_ROWS + q) * xs);
                 char *py = (char *)(y + (r + CS_MID_ROWS + q) * ys);
                 for (cs_intp b = 0; b < bytes; b += 64)
-                    __builtin_prefetch(px + b, 0, 1);
+                    CS_PREFETCH(px + b, 0, 1);
                 for (cs_intp b = 0; b < bytes; b += 64)
-                    __builtin_prefetch(py + b, 1, 1);
+                    CS_PREFETCH(py + b, 1, 1);
             }
         }
         f(x + r * xs, xs, y + r * ys, ys, C);
@@ -1052,19 +1048,15 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
 static inline void CS_FN(prefetch_strip)(const T *base, cs_intp c, cs_intp C, cs_intp stride,
                                          cs_intp W, int write)
 {
-#if defined(__GNUC__)
     if (sizeof(T) != 8 || c + CS_PF >= C)
         return;
     const T *p = base + (c + CS_PF) * stride;
     for (cs_intp j = 0; j < W; j += 64 / sizeof(T)) {
         if (write)
-            __builtin_prefetch(p + j, 1, 3);
+            CS_PREFETCH(p + j, 1, 3);
         else
-            __builtin_prefetch(p + j, 0, 3);
+            CS_PREFETCH(p + j, 0, 3);
     }
-#else
-    (void)base, (void)c, (void)C, (void)stride, (void)W, (void)write;
-#endif
 }
 
 /* Over a strided class axis, W columns (a tile) at a time.  The tile is first
