@@ -1059,14 +1059,78 @@ static inline void CS_FN(prefetch_strip)(const T *base, cs_intp c, cs_intp C, cs
     }
 }
 
+/* The sums of exponentials of CS_COL_BLOCK columns of a packed tile (its
+   classes W apart), s[j] = sum_c exp(b[c * W + j] - m[j]), e receiving the
+   exponentials unless NULL (e may be b): each column's running sum stays in
+   a register over the classes, where a tile-wide pass per class would load
+   and store it every class.  The additions are those of the tile-wide pass,
+   in its order (chunks of CS_COL_CHUNK classes, added with cs_two_sum).
+   This pass computes from the packed tile and leaves the memory idle; for
+   each class it prefetches into L2 the same columns of class row c of px
+   (the next tile's input, xs apart) and, for writing, of py (this tile's
+   output, ys apart), either skipped when NULL.  Over the tile's blocks that
+   is every line the next tile packs and this one writes.  float32 softmax
+   over axis 0 of (1000, 8192), kernel-only, two threads, AMD Zen 4: 0.37
+   against 0.60 ns an entry at x86-64-v4, 0.47 against 0.65 at v3; float64
+   0.72 against 1.0 (prefetching into L1 instead: 0.47; no gain from the
+   register blocks alone, 0.97 against 1.0 on one thread). */
+#define CS_COL_BLOCK (2 * CS_VL)
+CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const T *m, T *e, double *s,
+                                         const T *px, T *py, cs_intp xs, cs_intp ys)
+{
+    const cs_intp chunk = CS_COL_CHUNK(C);
+    double sb[CS_COL_BLOCK], eb[CS_COL_BLOCK];
+    T mb[CS_COL_BLOCK];
+    for (int l = 0; l < CS_COL_BLOCK; l++)
+        sb[l] = eb[l] = 0.0, mb[l] = m[l];
+    for (cs_intp c0 = 0; c0 < C; c0 += chunk) {
+        cs_intp c1 = C - c0 > chunk ? c0 + chunk : C;
+        double a[CS_COL_BLOCK];
+        for (int l = 0; l < CS_COL_BLOCK; l++)
+            a[l] = 0.0;
+        for (cs_intp c = c0; c < c1; c++) {
+            const T *bc = b + c * W;
+            for (cs_intp l = 0; l < CS_COL_BLOCK; l += 64 / (cs_intp)sizeof(T)) {
+                if (px != NULL)
+                    CS_PREFETCH(px + c * xs + l, 0, 2);
+                if (py != NULL)
+                    CS_PREFETCH(py + c * ys + l, 1, 2);
+            }
+            if (e != NULL) {
+                T *ec = e + c * W;
+#pragma omp simd
+CS_FLOAT_LANES
+                for (int l = 0; l < CS_COL_BLOCK; l++) {
+                    T v = EXPNEG(bc[l] - mb[l]);
+                    ec[l] = v;
+                    a[l] += v;
+                }
+            } else {
+#pragma omp simd
+CS_FLOAT_LANES
+                for (int l = 0; l < CS_COL_BLOCK; l++)
+                    a[l] += EXPNEG(bc[l] - mb[l]);
+            }
+        }
+        for (int l = 0; l < CS_COL_BLOCK; l++)
+            cs_two_sum(&sb[l], &eb[l], a[l]);
+    }
+    for (int l = 0; l < CS_COL_BLOCK; l++)
+        s[l] = sb[l] + eb[l];
+}
+
 /* Over a strided class axis, W columns (a tile) at a time.  The tile is first
    packed into buf (C rows of W), its max m[j] taken on the way; the passes that
    follow stay in that contiguous copy, not in rows a large power-of-two stride
    apart (measured: a fifth faster at (1000, 8192) over axis 0).
    s[j] = sum of exp(buf - m[j]) by chunks of classes (CS_COL_CHUNK), chunk
-   totals added with cs_two_sum; with keep, buf receives the exponentials. */
+   totals added with cs_two_sum; with keep, buf receives the exponentials.
+   Meanwhile the next tile (nx, nw columns, classes xs apart; NULL if none)
+   and this tile's output (y, classes ys apart) are prefetched, as
+   cols_block_sumexp says. */
 static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp W,
-                                      T *buf, int keep, T *m, double *s)
+                                      T *buf, int keep, T *m, double *s,
+                                      const T *nx, cs_intp nw, T *y, cs_intp ys)
 {
     double part[CS_TILE], err[CS_TILE];
 #pragma omp simd
@@ -1085,28 +1149,38 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp
             m[j] = xc[j] > m[j] ? xc[j] : m[j];
         }
     }
-    const cs_intp chunk = CS_COL_CHUNK(C);
+    const cs_intp chunk = CS_COL_CHUNK(C), wb = W - W % CS_COL_BLOCK;
+    for (cs_intp j0 = 0; j0 < wb; j0 += CS_COL_BLOCK) {
+        const T *px = nx != NULL && j0 + CS_COL_BLOCK <= nw ? nx + j0 : NULL;
+        T *py = y != NULL ? y + j0 : NULL;
+        if (keep)
+            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, buf + j0, s + j0, px, py, xs, ys);
+        else
+            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, NULL, s + j0, px, py, xs, ys);
+    }
+    if (wb == W)
+        return;
     for (cs_intp c0 = 0; c0 < C; c0 += chunk) {
         cs_intp c1 = C - c0 > chunk ? c0 + chunk : C;
-        for (cs_intp j = 0; j < W; j++)
+        for (cs_intp j = wb; j < W; j++)
             part[j] = 0.0;
         for (cs_intp c = c0; c < c1; c++)
-            CS_FN(add_exp)(buf + c * W, m, keep ? buf + c * W : NULL, part, W);
+            CS_FN(add_exp)(buf + c * W + wb, m + wb, keep ? buf + c * W + wb : NULL, part + wb, W - wb);
 #pragma omp simd
-        for (cs_intp j = 0; j < W; j++)
+        for (cs_intp j = wb; j < W; j++)
             cs_two_sum(&s[j], &err[j], part[j]);
     }
 #pragma omp simd
-    for (cs_intp j = 0; j < W; j++)
+    for (cs_intp j = wb; j < W; j++)
         s[j] += err[j];
 }
 
 static void CS_FN(softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                cs_intp C, cs_intp W, T *buf)
+                                cs_intp C, cs_intp W, T *buf, const T *nx, cs_intp nw)
 {
     T m[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, C, W, buf, 1, m, s);
+    CS_FN(cols_sumexp)(x, xs, C, W, buf, 1, m, s, nx, nw, y, ys);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
@@ -1121,11 +1195,11 @@ static void CS_FN(softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
 }
 
 static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                    cs_intp C, cs_intp W, T *buf)
+                                    cs_intp C, cs_intp W, T *buf, const T *nx, cs_intp nw)
 {
     T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, C, W, buf, 0, m, s);
+    CS_FN(cols_sumexp)(x, xs, C, W, buf, 0, m, s, nx, nw, y, ys);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -2254,7 +2328,9 @@ static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *
 {
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
-        CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch);
+        cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
+        CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
+                            nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, nw);
     }
 }
 
@@ -2262,7 +2338,9 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
 {
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
-        CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch);
+        cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
+        CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
+                                nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, nw);
     }
 }
 
