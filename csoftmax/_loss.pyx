@@ -127,7 +127,7 @@ def cross_entropy(cnp.ndarray z, cnp.ndarray label, cnp.ndarray target, bint wan
     cdef cnp.ndarray target_ = None, y = None
     cdef cs_task t
     memset(&t, 0, sizeof(t))
-    t.x, t.xs0, t.C = vz.data, vz.s0, C
+    t.x, t.xs0, t.C, t.N = vz.data, vz.s0, C, N
     t.ignore = ignore_index
     cdef cs_intp ignored = 0
     if label is not None:
