@@ -35,6 +35,7 @@ cdef extern from "cs_atomic.h" nogil:
     void cs_store_int(int *p, int v)
     const void *cs_load_ptr(const void **p)
     void cs_store_ptr(const void **p, const void *v)
+    void *cs_swap_ptr(void **p, void *v)
 
 cdef extern from *:
     """
@@ -88,6 +89,49 @@ cdef int threads_for(cs_intp work, int n_threads) noexcept nogil:
     return n if n > 1 else 1
 
 
+# The scratch block of the last call that needed one, kept for the next
+# (NULL: none).  A block this large comes from mmap, and its pages are faulted
+# in and zeroed by the kernel on first touch, in every call: for softmax over
+# axis 0 of (1000, 8192) float32 (2 MiB of tiles on two threads) that was an
+# eighth of the call's time.  Any thread takes it or puts it back with one
+# atomic exchange, so concurrent calls each get a block of their own (the
+# second a fresh one).  Each block starts with its size (SCRATCH_HEAD bytes,
+# keeping malloc's alignment); blocks over SCRATCH_KEEP are not kept.
+cdef void *_spare = NULL
+cdef enum:
+    SCRATCH_HEAD = 64
+cdef size_t SCRATCH_KEEP = 16 << 20
+
+
+cdef char *_scratch_take(size_t n) noexcept nogil:
+    cdef size_t *b = <size_t *>cs_swap_ptr(&_spare, NULL)
+    if b != NULL and b[0] >= n:
+        return <char *>b + SCRATCH_HEAD
+    free(b)
+    b = <size_t *>malloc(n + SCRATCH_HEAD)
+    if b == NULL:
+        return NULL
+    b[0] = n
+    return <char *>b + SCRATCH_HEAD
+
+
+cdef void _scratch_give(char *buf) noexcept nogil:
+    cdef size_t *b = <size_t *>(buf - SCRATCH_HEAD)
+    if b[0] > SCRATCH_KEEP:
+        free(b)
+        return
+    free(cs_swap_ptr(&_spare, b))
+
+
+def scratch_kept():
+    """The bytes of scratch kept for the next call (0: none)."""
+    cdef size_t *b = <size_t *>cs_swap_ptr(&_spare, NULL)
+    cdef size_t n = b[0] if b != NULL else 0
+    if b != NULL:
+        free(cs_swap_ptr(&_spare, b))
+    return n
+
+
 cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scratch) except -1 nogil:
     """The units [0, units) of a task on nt threads, in about four blocks a
     thread (static schedule), each thread with scratch bytes of its own."""
@@ -100,7 +144,7 @@ cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scrat
     if nt < 1:
         nt = 1
     if scratch:
-        buf = <char *>malloc(nt * scratch)
+        buf = _scratch_take(nt * scratch)
         if buf == NULL:
             with gil:
                 raise MemoryError(f"cannot allocate {nt * scratch} bytes of scratch")
@@ -111,7 +155,8 @@ cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scrat
         for k in prange((units + per - 1) // per, num_threads=nt, schedule="static"):
             lo = k * per
             fn(t, lo, lo + per if units - lo > per else units, buf + threadid() * scratch if buf != NULL else NULL)
-    free(buf)
+    if buf != NULL:
+        _scratch_give(buf)
     return 0
 
 

@@ -119,3 +119,44 @@ def test_cache_switched_off_by_the_environment():
         res = run_python(code, env=env, timeout=60)
         assert res.returncode == 0, res.stderr
         assert res.stdout.split() == [name, "True"]
+
+
+def test_scratch_is_kept_for_the_next_call():
+    # a strided axis packs its tiles into scratch: the block is kept for the
+    # next call that needs one (its pages stay mapped), and results do not
+    # depend on what an earlier call left in it
+    from csoftmax import _runtime
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 2000)).astype(np.float32)
+    first = cs.softmax(x, axis=0)
+    kept = _runtime.scratch_kept()
+    assert kept >= 300 * 16 * 4
+    assert cs.log_softmax(-3 * x, axis=0).shape == x.shape  # other values through the same block
+    np.testing.assert_array_equal(cs.softmax(x, axis=0), first)
+    assert _runtime.scratch_kept() >= kept
+    wide = rng.standard_normal((10000, 40))        # tiles of more classes: a bigger block
+    np.testing.assert_allclose(cs.softmax(wide, axis=0), reference.softmax(wide, axis=0), rtol=1e-12, atol=1e-300)
+    assert _runtime.scratch_kept() > kept
+
+
+def test_scratch_under_concurrent_calls():
+    # calls in several threads each take a block of their own
+    rng = np.random.default_rng(6)
+    xs = [rng.standard_normal((500, 700)) * (k + 1) for k in range(4)]
+    want = [reference.softmax(x, axis=0) for x in xs]
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def work(k):
+        barrier.wait()
+        for _ in range(20):
+            got = cs.softmax(xs[k], axis=0)
+            if not np.allclose(got, want[k], rtol=1e-13, atol=0):
+                errors.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

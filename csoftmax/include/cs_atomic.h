@@ -1,5 +1,6 @@
 /*
- * cs_atomic.h -- relaxed atomic loads and stores of the runtime's settings.
+ * cs_atomic.h -- relaxed atomic loads and stores of the runtime's settings, and
+ * an exchange for the scratch block kept between calls.
  *
  * The thread count, the fork flag and the kernel table are read by calls that
  * run without the GIL (or on a free-threaded CPython, where there is none) while
@@ -14,6 +15,17 @@
  */
 #ifndef CS_ATOMIC_H
 #define CS_ATOMIC_H
+
+/* cs_swap_ptr(p, v): *p = v, returning the old *p, as one atomic exchange
+   (acquire and release: what one thread wrote into the block it hands over
+   is seen by the one that takes it).  Without the builtins it stores nothing
+   and returns v: a block handed over comes straight back (the scratch cache
+   then stays empty). */
+#if defined(__GNUC__) || defined(__clang__)
+static inline void *cs_swap_ptr(void **p, void *v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+#else
+static inline void *cs_swap_ptr(void **p, void *v) { (void)p; return v; }
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 static inline int cs_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
