@@ -1089,28 +1089,13 @@ CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const 
         for (int l = 0; l < CS_COL_BLOCK; l++)
             a[l] = 0.0;
         for (cs_intp c = c0; c < c1; c++) {
-            const T *bc = b + c * W;
             for (cs_intp l = 0; l < CS_COL_BLOCK; l += 64 / (cs_intp)sizeof(T)) {
                 if (px != NULL)
                     CS_PREFETCH(px + c * xs + l, 0, 2);
                 if (py != NULL)
                     CS_PREFETCH(py + c * ys + l, 1, 2);
             }
-            if (e != NULL) {
-                T *ec = e + c * W;
-#pragma omp simd
-CS_FLOAT_LANES
-                for (int l = 0; l < CS_COL_BLOCK; l++) {
-                    T v = EXPNEG(bc[l] - mb[l]);
-                    ec[l] = v;
-                    a[l] += v;
-                }
-            } else {
-#pragma omp simd
-CS_FLOAT_LANES
-                for (int l = 0; l < CS_COL_BLOCK; l++)
-                    a[l] += EXPNEG(bc[l] - mb[l]);
-            }
+            CS_FN(add_exp)(b + c * W, mb, e != NULL ? e + c * W : NULL, a, CS_COL_BLOCK);
         }
         for (int l = 0; l < CS_COL_BLOCK; l++)
             cs_two_sum(&sb[l], &eb[l], a[l]);
