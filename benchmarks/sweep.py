@@ -67,7 +67,7 @@ import numpy as np
 import csoftmax
 
 from . import report
-from .data import F32, F64, labels, logits, tag
+from .data import F32, F64, labels, logits, placed, tag
 from .peers import load_average, machine_info, num_threads, torch
 from .timing import Mode, measure
 
@@ -108,22 +108,28 @@ TORCH_NOTES = {
 class Buffers:
     """The arrays of one dtype and size, shared by every width: each width takes
     an ``(N, C)`` view of their first ``N * C`` entries, so no width pays for
-    fresh pages."""
+    fresh pages.  All of them are ``placed``: each library's output lies at
+    the same offset from the inputs modulo 4 KiB."""
     dtype: type
     size: int
 
     @cached_property
     def x(self):
-        return logits(self.size, self.dtype)
+        return placed(logits(self.size, self.dtype))
 
     @cached_property
     def g(self):
-        return logits(self.size, self.dtype, seed=2)
+        return placed(logits(self.size, self.dtype, seed=2))
+
+    @cached_property
+    def s(self):
+        """The backward passes' softmax or log-softmax input, written per width."""
+        return placed(np.empty(self.size, self.dtype))
 
     @cached_property
     def outputs(self):
         """csoftmax's, PyTorch's and the copy's outputs."""
-        return tuple(np.empty(self.size, self.dtype) for _ in range(3))
+        return tuple(placed(np.empty(self.size, self.dtype)) for _ in range(3))
 
     def view(self, a, n_classes):
         rows = max(1, self.size // n_classes)
@@ -143,7 +149,8 @@ def implementations(function, buffers, n_classes):
     elif function in ("softmax_backward", "log_softmax_backward"):
         log = function == "log_softmax_backward"
         g = buffers.view(buffers.g, n_classes)
-        src = csoftmax.log_softmax(x, axis=-1) if log else csoftmax.softmax(x, axis=-1)
+        src = buffers.view(buffers.s, n_classes)
+        (csoftmax.log_softmax if log else csoftmax.softmax)(x, axis=-1, out=src)
         ours = getattr(csoftmax, function)
         impls = {PRIMARY: lambda: ours(src, g, out=out), "csoftmax": lambda: ours(src, g)}
         if torch:
