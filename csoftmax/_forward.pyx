@@ -105,7 +105,7 @@ def softmax_where(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int 
     memset(&t, 0, sizeof(t))
     t.x, t.xs0, t.xs1 = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1)
     t.y, t.ys0, t.ys1 = cnp.PyArray_DATA(y), stride(y, 0), stride(y, 1)
-    t.C = C
+    t.C, t.N = C, outer
     if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
             or not cnp.PyArray_SAMESHAPE(x, mask) or inner != 1 or t.xs1 != 1 or t.ys1 != 1
             or stride(mask, 1) != 1):

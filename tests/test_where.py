@@ -90,6 +90,40 @@ def test_special_rows_at_every_width(isa, rng, C, dtype):
         np.testing.assert_allclose(got, want.astype(dtype), rtol=tol, atol=tol, equal_nan=True, err_msg=fn.__name__)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [100, 300])
+def test_a_call_large_enough_to_stream(isa, rng, C, dtype):
+    """A masked call of 8 MiB or more takes its rows of 512 bytes or more
+    one at a time: the same bits as the same rows in smaller calls, on one
+    thread, and in place; rows with none set or with specials among them."""
+    N = (8 << 20) // (C * np.dtype(dtype).itemsize) + 7
+    x = (4 * rng.standard_normal((N, C))).astype(dtype)
+    mask = rng.random(x.shape) < 0.7
+    mask[5] = False
+    x[8, mask[8]] = -np.inf
+    x[N - 2, 0], mask[N - 2, 0] = np.nan, True
+    got = cs.softmax(x, axis=-1, where=mask)
+    step = 500000 // C
+    for lo in range(0, N, step):
+        part = cs.softmax(x[lo:lo + step], axis=-1, where=mask[lo:lo + step])
+        np.testing.assert_array_equal(part, got[lo:lo + step], err_msg=f"rows from {lo}")
+    before = cs.get_num_threads()
+    cs.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(cs.softmax(x, axis=-1, where=mask), got, err_msg="one thread")
+    finally:
+        cs.set_num_threads(before)
+    in_place = x.copy()
+    assert cs.softmax(in_place, axis=-1, where=mask, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, got, err_msg="in place")
+    np.testing.assert_array_equal(got[5], 0)
+    assert np.isnan(got[N - 2]).all()
+    rows = np.r_[0:N:97, 5, 8]
+    with np.errstate(all="ignore"):
+        assert_softmax_close(got[rows], ref.softmax(x[rows], axis=1, where=mask[rows]),
+                             effective(x[rows], mask[rows]), 1, dtype)
+
+
 def test_float16_and_integers(rng):
     x = rng.integers(-5, 5, (4, 8))
     mask = rng.random((4, 8)) < 0.5

@@ -2707,17 +2707,25 @@ static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned ch
 
 /* Units: rows of x, mask rows (stride ms0) and y, all contiguous.  scratch:
    max(CS_WHERE_BYTES, C * sizeof(T)) bytes, where the selected rows are made
-   (in L1: y is written once, by the row kernel). */
+   (in L1: y is written once, by the row kernel).  In a call that streams
+   from memory, rows of CS_STREAM_WIDE_BYTES or more go one at a time, as the
+   plain kernel takes them there (softmax_block's one_row; the same bits):
+   AMD Zen 4, kernel-only, 8.2M entries, one thread, ns an entry, x86-64-v4
+   float32 C = 1000 0.62 against 0.80-0.88, C = 256 0.64-0.67 against
+   0.99-1.04, float64 C = 256 1.17-1.21 against 1.68-1.79, C = 1000 even;
+   x86-64-v3 float32 C = 1000 0.79 against 1.03. */
 static void CS_FN(softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
-    const cs_intp step = CS_FN(where_rows)(t->C, CS_MID_BYTES), C = t->C;
+    const cs_intp C = t->C;
+    const int one_row = CS_FN(big_call)(t) && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES;
+    const cs_intp step = one_row ? 1 : CS_FN(where_rows)(C, CS_MID_BYTES);
     T *buf = (T *)scratch;
     for (cs_intp i0 = lo; i0 < hi; i0 += step) {
         cs_intp nb = hi - i0 < step ? hi - i0 : step;
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
-        CS_FN(softmax_block)(buf, C, y, t->ys0, nb, C, 0);
+        CS_FN(softmax_block)(buf, C, y, t->ys0, nb, C, one_row);
         /* a row of -inf came out nan: 0 if it is so because no entry is set */
         for (cs_intp r = 0; r < nb; r++) {
             T *yr = y + r * t->ys0;
