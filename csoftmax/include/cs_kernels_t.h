@@ -891,13 +891,20 @@ static inline int CS_FN(whole_vectors)(cs_intp C, cs_intp least)
     return C >= least && C <= CS_NARROW && C % (cs_intp)(CS_VEC_BYTES / sizeof(T)) == 0;
 }
 
+/* Whether rows of C entries go one at a time in a call that streams from
+   memory (pf): those of CS_STREAM_WIDE_BYTES or more. */
+static inline int CS_FN(stream_one_row)(cs_intp C, int pf)
+{
+    return pf && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES;
+}
+
 static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
                                 cs_intp nrows, cs_intp C, int pf)
 {
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], k[CS_BLOCK];
     double s[CS_BLOCK];
-    /* pf: a call that streams from memory (see CS_STREAM_WIDE_BYTES) */
-    const int one_row = pf && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES;
+    /* pf: a call that streams from memory (big_call) */
+    const int one_row = CS_FN(stream_one_row)(C, pf);
     if (!one_row && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4), pf)
 #define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf)
@@ -2048,7 +2055,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
        ns an entry; C = 256 0.46 against 0.65; v3 C = 256 0.40 against 0.59;
        the same bits either way) */
     const int mid = u == 0.0 && CS_FN(is_mid)(C, CS_MID_BYTES)
-                    && !(pf && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES);
+                    && !CS_FN(stream_one_row)(C, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -2709,7 +2716,7 @@ static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned ch
    max(CS_WHERE_BYTES, C * sizeof(T)) bytes, where the selected rows are made
    (in L1: y is written once, by the row kernel).  In a call that streams
    from memory, rows of CS_STREAM_WIDE_BYTES or more go one at a time, as the
-   plain kernel takes them there (softmax_block's one_row; the same bits):
+   plain kernel takes them there (stream_one_row; the same bits):
    AMD Zen 4, kernel-only, 8.2M entries, one thread, ns an entry, x86-64-v4
    float32 C = 1000 0.62 against 0.80-0.88, C = 256 0.64-0.67 against
    0.99-1.04, float64 C = 256 1.17-1.21 against 1.68-1.79, C = 1000 even;
@@ -2717,7 +2724,7 @@ static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned ch
 static void CS_FN(softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     const cs_intp C = t->C;
-    const int one_row = CS_FN(big_call)(t) && C * (cs_intp)sizeof(T) >= CS_STREAM_WIDE_BYTES;
+    const int one_row = CS_FN(stream_one_row)(C, CS_FN(big_call)(t));
     const cs_intp step = one_row ? 1 : CS_FN(where_rows)(C, CS_MID_BYTES);
     T *buf = (T *)scratch;
     for (cs_intp i0 = lo; i0 < hi; i0 += step) {
