@@ -65,6 +65,14 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     return ok
 
 
+cdef int _rows(cs_task *t, int dt, bint log, int nt) except -1 nogil:
+    """The t.N contiguous rows of t: one long row in pieces if it can be,
+    else by the row kernel."""
+    if not (t.N == 1 and t.C > PIECE and _long_row(t, dt, log, nt)):
+        run(kernel(ROWS[log], dt), t, t.N, nt, 0)
+    return 0
+
+
 def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
     """The softmax of ``a`` (log_softmax with ``log``), float32 or float64,
     over ``axes`` (one axis or all of them, sorted) on at most n_threads
@@ -86,12 +94,11 @@ def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
     t.C, t.N = p.C, p.outer
     cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
     if p.inner == 1:  # contiguous rows (a view's class stride is 1 then)
-        if p.outer * p.C <= HOLD_GIL:   # one thread, and no row long enough for pieces
-            run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
-            return y
-        with nogil:
-            if not (p.outer == 1 and p.C > PIECE and _long_row(&t, dt, log, nt)):
-                run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
+        if p.outer * p.C <= HOLD_GIL:
+            _rows(&t, dt, log, nt)
+        else:
+            with nogil:
+                _rows(&t, dt, log, nt)
         return y
     t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
     t.W = min(tile_width(p.C, cnp.PyArray_ITEMSIZE(a)), p.inner)
