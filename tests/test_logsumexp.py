@@ -401,6 +401,26 @@ def test_accuracy_dominant_term_and_long_rows(rng, dtype):
     check_ref(x, -1)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65])
+def test_short_rows_in_blocks(rng, dtype, C):
+    # Rows of up to 64 entries are taken many at a time.  A call of many
+    # rows, some dominated by one term, some whose result is not finite, must
+    # give every row what it gives alone, the oracle's value and SciPy's sign.
+    x = logits(rng, (1500, C), F64, scale=4.0).astype(dtype)
+    x[::7] = -40.0
+    x[::7, 0] = 0.0
+    x[::97, C // 2] = INF
+    x[50::101] = -INF
+    x[30::103, C - 1] = NAN
+    x[70::109, 0] = -INF
+    got, sg = lse(x, axis=-1, return_sign=True)
+    for i in range(0, len(x), 1 if C <= 10 else 3):
+        g, s = lse(x[i], return_sign=True)
+        np.testing.assert_array_equal([got[i], sg[i]], [g, s], err_msg=f"row {i}: {x[i]!r}")
+    check_ref(x, -1)
+
+
 # ------------------------------------------------------------------ where=
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
