@@ -91,3 +91,5 @@ def reduction(shape, dtype, axis=-1):
 for _dt in (F32, F64):
     case(f"logsumexp {tag(_dt)} (8192,1000) axis=-1", reduction((8192, 1000), _dt), group="forward",
          targets=[Target("scipy", 0.1), Target("torch", 0.8), Target(_MAX, 1.5)])
+    case(f"logsumexp {tag(_dt)} (4096,10) axis=-1", reduction((4096, 10), _dt), group="forward",
+         targets=[Target("scipy", 0.1), Target("torch", 0.8)])
