@@ -172,3 +172,39 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
         t.sign = cnp.PyArray_DATA(sign)
     with nogil:
         run(kernel(LOGSUMEXP_ROWS, dt), &t, N, threads_for(N * C, n_threads), 0)
+
+
+cdef int LOGSUMEXP_COLS = kernel_id("logsumexp_cols")
+
+
+def logsumexp_cols(cnp.ndarray x, cnp.ndarray y, cnp.ndarray sign, int n_threads):
+    """y[o, j] = log sum_c exp(x[o, c, j]) over the middle axis of x
+    (outer, C, inner), its inner axis contiguous; sign[o, j] the sign of the
+    sum (1, 0 for a sum of nothing but -inf, nan for a nan).  y and sign:
+    contiguous arrays of outer * inner entries of x's dtype (sign may be
+    None).  Tiles of columns are spread over threads, as softmax's over a
+    strided axis."""
+    cdef int dt = dtype_code(x)
+    if cnp.PyArray_NDIM(x) != 3:
+        raise ValueError("the logsumexp column kernel takes (outer, C, inner) arrays")
+    cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
+    if stride(x, 2) != 1:
+        raise ValueError("the logsumexp column kernel needs a contiguous inner axis")
+    for r in (y, sign):
+        if r is not None and (cnp.PyArray_TYPE(r) != cnp.PyArray_TYPE(x) or cnp.PyArray_SIZE(r) != outer * inner
+                              or not cnp.PyArray_IS_C_CONTIGUOUS(r)):
+            raise ValueError("the logsumexp results must be contiguous, one entry per column, of x's dtype")
+    if outer == 0 or C == 0 or inner == 0:
+        return
+    cdef cs_task t
+    memset(&t, 0, sizeof(t))
+    cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(x)
+    t.x, t.xs0, t.xs1, t.C = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1), C
+    t.inner = inner
+    t.W = min(tile_width(C, itemsize), inner)
+    t.y, t.ys0 = cnp.PyArray_DATA(y), inner
+    if sign is not None:
+        t.sign = cnp.PyArray_DATA(sign)
+    cdef int nt = threads_for(outer * C * inner, n_threads)
+    with nogil:
+        run(kernel(LOGSUMEXP_COLS, dt), &t, outer * ((inner + t.W - 1) // t.W), nt, C * t.W * itemsize)

@@ -233,7 +233,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     n = prod(kept)
     res = np.full(n, -np.inf, x.dtype)
     sign = np.full(n, -1.0, x.dtype) if return_sign else None
-    if C and n:
+    if C and n and b is None and mask is None and len(axes) == 1 and axes[0] < x.ndim - 1 \
+            and x.flags.c_contiguous:
+        # one axis of a C-contiguous array, not the last: its (outer, C, inner)
+        # view, reduced in place by tiles of columns (no transposed copy)
+        inner = prod(x.shape[axes[0] + 1:])
+        _forward.logsumexp_cols(x.reshape(n // inner, C, inner), res, sign, get_num_threads())
+    elif C and n:
         rows = np.require(moved.reshape(n, C), requirements=["C", "A"])
         brows = None if b is None else np.require(np.moveaxis(b, axes, ends).reshape(n, C), requirements=["C", "A"])
         mrows = None if mask is None else \

@@ -38,7 +38,7 @@ typedef int64_t cs_i64a;
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
     X(label_scan) X(ce_index_rows) X(ce_prob_rows)                            \
-    X(logsumexp_rows)                                                         \
+    X(logsumexp_rows) X(logsumexp_cols)                                       \
     X(softmax_where_rows) X(log_softmax_where_rows)
 
 /* dtypes: the index into each field of cs_ops */

@@ -352,6 +352,41 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
     void *scratch = alloc(dt, C * W);
     ld *s = malloc(sizeof(ld) * C);
     cs_intp units = outer * ((inner + W - 1) / W);
+    /* logsumexp_cols: one value per column and its sign; a column of -inf,
+       one holding +inf and one holding a nan in the second outer block */
+    {
+        void *l = alloc(dt, outer * inner), *sg = alloc(dt, outer * inner);
+        void *xs = alloc(dt, n);
+        memcpy(xs, x, (size_t)n * (dt == CS_F32 ? 4 : 8));
+        int special = outer > 1 && inner > 3;
+        if (special)
+            for (cs_intp j = 0; j < C; j++) {
+                set(xs, dt, C * inner + j * inner + 0, -INFINITY);
+                if (j == C / 2) {
+                    set(xs, dt, C * inner + j * inner + 1, INFINITY);
+                    set(xs, dt, C * inner + j * inner + 2, NAN);
+                }
+            }
+        cs_task u = {0};
+        u.x = xs; u.xs0 = C * inner; u.xs1 = inner;
+        u.y = l; u.ys0 = inner; u.sign = sg;
+        u.C = C; u.inner = inner; u.W = W;
+        run(ops, CS_K_logsumexp_cols, dt, &u, units, scratch);
+        for (cs_intp o = 0; o < outer; o++)
+            for (cs_intp c = 0; c < inner; c++) {
+                cs_intp i = o * inner + c;
+                if (special && o == 1 && c < 3) {
+                    ld got = get(l, dt, i), gs = get(sg, dt, i);
+                    int ok = c == 0 ? got == -INFINITY && gs == 0 : c == 1 ? got == INFINITY && gs == 1
+                                                                    : isnan(got) && isnan(gs);
+                    check_within("logsumexp_cols", dt, "special column", i, ok, 1, 0);
+                    continue;
+                }
+                check("logsumexp_cols", dt, "lse", i, get(l, dt, i), ref_row(xs, dt, o * C * inner + c, inner, C, s));
+                check("logsumexp_cols", dt, "sign", i, get(sg, dt, i), 1.0L);
+            }
+        free(l); free(sg); free(xs);
+    }
     for (int lg = 0; lg < 2; lg++) {
         cs_task t = {0};
         t.x = x; t.xs0 = C * inner; t.xs1 = inner;
