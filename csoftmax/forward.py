@@ -234,7 +234,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     res = np.full(n, -np.inf, x.dtype)
     sign = np.full(n, -1.0, x.dtype) if return_sign else None
     if C and n and b is None and mask is None and len(axes) == 1 and axes[0] < x.ndim - 1 \
-            and x.flags.c_contiguous:
+            and x.flags.c_contiguous and x.flags.aligned:
         # one axis of a C-contiguous array, not the last: its (outer, C, inner)
         # view, reduced in place by tiles of columns (no transposed copy)
         inner = prod(x.shape[axes[0] + 1:])

@@ -603,3 +603,15 @@ def test_against_torch(rng, dtype, shape, axis, keepdims):
     want = torch.logsumexp(torch.from_numpy(x), dim=axis, keepdim=keepdims).numpy()
     got = lse(x, axis=axis, keepdims=keepdims)
     np.testing.assert_allclose(got, want, rtol=16 * eps(dtype), atol=16 * eps(dtype))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_unaligned_input(rng, dtype, axis):
+    # a C-contiguous array whose data is not aligned to its itemsize
+    x = logits(rng, (30, 40, 50), dtype)
+    raw = np.zeros(x.nbytes + 1, np.uint8)[1:]
+    u = raw.view(dtype).reshape(x.shape)
+    u[...] = x
+    assert u.flags.c_contiguous and not u.flags.aligned
+    np.testing.assert_array_equal(lse(u, axis=axis), lse(x, axis=axis))
