@@ -214,6 +214,28 @@ def test_extreme_logits(isa, dtype):
     np.testing.assert_array_equal(grad[0, [1, 3]], 0)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("C", [33, 63, 100, 127, 128])
+def test_probability_rows_in_blocks(isa, rng, C, dtype):
+    # Mid-width rows with probability targets go many at a time (four rows'
+    # sums side by side): every row, also those with +inf, -inf or nan logits
+    # and a row of zeros as its target, must get what it gets alone, and the
+    # oracle's values where they are finite.
+    N = 203
+    z = (4 * rng.standard_normal((N, C))).astype(dtype)
+    y = make_target(rng, N, C, "unnormalised").astype(dtype)
+    z[5, 3], z[17, :] = np.inf, -np.inf
+    z[40, C - 1], z[41, 0] = np.nan, -np.inf
+    y[60] = 0
+    loss, grad = cs.cross_entropy_grad(z, y, reduction="none")
+    for i in range(N):
+        li, gi = cs.cross_entropy_grad(z[i:i + 1], y[i:i + 1], reduction="none")
+        np.testing.assert_array_equal(li, loss[i:i + 1], err_msg=f"row {i}")
+        np.testing.assert_array_equal(gi, grad[i:i + 1], err_msg=f"row {i}")
+    fine = np.isfinite(z).all(axis=1)
+    check_ce(z[fine], y[fine], dtype, reduction="none")
+
+
 def test_nan_logits_propagate():
     z = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]])
     loss, grad = cs.cross_entropy_grad(z, [0, 1], reduction="none")
