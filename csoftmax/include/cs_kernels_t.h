@@ -2826,11 +2826,11 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, cs_intp n, doub
     return log(fabs(tot));
 }
 
-/* The results v of n rows (or columns) into y, their signs (1, or the
+/* The results v of nb rows (or columns) into y, their signs (1, or the
    fallback's) into sign unless NULL, both stride ys; where v is not finite
-   (some), the fallback over the row's n entries, xs0 apart from row to row and
-   xs1 apart within one.  Without sign, a negative sum gives nan (never here:
-   plain sums are not negative). */
+   (some says whether any is), the fallback over the row's n entries, rows
+   xs0 apart and entries xs1 apart within a row.  A plain sum is never
+   negative, so without sign no result is turned to nan as lse_one does. */
 static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y, T *sign, cs_intp ys,
                                     const T *x, cs_intp xs0, cs_intp xs1, cs_intp n)
 {
