@@ -2768,8 +2768,11 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
    (or columns) laid out down t, m[r] their max; a v[r] that is not finite
    means the row must be done again (lse_fallback).  Returns whether any is
    so.  For each j it prefetches into L2 the pw entries at px + j * pxs
-   unless px is NULL (logsumexp_cols: the next tile). */
-static inline int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m, double *v,
+   unless px is NULL (logsumexp_cols: the next tile).  A call, not inlined
+   into its two callers: one copy of its exponential loops per level and
+   dtype keeps the wheel smaller, and a call a block costs nothing that
+   shows. */
+CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m, double *v,
                                    const T *px, cs_intp pxs, cs_intp pw)
 {
     double s[CS_TILE > CS_BLOCK ? CS_TILE : CS_BLOCK], c[CS_TILE > CS_BLOCK ? CS_TILE : CS_BLOCK];
