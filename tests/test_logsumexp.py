@@ -401,6 +401,47 @@ def test_accuracy_dominant_term_and_long_rows(rng, dtype):
     check_ref(x, -1)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("n", [256, 1000, 119000])
+def test_long_sums_of_equal_terms(dtype, n):
+    # Equal terms are the worst case for a chain of additions: every rounding
+    # goes the same way.  A row (and a column) of n entries, half at the max
+    # and half one below it, must come within a few ulp of the exact sum.
+    x = np.zeros(n, dtype)
+    x[1::2] = -1.0
+    want = float(np.log(np.asarray(n - n // 2, LD) + (n // 2) * np.exp(np.asarray(-1.0, LD))))
+    bound = 8 * eps(dtype) * (1 + abs(want))
+    assert_within(lse(x), want, bound)
+    assert_within(lse(np.tile(x, (3, 1)), axis=1), [want] * 3, bound)
+    assert_within(lse(np.ascontiguousarray(np.tile(x, (3, 1)).T), axis=0), [want] * 3, bound)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("x, b, want, wsg", [
+    # an entry of weight 0 takes no part even at +inf, beside another +inf
+    ([INF, INF, 1.0], [0.0, 1.0, 1.0], INF, 1.0),
+    ([INF, INF, 1.0], [0.0, -1.0, 1.0], INF, -1.0),
+    ([NAN, INF], [0.0, 2.0], INF, 1.0),
+    # weights that cancel exactly at the max: a sum of 0, not a rounding residue
+    ([1.0, 1.0, 0.0, 1.0, 1.0], [26.0, 42.0, 0.0, -15.0, -53.0], -INF, 0.0),
+    ([1.0, 1.0, 0.5, 0.5], [3.0, -3.0, 2.0, -2.0], -INF, 0.0),
+    ([1e30, 1e30], [1.0, -1.0], -INF, 0.0),
+])
+def test_weights_that_take_no_part_or_cancel(dtype, x, b, want, wsg):
+    x, b = np.asarray(x, dtype), np.asarray(b, dtype)
+    for xx, bb, axis in [(x, b, -1), (np.tile(x, (3, 1)), np.tile(b, (3, 1)), 1),
+                         (np.tile(x, (3, 1)).T, np.tile(b, (3, 1)).T, 0)]:
+        got, sg = lse(xx, axis=axis, b=bb, return_sign=True)
+        np.testing.assert_array_equal(got, np.full(np.shape(got), want, dtype))
+        np.testing.assert_array_equal(sg, np.full(np.shape(got), wsg, dtype))
+        ref, rsg = reference.logsumexp(xx, axis=axis, b=bb, return_sign=True)
+        np.testing.assert_array_equal(np.asarray(ref, F64), np.asarray(got, F64))
+    # the same through where= (weight 1 where True)
+    if np.all((b == 0) | (b == 1)):
+        got, sg = lse(x, where=b != 0, return_sign=True)
+        assert (got, sg) == (want, wsg)
+
+
 def special_rows(rng, n, C, dtype):
     """n rows of C: random, some dominated by one term, some whose result is
     not finite (+inf, a row of -inf, a nan, a -inf entry)."""

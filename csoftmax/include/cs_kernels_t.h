@@ -2591,7 +2591,8 @@ static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
    dominated by its largest term keeps the others' part.  float32: the sum of
    all b_j exp(x_j - M), taken in double, holds that part already (29 more
    bits than float): M + log sum.  Where the result is not finite (an
-   infinite entry, a nan, a sum that cancels), the plain log of the sum.
+   infinite entry, a nan, a sum that cancels), the plain log of the sum
+   (lse_fallback).
 
    lse_max takes M (the entries that take part); lse_row the rest, given M.
    A plain row (b and k NULL) also takes, in its sum loop, the max of the
@@ -2644,6 +2645,27 @@ static inline T CS_FN(lse_max)(const T *x, const T *b, const unsigned char *k, c
     return M;
 }
 
+/* A row whose result is not finite (a max or an entry that is not finite, a
+   sum that cancels to 0): M' + log |sum_j b_j exp(x_j - M')| over its n
+   entries (xs apart; the weights b and mask k, contiguous, unless NULL), with
+   M' the max M where it is finite and 0 where not, and the sum's sign (nan
+   for a nan).  The sum is the plain one, in double: with exp(x_j - M), terms
+   at the max are the weights themselves, so weights that cancel there give 0
+   (-inf), not their rounding errors' residue.  An entry of weight 0, or
+   masked, takes no part even where x is infinite or nan (0 * inf would make
+   the sum nan). */
+static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, const unsigned char *k, cs_intp n,
+                                         T M, double *sign)
+{
+    const double sh = isfinite(M) ? (double)M : 0.0;
+    double tot = 0.0;
+    for (cs_intp j = 0; j < n; j++)
+        if ((k == NULL || k[j]) && (b == NULL || b[j] != 0))
+            tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j * xs] - sh);
+    *sign = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
+    return log(fabs(tot)) + sh;
+}
+
 static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char *k, cs_intp n, T M,
                                     const T *nx, T *nmax, double *sign)
 {
@@ -2680,33 +2702,48 @@ CS_FLOAT_LANES
         sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
         out = log(fabs(s)) + (double)M;
     } else if (finite) {
-        if (b == NULL && k == NULL) {
-            CS_LSE_NEXT_MAX_BEGIN
-#pragma omp simd reduction(+ : s, m) CS_LSE_NEXT_MAX_RED
-            for (cs_intp j = 0; j < n; j++) {
-                double e = EXPNEG(x[j] - M);
-                s += x[j] != M ? e : 0.0;
-                m += x[j] == M ? 1.0 : 0.0;
-                CS_LSE_NEXT_MAX_STEP
+        /* chunks of CS_ROW_CHUNK entries, their totals added with their
+           rounding errors kept, as row_sumexp_at adds a row's: a long row's
+           sum is not a chain of n / lanes terms (rows of 10^5 equal terms
+           were 150 ulp off) */
+        double se = 0.0, me = 0.0;
+        CS_LSE_NEXT_MAX_BEGIN
+        for (cs_intp j0 = 0; j0 < n; j0 += CS_ROW_CHUNK) {
+            const cs_intp j1 = n - j0 > CS_ROW_CHUNK ? j0 + CS_ROW_CHUNK : n;
+            double sc = 0.0, mc = 0.0;
+            if (b == NULL && k == NULL) {
+#pragma omp simd reduction(+ : sc, mc) CS_LSE_NEXT_MAX_RED
+                for (cs_intp j = j0; j < j1; j++) {
+                    double e = EXPNEG(x[j] - M);
+                    sc += x[j] != M ? e : 0.0;
+                    mc += x[j] == M ? 1.0 : 0.0;
+                    CS_LSE_NEXT_MAX_STEP
+                }
+            } else if (b == NULL) {
+#pragma omp simd reduction(+ : sc, mc)
+                for (cs_intp j = j0; j < j1; j++) {
+                    T v = k[j] ? x[j] : (T)-INFINITY;
+                    double e = EXPNEG(v - M);
+                    sc += v != M ? e : 0.0;
+                    mc += v == M ? 1.0 : 0.0;
+                }
+            } else {
+#pragma omp simd reduction(+ : sc, mc)
+                for (cs_intp j = j0; j < j1; j++) {
+                    double w = (k == NULL || k[j]) ? (b == NULL ? 1.0 : (double)b[j]) : 0.0;
+                    double e = w != 0 ? w * EXPNEG(x[j] - M) : 0.0;
+                    sc += x[j] != M ? e : 0.0;
+                    mc += x[j] == M ? w : 0.0;
+                }
             }
-            CS_LSE_NEXT_MAX_END
-        } else if (b == NULL) {
-#pragma omp simd reduction(+ : s, m)
-            for (cs_intp j = 0; j < n; j++) {
-                T v = k[j] ? x[j] : (T)-INFINITY;
-                double e = EXPNEG(v - M);
-                s += v != M ? e : 0.0;
-                m += v == M ? 1.0 : 0.0;
-            }
-        } else {
-#pragma omp simd reduction(+ : s, m)
-            for (cs_intp j = 0; j < n; j++) {
-                double w = (k == NULL || k[j]) ? (b == NULL ? 1.0 : (double)b[j]) : 0.0;
-                double e = w != 0 ? w * EXPNEG(x[j] - M) : 0.0;
-                s += x[j] != M ? e : 0.0;
-                m += x[j] == M ? w : 0.0;
-            }
+            cs_two_sum(&s, &se, sc);
+            cs_two_sum(&m, &me, mc);
         }
+        if (b == NULL && k == NULL) {
+            CS_LSE_NEXT_MAX_END
+        }
+        s += se;
+        m += me;
         if (s != 0.0)
             s /= m;
         sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
@@ -2714,14 +2751,8 @@ CS_FLOAT_LANES
             s = -s - 2.0;
         out = log1p(s) + log(fabs(m)) + (double)M;
     }
-    if (!isfinite(out)) {
-        double tot = 0.0;
-        for (cs_intp j = 0; j < n; j++)
-            if (k == NULL || k[j])
-                tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j]);
-        sg = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
-        out = log(fabs(tot));
-    }
+    if (!isfinite(out))
+        out = CS_FN(lse_fallback)(x, 1, b, k, n, M, &sg);
     *sign = sg;
     return out;
 }
@@ -2789,19 +2820,47 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
         for (cs_intp r = 0; r < nb; r++)
             v[r] = (double)m[r] + cs_log_sum(s[r]);
     } else {
+        /* a column of more than CS_LSE_NARROW classes (logsumexp_cols) in
+           chunks of that many: the first summed into s, each later one into
+           p, then added into s with its rounding error kept in e, as lse_row
+           does a long row's (a row of the block, C <= CS_LSE_NARROW, is one
+           chunk and goes straight into s: through p and e too, C = 10 took
+           3 % longer) */
+        double p[CS_TILE > CS_BLOCK ? CS_TILE : CS_BLOCK], e[CS_TILE > CS_BLOCK ? CS_TILE : CS_BLOCK];
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             s[r] = c[r] = 0.0;
-        for (cs_intp j = 0; j < C; j++) {
-            const T *tj = tb + j * nb;
-            for (cs_intp l = 0; px != NULL && l < pw; l += 64 / (cs_intp)sizeof(T))
-                CS_PREFETCH(px + j * pxs + l, 0, 2);
+        for (cs_intp j0 = 0; j0 < C; j0 += CS_LSE_NARROW) {
+            const cs_intp j1 = C - j0 > CS_LSE_NARROW ? j0 + CS_LSE_NARROW : C;
+            double *acc = j0 == 0 ? s : p;
+            const cs_intp later = j0 == 0 ? 0 : nb;    /* p's rows, none for the first chunk */
 #pragma omp simd
-            for (cs_intp r = 0; r < nb; r++) {
-                double e = EXPNEG(tj[r] - m[r]);
-                s[r] += tj[r] != m[r] ? e : 0.0;
-                c[r] += tj[r] == m[r] ? 1.0 : 0.0;
+            for (cs_intp r = 0; r < later; r++)
+                p[r] = 0.0;
+            for (cs_intp j = j0; j < j1; j++) {
+                const T *tj = tb + j * nb;
+                for (cs_intp l = 0; px != NULL && l < pw; l += 64 / (cs_intp)sizeof(T))
+                    CS_PREFETCH(px + j * pxs + l, 0, 2);
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++) {
+                    double ex = EXPNEG(tj[r] - m[r]);
+                    acc[r] += tj[r] != m[r] ? ex : 0.0;
+                    c[r] += tj[r] == m[r] ? 1.0 : 0.0;
+                }
             }
+            if (j0 == CS_LSE_NARROW) {
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++)
+                    e[r] = 0.0;
+            }
+#pragma omp simd
+            for (cs_intp r = 0; r < later; r++)
+                cs_two_sum(&s[r], &e[r], p[r]);
+        }
+        if (C > CS_LSE_NARROW) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] += e[r];
         }
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++) {
@@ -2815,18 +2874,6 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
     for (cs_intp r = 0; r < nb; r++)
         some |= !(v[r] - v[r] == 0);
     return some;
-}
-
-/* What lse_row gives a plain row (no weights, no mask; n entries xs apart)
-   whose result is not finite: the log of the plain sum of exp, and its sign
-   (nan for a nan). */
-static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, cs_intp n, double *sign)
-{
-    double tot = 0.0;
-    for (cs_intp j = 0; j < n; j++)
-        tot += exp((double)x[j * xs]);
-    *sign = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
-    return log(fabs(tot));
 }
 
 /* The results v of nb rows (or columns) into y, their signs (1, or the
@@ -2845,7 +2892,7 @@ static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y,
     for (cs_intp r = 0; some && r < nb; r++) {
         if (v[r] - v[r] == 0)
             continue;
-        double sg, w = CS_FN(lse_fallback)(x + r * xs0, xs1, n, &sg);
+        double sg, w = CS_FN(lse_fallback)(x + r * xs0, xs1, NULL, NULL, n, (T)0, &sg);
         y[r * ys] = (T)w;
         if (sign != NULL)
             sign[r * ys] = (T)sg;
