@@ -25,6 +25,7 @@ from csoftmax import reference as ref
 from helpers import ASSERT as FORWARD_ASSERT, F16, F32, F64, assert_within, eps_of
 from test_backward import bound as backward_bound
 from test_jacobian import jacobian_bound
+from test_logsumexp import cond as lse_cond
 from test_loss import ce_bounds
 
 try:
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - SciPy is optional
     sp = None
 
 FUNCS = ["softmax", "log_softmax", "softmax_jacobian", "softmax_backward", "log_softmax_backward",
-         "cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
+         "cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad", "logsumexp"]
 DTYPES = [F16, F32, F64, np.dtype(np.int64), np.dtype(np.int32), np.dtype(bool)]
 LAYOUTS = ["C", "F", "broadcast", "none_index", "unaligned", "negative", "slice", "readonly"]
 VALUES = ["normal", "huge", "specials", "neginf_rows", "constant_rows"]
@@ -97,7 +98,9 @@ def values(rng, shape, kind, dtype, axis=-1):
 def layout(rng, v, kind):
     """An array of ``v``'s shape and dtype in memory laid out as ``kind``; for
     "broadcast" and "none_index" the values are those of a smaller array."""
-    if kind == "C" or v.ndim == 0:
+    if v.ndim == 0:
+        return np.array(v)
+    if kind == "C":
         return np.ascontiguousarray(v)
     if kind == "F":
         return np.asfortranarray(v)
@@ -186,6 +189,24 @@ def _draw(i, rng):
         if name != "softmax_jacobian" and rng.random() < 0.35:
             # where=, laid out as any input: the second argument (see call)
             c["args"].append(layout(rng, rng.random(shape) < 0.6, choose(rng, LAYOUTS)))
+    elif name == "logsumexp":
+        shape = shape_for(rng, 4)
+        axis = forward_axis(rng, len(shape), True)
+        dt = choose(rng, DTYPES)
+        x = layout(rng, values(rng, shape, c["values"], dt, axis if isinstance(axis, int) else -1),
+                   choose(rng, LAYOUTS))
+        b = w = None
+        if rng.random() < 0.3:
+            # weights of either sign (and zeros), of a shape that broadcasts
+            # with x's
+            bshape = tuple(n if rng.random() < 0.8 else 1 for n in shape)
+            bv = values(rng, bshape, "normal", choose(rng, [F32, F64, np.dtype(np.int64)]))
+            b = layout(rng, np.where(rng.random(bshape) < 0.15, 0, bv).astype(bv.dtype), choose(rng, LAYOUTS))
+        if rng.random() < 0.25:
+            w = layout(rng, rng.random(shape) < 0.6, choose(rng, LAYOUTS))
+        # out receives the result, which has another shape than any input
+        c.update(args=[x, b, w], axis=axis, out=choose(rng, [None, None, "fresh", "wrong_dtype", "wrong_shape"]),
+                 kw={"keepdims": bool(rng.random() < 0.3), "return_sign": bool(rng.random() < 0.5)})
     elif name in ("softmax_backward", "log_softmax_backward"):
         shape = shape_for(rng)
         axis = int(rng.integers(-len(shape), len(shape)))
@@ -237,15 +258,18 @@ def _draw(i, rng):
 
 
 OUT_MODES = [None, None, "fresh", "input", "overlap", "wrong_dtype", "wrong_shape"]
-HAS_OUT = {"softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad"}
+HAS_OUT = {"softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad", "logsumexp"}
 
 
 # ------------------------------------------------------------------ checks
 
 def split_where(c, args):
-    """softmax and log_softmax take a mask, when the case has one, as where=."""
+    """softmax and log_softmax take a mask, when the case has one, as where=;
+    logsumexp its weights and mask (or None) as b= and where=."""
     if c["name"] in ("softmax", "log_softmax") and len(args) == 2:
         return args[:1], {"where": args[1]}
+    if c["name"] == "logsumexp":
+        return args[:1], {"b": args[1], "where": args[2]}
     return args, {}
 
 
@@ -265,6 +289,8 @@ def oracle(c, args):
     f = getattr(ref, c["name"])
     args, where = split_where(c, args)
     with np.errstate(all="ignore"):
+        if c["name"] == "logsumexp":
+            return f(*args, axis=c["axis"], **where, **c["kw"])
         if "axis" in c:
             return f(*args, axis=c["axis"], **where)
         return f(*args, **c.get("kw", {}))
@@ -292,6 +318,24 @@ def compare(c, args, got):
             np.testing.assert_array_equal(np.isnan(got), np.isnan(s), err_msg="nan positions vs SciPy")
             special = ~np.isfinite(s)
             np.testing.assert_array_equal(got[special], s[special].astype(got.dtype), err_msg="vs SciPy")
+    elif name == "logsumexp":
+        x, b, w = args
+        rdt = np.result_type(*[result_dtype(a.dtype) for a in (x, b) if a is not None])
+        kw = dict(c["kw"], return_sign=True)
+        with np.errstate(all="ignore"):
+            want, wsg = ref.logsumexp(x, axis=c["axis"], b=b, where=w, **kw)
+        val, sg = got if c["kw"]["return_sign"] else (got, None)
+        assert np.asarray(val).dtype == rdt and np.shape(val) == np.shape(want)
+        if sg is None:      # a negative sum gives nan
+            want = np.where(np.asarray(wsg) < 0, np.nan, want)
+        else:               # the sign where the sum is not 0 (nor nan)
+            assert np.asarray(sg).dtype == rdt and np.shape(sg) == np.shape(want)
+            nonzero = np.asarray(want) > -np.inf
+            np.testing.assert_array_equal(np.asarray(sg)[nonzero], np.asarray(wsg, F64)[nonzero], err_msg="sign")
+        want = f16_overflow(val, want, rdt)
+        k = lse_cond(x, c["axis"], b, c["kw"]["keepdims"], w)
+        assert_within(val, want, 8 * eps_of(rdt) * (1 + np.abs(np.asarray(want, F64))) * k
+                      + f16_rounding(want, rdt))
     elif name == "softmax_jacobian":
         rdt = result_dtype(args[0].dtype)
         assert got.dtype == rdt and got.shape == want.shape
@@ -353,6 +397,11 @@ def compare(c, args, got):
 def result_like(c, args):
     """(shape, dtype) of the array ``out`` receives."""
     name = c["name"]
+    if name == "logsumexp":
+        x, b, _ = args
+        got = call(c, args)
+        return np.shape(got[0] if c["kw"]["return_sign"] else got), \
+            np.result_type(*[result_dtype(a.dtype) for a in (x, b) if a is not None])
     if name in ("softmax", "log_softmax", "cross_entropy_grad"):
         return args[0].shape, result_dtype(args[0].dtype)
     return args[0].shape, np.result_type(result_dtype(args[0].dtype), result_dtype(args[1].dtype))
@@ -407,7 +456,8 @@ def run(i):
         if mode == "fresh":
             out = layout(rng, np.full(shape, SENTINEL, rdt), choose(rng, ["C", "F", "negative", "slice"]))
             got = call(c, args, out)
-            res = got[1] if c["name"] == "cross_entropy_grad" else got
+            res = got[1] if c["name"] == "cross_entropy_grad" else \
+                got[0] if c["name"] == "logsumexp" and c["kw"]["return_sign"] else got
             assert res is out, "the result is not out"
             compare(c, plain, got)
         elif mode in ("input", "overlap"):
