@@ -477,16 +477,24 @@ def test_strided_axis_in_tiles(rng, dtype, shape, axis):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65])
-def test_short_rows_in_blocks(rng, dtype, C):
-    # Rows of up to 64 entries are taken many at a time.  A call of many
-    # rows, some dominated by one term, some whose result is not finite, must
-    # give every row what it gives alone, the oracle's value and SciPy's sign.
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "where"])
+def test_short_rows_in_blocks(rng, dtype, C, masked):
+    # Rows of up to 64 entries are taken many at a time, with where= too.  A
+    # call of many rows, some dominated by one term, some whose result is not
+    # finite, must give every row what it gives alone, the oracle's value and
+    # SciPy's sign.  The mask leaves out some infinities and nans, and all of
+    # some rows.
     x = special_rows(rng, 1500, C, dtype)
-    got, sg = lse(x, axis=-1, return_sign=True)
+    where = None
+    if masked:
+        where = rng.random(x.shape) < 0.7
+        where[::7, 0] = True        # the dominant term of those rows stays
+        where[5::11] = False        # rows with nothing to sum
+    got, sg = lse(x, axis=-1, return_sign=True, where=where)
     for i in range(0, len(x), 1 if C <= 10 else 3):
-        g, s = lse(x[i], return_sign=True)
+        g, s = lse(x[i], return_sign=True, where=None if where is None else where[i])
         np.testing.assert_array_equal([got[i], sg[i]], [g, s], err_msg=f"row {i}: {x[i]!r}")
-    check_ref(x, -1)
+    check_ref(x, -1, where=where)
 
 
 # ------------------------------------------------------------------ where=

@@ -156,6 +156,46 @@ static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_int
     }
 }
 
+/* b[r, j] = k[r, j] ? x[r, j] : -inf for nb rows, b's rows C apart (x read
+   unconditionally: a plain load and a blend, not a masked load).  Rows with
+   no gaps between them go as one flat run: short rows one at a time left
+   most of their entries to a scalar remainder, where the select became a
+   branch on a random mask (logsumexp float32 C = 10: 4.5 ns an entry). */
+static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
+                                       T *b, cs_intp nb, cs_intp C)
+{
+    if (xs == C && ks == C) {
+#pragma omp simd
+        for (cs_intp i = 0; i < nb * C; i++) {
+            T v = x[i];
+            b[i] = k[i] ? v : (T)-INFINITY;
+        }
+        return;
+    }
+    for (cs_intp r = 0; r < nb; r++) {
+        const T *xr = x + r * xs;
+        const unsigned char *kr = k + r * ks;
+        T *br = b + r * C;
+#pragma omp simd
+        for (cs_intp j = 0; j < C; j++) {
+            T v = xr[j];
+            br[j] = kr[j] ? v : (T)-INFINITY;
+        }
+    }
+}
+
+/* narrow_load of rows whose entries take part where their mask k (rows ks
+   apart, entries contiguous) is set: the others are loaded as -inf, which
+   adds exp(-inf) = 0 to a sum (logsumexp's where=).  The rows are selected
+   into sel (nb * C entries) first, in row order: a select in the transposing
+   load, with its strided loads of x and of the mask, did not vectorise. */
+static inline void CS_FN(narrow_load_where)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
+                                            cs_intp nb, cs_intp C, T *t, T *m, T *sel)
+{
+    CS_FN(where_select)(x, xs, k, ks, sel, nb, C);
+    CS_FN(narrow_load)(sel, C, nb, C, t, m);
+}
+
 /* The rows' values v[r] spread over their entries, e[r * C + j] = v[r] for
    j < C, so that the last pass over a block of contiguous rows runs in whole
    vectors in row order instead of a strided store out of the transposed
@@ -2797,9 +2837,10 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
     CS_Y(t)[i * t->ys0] = (T)v;
 }
 
-/* Plain narrow rows (C <= CS_LSE_NARROW) a block at a time, transposed as the
-   forward's narrow rows are (narrow_load), so that the exponentials, the
-   sums and the logarithms run down the block's rows in whole vectors, where
+/* Narrow rows (C <= CS_LSE_NARROW) without weights a block at a time,
+   transposed as the forward's narrow rows are (narrow_load; with a mask,
+   narrow_load_where, its masked entries as -inf), so that the exponentials,
+   the sums and the logarithms run down the block's rows in whole vectors, where
    a row at a time paid its loop set-up, its reductions and a libm logarithm
    for a few entries (float32 at C = 10: 3.4 ns an entry against PyTorch's
    1.8).  The same results as lse_row, by other roundings: float32 M + log S
@@ -2816,7 +2857,9 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
    entry, AMD Zen 4, x86-64-v4: float32 C = 10 0.62 against 6.0, C = 48 0.71
    against 1.55, float64 C = 10 1.12 against 6.0, C = 64 1.05 against 1.26;
    x86-64-v3 float32 C = 10 0.80 against 3.2, float64 C = 64 even; baseline
-   float64 C = 64 4.1 against 5.2. */
+   float64 C = 64 4.1 against 5.2.  With a mask (where=), where a row at a time
+   went through lse_row: the call on one thread, 409600 entries, float32
+   C = 10 0.99 against 4.0-4.5 ns an entry, float64 1.73 against 5.0-5.4. */
 #define CS_LSE_NARROW 64
 
 /* v[r] = log sum_j exp(t[j * nb + r]) for nb <= max(CS_TILE, CS_BLOCK) rows
@@ -2895,10 +2938,12 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
 /* The results v of nb rows (or columns) into y, their signs (1, or the
    fallback's) into sign unless NULL, both stride ys; where v is not finite
    (some says whether any is), the fallback over the row's n entries, rows
-   xs0 apart and entries xs1 apart within a row.  A plain sum is never
-   negative, so without sign no result is turned to nan as lse_one does. */
+   xs0 apart and entries xs1 apart within a row, with the rows' mask k (rows
+   ks apart) unless NULL.  A sum without weights is never negative, so
+   without sign no result is turned to nan as lse_one does. */
 static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y, T *sign, cs_intp ys,
-                                    const T *x, cs_intp xs0, cs_intp xs1, cs_intp n)
+                                    const T *x, cs_intp xs0, cs_intp xs1, cs_intp n,
+                                    const unsigned char *k, cs_intp ks)
 {
     for (cs_intp r = 0; r < nb; r++) {
         y[r * ys] = (T)v[r];
@@ -2908,7 +2953,8 @@ static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y,
     for (cs_intp r = 0; some && r < nb; r++) {
         if (v[r] - v[r] == 0)
             continue;
-        double sg, w = CS_FN(lse_fallback)(x + r * xs0, xs1, NULL, NULL, n, (T)0, &sg);
+        const unsigned char *kr = k != NULL ? k + r * ks : NULL;
+        double sg, w = CS_FN(lse_fallback)(x + r * xs0, xs1, NULL, kr, n, (T)0, &sg);
         y[r * ys] = (T)w;
         if (sign != NULL)
             sign[r * ys] = (T)sg;
@@ -2917,16 +2963,21 @@ static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y,
 
 static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
 {
-    T tb[CS_BLOCK + CS_NARROW], m[CS_BLOCK];
+    T tb[CS_BLOCK + CS_NARROW], m[CS_BLOCK], sel[CS_BLOCK];   /* sel: the masked rows (narrow_load_where) */
     double v[CS_BLOCK];
     const cs_intp C = t->C, nbmax = CS_FN(block_rows_to)(C, CS_LSE_NARROW);
     for (cs_intp i0 = lo; i0 < hi; i0 += nbmax) {
         const cs_intp nb = hi - i0 < nbmax ? hi - i0 : nbmax;
         const T *x = CS_X(t) + i0 * t->xs0;
-        CS_FN(narrow_load)(x, t->xs0, nb, C, tb, m);
+        const unsigned char *k = t->mask != NULL ? t->mask + i0 * t->ms0 : NULL;
+        if (k != NULL)
+            CS_FN(narrow_load_where)(x, t->xs0, k, t->ms0, nb, C, tb, m, sel);
+        else
+            CS_FN(narrow_load)(x, t->xs0, nb, C, tb, m);
         int some = CS_FN(lse_lanes)(tb, nb, C, m, v, NULL, 0, 0);
         CS_FN(lse_store)(v, nb, some, CS_Y(t) + i0 * t->ys0,
-                         t->sign != NULL ? (T *)t->sign + i0 * t->ys0 : NULL, t->ys0, x, t->xs0, 1, C);
+                         t->sign != NULL ? (T *)t->sign + i0 * t->ys0 : NULL, t->ys0, x, t->xs0, 1, C,
+                         k, t->ms0);
     }
 }
 
@@ -2938,14 +2989,13 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
     (void)scratch;
     if (lo >= hi)
         return;
-    const int plain = t->g == NULL && t->mask == NULL;
-    if (!plain) {
-        for (cs_intp i = lo; i < hi; i++)
-            CS_FN(lse_one)(t, i);
+    if (t->g == NULL && t->C <= CS_LSE_NARROW) {   /* with or without a mask */
+        CS_FN(lse_block)(t, lo, hi);
         return;
     }
-    if (t->C <= CS_LSE_NARROW) {
-        CS_FN(lse_block)(t, lo, hi);
+    if (t->g != NULL || t->mask != NULL) {
+        for (cs_intp i = lo; i < hi; i++)
+            CS_FN(lse_one)(t, i);
         return;
     }
     T M = CS_FN(row_max)(CS_X(t) + lo * t->xs0, t->C);
@@ -2986,7 +3036,7 @@ static void CS_FN(logsumexp_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void
         CS_FN(cols_pack_max)(x, t->xs1, t->C, w, buf, m);
         int some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
         CS_FN(lse_store)(v, w, some, CS_Y(t) + o * t->ys0 + j0,
-                         t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C);
+                         t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C, NULL, 0);
     }
 }
 
@@ -3014,23 +3064,6 @@ static inline cs_intp CS_FN(where_rows)(cs_intp C, cs_intp mid)
         return 1;
     cs_intp r = (cs_intp)(CS_WHERE_BYTES / sizeof(T)) / C;
     return r >= CS_MID_ROWS ? r & ~(cs_intp)(CS_MID_ROWS - 1) : 1;
-}
-
-/* b[r, j] = k[r, j] ? x[r, j] : -inf for nb rows, b's rows C apart (x read
-   unconditionally: a plain load and a blend, not a masked load). */
-static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
-                                       T *b, cs_intp nb, cs_intp C)
-{
-    for (cs_intp r = 0; r < nb; r++) {
-        const T *xr = x + r * xs;
-        const unsigned char *kr = k + r * ks;
-        T *br = b + r * C;
-#pragma omp simd
-        for (cs_intp j = 0; j < C; j++) {
-            T v = xr[j];
-            br[j] = kr[j] ? v : (T)-INFINITY;
-        }
-    }
 }
 
 /* Units: rows of x, mask rows (stride ms0) and y, all contiguous.  scratch:
