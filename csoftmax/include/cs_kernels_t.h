@@ -2783,6 +2783,17 @@ CS_FLOAT_LANES
                     mc += x[j] == M ? 1.0 : 0.0;
                     CS_LSE_NEXT_MAX_STEP
                 }
+            } else if (k == NULL) {
+                /* the general loop below without k, which spilled registers
+                   (float64 C = 1000, one thread: 1.25-1.39 against 4.04 ns
+                   an entry) */
+#pragma omp simd reduction(+ : sc, mc)
+                for (cs_intp j = j0; j < j1; j++) {
+                    double w = (double)b[j];
+                    double e = w != 0 ? w * EXPNEG(x[j] - M) : 0.0;
+                    sc += x[j] != M ? e : 0.0;
+                    mc += x[j] == M ? w : 0.0;
+                }
             } else if (b == NULL) {
 #pragma omp simd reduction(+ : sc, mc)
                 for (cs_intp j = j0; j < j1; j++) {
