@@ -477,24 +477,32 @@ def test_strided_axis_in_tiles(rng, dtype, shape, axis):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65])
-@pytest.mark.parametrize("masked", [False, True], ids=["plain", "where"])
-def test_short_rows_in_blocks(rng, dtype, C, masked):
-    # Rows of up to 64 entries are taken many at a time, with where= too.  A
-    # call of many rows, some dominated by one term, some whose result is not
-    # finite, must give every row what it gives alone, the oracle's value and
-    # SciPy's sign.  The mask leaves out some infinities and nans, and all of
-    # some rows.
+@pytest.mark.parametrize("kind", ["plain", "where", "weights", "both"])
+def test_short_rows_in_blocks(rng, dtype, C, kind):
+    # Rows of up to 64 entries are taken many at a time, with where= and
+    # weights too.  A call of many rows, some dominated by one term, some
+    # whose result is not finite, must give every row what it gives alone, the
+    # oracle's value and sign, and SciPy's sign.  The mask and the zero
+    # weights leave out some infinities and nans, and all of some rows;
+    # negative weights make some sums negative, or cancel.
     x = special_rows(rng, 1500, C, dtype)
-    where = None
-    if masked:
+    where = b = None
+    if kind in ("where", "both"):
         where = rng.random(x.shape) < 0.7
         where[::7, 0] = True        # the dominant term of those rows stays
         where[5::11] = False        # rows with nothing to sum
-    got, sg = lse(x, axis=-1, return_sign=True, where=where)
-    for i in range(0, len(x), 1 if C <= 10 else 3):
-        g, s = lse(x[i], return_sign=True, where=None if where is None else where[i])
-        np.testing.assert_array_equal([got[i], sg[i]], [g, s], err_msg=f"row {i}: {x[i]!r}")
-    check_ref(x, -1, where=where)
+    if kind in ("weights", "both"):
+        b = rng.uniform(-0.5, 2.0, x.shape).astype(dtype)
+        b[rng.random(x.shape) < 0.2] = 0
+        b[::7, 0] = 1.0
+        b[9::13] = 0                # rows of weight 0
+        b[3::17, :2] = [1.0, -1.0][:C]
+        x[3::17, :2] = x[3::17, :1]     # two terms that cancel exactly
+    got, sg = lse(x, axis=-1, b=b, return_sign=True, where=where)
+    for i in range(0, len(x), 2 if C <= 10 else 5):
+        one = lse(x[i], b=None if b is None else b[i], return_sign=True, where=None if where is None else where[i])
+        np.testing.assert_array_equal([got[i], sg[i]], one, err_msg=f"row {i}: {x[i]!r}")
+    check_ref(x, -1, b=b, where=where)      # (also without return_sign: nan for a negative sum)
 
 
 # ------------------------------------------------------------------ where=

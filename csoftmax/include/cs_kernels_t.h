@@ -164,22 +164,48 @@ static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_int
 static inline void CS_FN(where_select)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
                                        T *b, cs_intp nb, cs_intp C)
 {
-    if (xs == C && ks == C) {
-#pragma omp simd
-        for (cs_intp i = 0; i < nb * C; i++) {
-            T v = x[i];
-            b[i] = k[i] ? v : (T)-INFINITY;
-        }
-        return;
-    }
-    for (cs_intp r = 0; r < nb; r++) {
+    const int flat = xs == C && ks == C;
+    const cs_intp rows = flat ? 1 : nb, n = flat ? nb * C : C;
+    for (cs_intp r = 0; r < rows; r++) {
         const T *xr = x + r * xs;
         const unsigned char *kr = k + r * ks;
         T *br = b + r * C;
 #pragma omp simd
-        for (cs_intp j = 0; j < C; j++) {
+        for (cs_intp j = 0; j < n; j++) {
             T v = xr[j];
             br[j] = kr[j] ? v : (T)-INFINITY;
+        }
+    }
+}
+
+/* The weighted rows' entries that take part: for nb rows of x (rows xs
+   apart), their weights b (rows bs apart) and their mask k (rows ks apart)
+   unless NULL, w[r, j] = b[r, j] where k[r, j] is set, else 0, and
+   sx[r, j] = x[r, j] where w[r, j] != 0, else -inf; sx and w rows C apart.
+   Gapless rows as one flat run, as where_select. */
+static inline void CS_FN(weights_select)(const T *x, cs_intp xs, const T *b, cs_intp bs,
+                                         const unsigned char *k, cs_intp ks, T *sx, T *w, cs_intp nb, cs_intp C)
+{
+    const int flat = xs == C && bs == C && (k == NULL || ks == C);
+    const cs_intp rows = flat ? 1 : nb, n = flat ? nb * C : C;
+    for (cs_intp r = 0; r < rows; r++) {
+        const T *xr = x + r * xs, *br = b + r * bs;
+        T *sxr = sx + r * C, *wr = w + r * C;
+        if (k == NULL) {
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++) {
+                T v = xr[j], bj = br[j];
+                wr[j] = bj;
+                sxr[j] = bj != 0 ? v : (T)-INFINITY;
+            }
+        } else {
+            const unsigned char *kr = k + r * ks;
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++) {
+                T v = xr[j], bj = kr[j] ? br[j] : (T)0;
+                wr[j] = bj;
+                sxr[j] = bj != 0 ? v : (T)-INFINITY;
+            }
         }
     }
 }
@@ -2848,9 +2874,10 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
     CS_Y(t)[i * t->ys0] = (T)v;
 }
 
-/* Narrow rows (C <= CS_LSE_NARROW) without weights a block at a time,
-   transposed as the forward's narrow rows are (narrow_load; with a mask,
-   narrow_load_where, its masked entries as -inf), so that the exponentials,
+/* Narrow rows (C <= CS_LSE_NARROW) a block at a time, transposed as the
+   forward's narrow rows are (narrow_load; with a mask, narrow_load_where, its
+   masked entries as -inf; with weights, weights_select and lse_lanes_w, its
+   entries of weight 0 as -inf), so that the exponentials,
    the sums and the logarithms run down the block's rows in whole vectors, where
    a row at a time paid its loop set-up, its reductions and a libm logarithm
    for a few entries (float32 at C = 10: 3.4 ns an entry against PyTorch's
@@ -2870,7 +2897,8 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
    x86-64-v3 float32 C = 10 0.80 against 3.2, float64 C = 64 even; baseline
    float64 C = 64 4.1 against 5.2.  With a mask (where=), where a row at a time
    went through lse_row: the call on one thread, 409600 entries, float32
-   C = 10 0.99 against 4.0-4.5 ns an entry, float64 1.73 against 5.0-5.4. */
+   C = 10 0.99 against 4.0-4.5 ns an entry, float64 1.73 against 5.0-5.4;
+   with weights, C = 10 float32 1.63 against 9.3, float64 2.33 against 10-11. */
 #define CS_LSE_NARROW 64
 
 /* v[r] = log sum_j exp(t[j * nb + r]) for nb <= max(CS_TILE, CS_BLOCK) rows
@@ -2946,49 +2974,106 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
     return some;
 }
 
-/* The results v of nb rows (or columns) into y, their signs (1, or the
-   fallback's) into sign unless NULL, both stride ys; where v is not finite
-   (some says whether any is), the fallback over the row's n entries, rows
-   xs0 apart and entries xs1 apart within a row, with the rows' mask k (rows
-   ks apart) unless NULL.  A sum without weights is never negative, so
-   without sign no result is turned to nan as lse_one does. */
-static inline void CS_FN(lse_store)(const double *v, cs_intp nb, int some, T *y, T *sign, cs_intp ys,
-                                    const T *x, cs_intp xs0, cs_intp xs1, cs_intp n,
-                                    const unsigned char *k, cs_intp ks)
+/* lse_lanes for weighted rows: v[r] = m[r] + log |sum_j w[j, r] exp(t[j, r] -
+   m[r])|, sg[r] the sum's sign, for nb <= CS_BLOCK rows laid out down tb and
+   wb (an entry of weight 0 is -inf in tb), m[r] the max of the entries of
+   nonzero weight.  float32: the sum in double, as lse_row's.  float64: c,
+   the weights of the entries equal to m[r], and s, the others' terms, taken
+   apart as in lse_lanes, c + s with its rounding error added back.  The
+   logarithm is libm's, a row at a time: a weighted sum need not be >= 1
+   (cs_log_sum's range), nor positive.  A v[r] that is not finite (a sum that
+   cancels to 0 among them) means the row must be done again, as there. */
+CS_NOINLINE int CS_FN(lse_lanes_w)(const T *tb, const T *wb, cs_intp nb, cs_intp C, const T *m,
+                                     double *v, double *sg)
+{
+    double s[CS_BLOCK], c[CS_BLOCK];
+#pragma omp simd
+    for (cs_intp r = 0; r < nb; r++)
+        s[r] = c[r] = 0.0;
+    for (cs_intp j = 0; j < C; j++) {
+        const T *tj = tb + j * nb, *wj = wb + j * nb;
+        if (sizeof(T) == 4) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] += (double)wj[r] * (double)EXPNEG(tj[r] - m[r]);
+        } else {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++) {
+                double e = (double)wj[r] * EXPNEG(tj[r] - m[r]);
+                s[r] += tj[r] != m[r] ? e : 0.0;
+                c[r] += tj[r] == m[r] ? (double)wj[r] : 0.0;
+            }
+        }
+    }
+    int some = 0;
+    for (cs_intp r = 0; r < nb; r++) {
+        double tot = c[r] + s[r], vp = tot - c[r];
+        double err = (c[r] - (tot - vp)) + (s[r] - vp);
+        sg[r] = tot > 0 ? 1.0 : tot < 0 ? -1.0 : 0.0;
+        v[r] = (double)m[r] + (log(fabs(tot)) + err / tot);
+        some |= !(v[r] - v[r] == 0);
+    }
+    return some;
+}
+
+/* The results v of nb rows (or columns) into y, their signs (sg, or 1 if
+   NULL; the fallback's where it is taken) into sign unless NULL, else a
+   result of negative sign becomes nan as in lse_one; y and sign stride ys.
+   Where v is not finite (some says whether any is), the fallback over the
+   row's n entries, rows xs0 apart and entries xs1 apart within a row, with
+   their weights b (rows bs apart) and mask k (rows ks apart) unless NULL, and
+   their max m[r] (the fallback's shift where finite). */
+static inline void CS_FN(lse_store)(const double *v, const double *sg, cs_intp nb, int some, T *y, T *sign,
+                                    cs_intp ys, const T *x, cs_intp xs0, cs_intp xs1, cs_intp n, const T *b,
+                                    cs_intp bs, const unsigned char *k, cs_intp ks, const T *m)
 {
     for (cs_intp r = 0; r < nb; r++) {
-        y[r * ys] = (T)v[r];
+        double g = sg != NULL ? sg[r] : 1.0;
         if (sign != NULL)
-            sign[r * ys] = (T)1;
+            sign[r * ys] = (T)g;
+        y[r * ys] = sign == NULL && g < 0 ? (T)NAN : (T)v[r];
     }
     for (cs_intp r = 0; some && r < nb; r++) {
         if (v[r] - v[r] == 0)
             continue;
+        const T *br = b != NULL ? b + r * bs : NULL;
         const unsigned char *kr = k != NULL ? k + r * ks : NULL;
-        double sg, w = CS_FN(lse_fallback)(x + r * xs0, xs1, NULL, kr, n, (T)0, &sg);
-        y[r * ys] = (T)w;
+        double g, w = CS_FN(lse_fallback)(x + r * xs0, xs1, br, kr, n, m[r], &g);
         if (sign != NULL)
-            sign[r * ys] = (T)sg;
+            sign[r * ys] = (T)g;
+        y[r * ys] = sign == NULL && g < 0 ? (T)NAN : (T)w;
     }
 }
 
 static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
 {
-    T tb[CS_BLOCK + CS_NARROW], m[CS_BLOCK], sel[CS_BLOCK];   /* sel: the masked rows (narrow_load_where) */
-    double v[CS_BLOCK];
+    /* sel: the selected rows (narrow_load_where, weights_select); sw, wb: the
+       weights, in rows and transposed */
+    T tb[CS_BLOCK + CS_NARROW], m[CS_BLOCK], sel[CS_BLOCK];
+    T sw[CS_BLOCK], wb[CS_BLOCK + CS_NARROW];
+    double v[CS_BLOCK], sg[CS_BLOCK];
     const cs_intp C = t->C, nbmax = CS_FN(block_rows_to)(C, CS_LSE_NARROW);
     for (cs_intp i0 = lo; i0 < hi; i0 += nbmax) {
         const cs_intp nb = hi - i0 < nbmax ? hi - i0 : nbmax;
         const T *x = CS_X(t) + i0 * t->xs0;
+        const T *b = t->g != NULL ? CS_G(t) + i0 * t->gs0 : NULL;
         const unsigned char *k = t->mask != NULL ? t->mask + i0 * t->ms0 : NULL;
-        if (k != NULL)
-            CS_FN(narrow_load_where)(x, t->xs0, k, t->ms0, nb, C, tb, m, sel);
-        else
-            CS_FN(narrow_load)(x, t->xs0, nb, C, tb, m);
-        int some = CS_FN(lse_lanes)(tb, nb, C, m, v, NULL, 0, 0);
-        CS_FN(lse_store)(v, nb, some, CS_Y(t) + i0 * t->ys0,
+        int some;
+        if (b != NULL) {
+            CS_FN(weights_select)(x, t->xs0, b, t->gs0, k, t->ms0, sel, sw, nb, C);
+            CS_FN(narrow_load)(sel, C, nb, C, tb, m);
+            CS_FN(narrow_load)(sw, C, nb, C, wb, sel);    /* (sel: a max not used) */
+            some = CS_FN(lse_lanes_w)(tb, wb, nb, C, m, v, sg);
+        } else {
+            if (k != NULL)
+                CS_FN(narrow_load_where)(x, t->xs0, k, t->ms0, nb, C, tb, m, sel);
+            else
+                CS_FN(narrow_load)(x, t->xs0, nb, C, tb, m);
+            some = CS_FN(lse_lanes)(tb, nb, C, m, v, NULL, 0, 0);
+        }
+        CS_FN(lse_store)(v, b != NULL ? sg : NULL, nb, some, CS_Y(t) + i0 * t->ys0,
                          t->sign != NULL ? (T *)t->sign + i0 * t->ys0 : NULL, t->ys0, x, t->xs0, 1, C,
-                         k, t->ms0);
+                         b, t->gs0, k, t->ms0, m);
     }
 }
 
@@ -3000,7 +3085,7 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
     (void)scratch;
     if (lo >= hi)
         return;
-    if (t->g == NULL && t->C <= CS_LSE_NARROW) {   /* with or without a mask */
+    if (t->C <= CS_LSE_NARROW) {
         CS_FN(lse_block)(t, lo, hi);
         return;
     }
@@ -3046,8 +3131,9 @@ static void CS_FN(logsumexp_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void
         const T *x = CS_X(t) + o * t->xs0 + j0;
         CS_FN(cols_pack_max)(x, t->xs1, t->C, w, buf, m);
         int some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
-        CS_FN(lse_store)(v, w, some, CS_Y(t) + o * t->ys0 + j0,
-                         t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C, NULL, 0);
+        CS_FN(lse_store)(v, NULL, w, some, CS_Y(t) + o * t->ys0 + j0,
+                         t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C,
+                         NULL, 0, NULL, 0, m);
     }
 }
 
