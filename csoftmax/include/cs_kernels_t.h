@@ -210,18 +210,6 @@ static inline void CS_FN(weights_select)(const T *x, cs_intp xs, const T *b, cs_
     }
 }
 
-/* narrow_load of rows whose entries take part where their mask k (rows ks
-   apart, entries contiguous) is set: the others are loaded as -inf, which
-   adds exp(-inf) = 0 to a sum (logsumexp's where=).  The rows are selected
-   into sel (nb * C entries) first, in row order: a select in the transposing
-   load, with its strided loads of x and of the mask, did not vectorise. */
-static inline void CS_FN(narrow_load_where)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
-                                            cs_intp nb, cs_intp C, T *t, T *m, T *sel)
-{
-    CS_FN(where_select)(x, xs, k, ks, sel, nb, C);
-    CS_FN(narrow_load)(sel, C, nb, C, t, m);
-}
-
 /* The rows' values v[r] spread over their entries, e[r * C + j] = v[r] for
    j < C, so that the last pass over a block of contiguous rows runs in whole
    vectors in row order instead of a strided store out of the transposed
@@ -2875,9 +2863,9 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
 }
 
 /* Narrow rows (C <= CS_LSE_NARROW) a block at a time, transposed as the
-   forward's narrow rows are (narrow_load; with a mask, narrow_load_where, its
-   masked entries as -inf; with weights, weights_select and lse_lanes_w, its
-   entries of weight 0 as -inf), so that the exponentials,
+   forward's narrow rows are (narrow_load; with a mask, where_select first,
+   its masked entries as -inf; with weights, weights_select and lse_lanes_w,
+   its entries of weight 0 as -inf), so that the exponentials,
    the sums and the logarithms run down the block's rows in whole vectors, where
    a row at a time paid its loop set-up, its reductions and a libm logarithm
    for a few entries (float32 at C = 10: 3.4 ns an entry against PyTorch's
@@ -2994,6 +2982,7 @@ CS_NOINLINE int CS_FN(lse_lanes_w)(const T *tb, const T *wb, cs_intp nb, cs_intp
         const T *tj = tb + j * nb, *wj = wb + j * nb;
         if (sizeof(T) == 4) {
 #pragma omp simd
+CS_FLOAT_LANES
             for (cs_intp r = 0; r < nb; r++)
                 s[r] += (double)wj[r] * (double)EXPNEG(tj[r] - m[r]);
         } else {
@@ -3045,9 +3034,17 @@ static inline void CS_FN(lse_store)(const double *v, const double *sg, cs_intp n
     }
 }
 
+/* narrow_load for lse_block, a call: its rows, their selection or their
+   weights go through one copy of the transposing loops (inlined at each of
+   three places, they took the wheel 48 KB past its size guard). */
+CS_NOINLINE void CS_FN(lse_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
+{
+    CS_FN(narrow_load)(x, xs, nb, C, t, m);
+}
+
 static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
 {
-    /* sel: the selected rows (narrow_load_where, weights_select); sw, wb: the
+    /* sel: the selected rows (where_select, weights_select); sw, wb: the
        weights, in rows and transposed */
     T tb[CS_BLOCK + CS_NARROW], m[CS_BLOCK], sel[CS_BLOCK];
     T sw[CS_BLOCK], wb[CS_BLOCK + CS_NARROW];
@@ -3059,16 +3056,18 @@ static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
         const T *b = t->g != NULL ? CS_G(t) + i0 * t->gs0 : NULL;
         const unsigned char *k = t->mask != NULL ? t->mask + i0 * t->ms0 : NULL;
         int some;
-        if (b != NULL) {
+        if (b != NULL)
             CS_FN(weights_select)(x, t->xs0, b, t->gs0, k, t->ms0, sel, sw, nb, C);
-            CS_FN(narrow_load)(sel, C, nb, C, tb, m);
-            CS_FN(narrow_load)(sw, C, nb, C, wb, sel);    /* (sel: a max not used) */
+        else if (k != NULL)
+            CS_FN(where_select)(x, t->xs0, k, t->ms0, sel, nb, C);
+        if (b != NULL || k != NULL)
+            CS_FN(lse_load)(sel, C, nb, C, tb, m);
+        else
+            CS_FN(lse_load)(x, t->xs0, nb, C, tb, m);
+        if (b != NULL) {
+            CS_FN(lse_load)(sw, C, nb, C, wb, sel);    /* (sel: a max not used) */
             some = CS_FN(lse_lanes_w)(tb, wb, nb, C, m, v, sg);
         } else {
-            if (k != NULL)
-                CS_FN(narrow_load_where)(x, t->xs0, k, t->ms0, nb, C, tb, m, sel);
-            else
-                CS_FN(narrow_load)(x, t->xs0, nb, C, tb, m);
             some = CS_FN(lse_lanes)(tb, nb, C, m, v, NULL, 0, 0);
         }
         CS_FN(lse_store)(v, b != NULL ? sg : NULL, nb, some, CS_Y(t) + i0 * t->ys0,
