@@ -2865,18 +2865,18 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
 /* Narrow rows (C <= CS_LSE_NARROW) a block at a time, transposed as the
    forward's narrow rows are (narrow_load; with a mask, where_select first,
    its masked entries as -inf; with weights, weights_select and lse_lanes_w,
-   its entries of weight 0 as -inf), so that the exponentials,
-   the sums and the logarithms run down the block's rows in whole vectors, where
-   a row at a time paid its loop set-up, its reductions and a libm logarithm
+   its entries of weight 0 as -inf), so that the exponentials, the sums and
+   the logarithms run down the block's rows in whole vectors, where a row at
+   a time paid its loop set-up, its reductions and a libm logarithm
    for a few entries (float32 at C = 10: 3.4 ns an entry against PyTorch's
    1.8).  The same results as lse_row, by other roundings: float32 M + log S
    with S in double; float64 M + log(c + s) with c the count of entries equal
    to M and s the sum of the others' exponentials, c + s rounded and its
    rounding error e added back as e / (c + s), which keeps what log1p(s / c)
    keeps of a sum dominated by its largest terms.  A row whose result is not
-   finite (a max or an entry that is not finite) is done again by
-   lse_fallback, as lse_row does such a row, which gives it its sign and
-   SciPy's value.  Columns of a strided class axis go the same way
+   finite (a max or an entry that is not finite, weights that cancel) is done
+   again by lse_fallback, as lse_row does such a row, which gives it its sign
+   and SciPy's value.  Columns of a strided class axis go the same way
    (logsumexp_cols).
    Up to C = 64 (the block then still holds 16 rows), where a row at a time
    was slower at every level: kernel-only, one thread, 409600 entries, ns an
