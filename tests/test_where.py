@@ -90,38 +90,51 @@ def test_special_rows_at_every_width(isa, rng, C, dtype):
         np.testing.assert_allclose(got, want.astype(dtype), rtol=tol, atol=tol, equal_nan=True, err_msg=fn.__name__)
 
 
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("C", [100, 300])
-def test_a_call_large_enough_to_stream(isa, rng, C, dtype):
+def test_a_call_large_enough_to_stream(isa, rng, C, dtype, log):
     """A masked call of 8 MiB or more takes its rows of 512 bytes or more
-    one at a time: the same bits as the same rows in smaller calls, on one
-    thread, and in place; rows with none set or with specials among them."""
+    one at a time (log_softmax: of more than 1024), each prefetching the
+    next: the same bits as the same rows in smaller calls, on one thread, in
+    place, and with the mask's rows in reverse order in memory; rows with
+    none set or with specials among them."""
+    fn = cs.log_softmax if log else cs.softmax
     N = (8 << 20) // (C * np.dtype(dtype).itemsize) + 7
     x = (4 * rng.standard_normal((N, C))).astype(dtype)
     mask = rng.random(x.shape) < 0.7
     mask[5] = False
     x[8, mask[8]] = -np.inf
     x[N - 2, 0], mask[N - 2, 0] = np.nan, True
-    got = cs.softmax(x, axis=-1, where=mask)
+    got = fn(x, axis=-1, where=mask)
     step = 500000 // C
     for lo in range(0, N, step):
-        part = cs.softmax(x[lo:lo + step], axis=-1, where=mask[lo:lo + step])
+        part = fn(x[lo:lo + step], axis=-1, where=mask[lo:lo + step])
         np.testing.assert_array_equal(part, got[lo:lo + step], err_msg=f"rows from {lo}")
     before = cs.get_num_threads()
     cs.set_num_threads(1)
     try:
-        np.testing.assert_array_equal(cs.softmax(x, axis=-1, where=mask), got, err_msg="one thread")
+        np.testing.assert_array_equal(fn(x, axis=-1, where=mask), got, err_msg="one thread")
     finally:
         cs.set_num_threads(before)
     in_place = x.copy()
-    assert cs.softmax(in_place, axis=-1, where=mask, out=in_place) is in_place
+    assert fn(in_place, axis=-1, where=mask, out=in_place) is in_place
     np.testing.assert_array_equal(in_place, got, err_msg="in place")
-    np.testing.assert_array_equal(got[5], 0)
-    assert np.isnan(got[N - 2]).all()
+    backwards = mask[::-1].copy()[::-1]   # mask's values, its rows a negative stride apart
+    assert backwards.strides[0] < 0
+    np.testing.assert_array_equal(fn(x, axis=-1, where=backwards), got, err_msg="mask rows reversed")
+    np.testing.assert_array_equal(got[5], -np.inf if log else 0)
+    assert np.isnan(got[N - 2, mask[N - 2]]).all()
+    np.testing.assert_array_equal(got[N - 2, ~mask[N - 2]], -np.inf if log else np.nan)
     rows = np.r_[0:N:97, 5, 8]
     with np.errstate(all="ignore"):
-        assert_softmax_close(got[rows], ref.softmax(x[rows], axis=1, where=mask[rows]),
-                             effective(x[rows], mask[rows]), 1, dtype)
+        if log:
+            tol = 2e-6 if dtype == np.float32 else 1e-14
+            np.testing.assert_allclose(got[rows], ref.log_softmax(x[rows], axis=1, where=mask[rows]).astype(dtype),
+                                       rtol=tol, atol=tol)
+        else:
+            assert_softmax_close(got[rows], ref.softmax(x[rows], axis=1, where=mask[rows]),
+                                 effective(x[rows], mask[rows]), 1, dtype)
 
 
 def test_float16_and_integers(rng):
