@@ -313,6 +313,31 @@ def test_unnormalised_probability_gradient_is_s_sum_y_minus_y(rng):
     np.testing.assert_array_equal(grad[2], 0)
 
 
+@pytest.mark.parametrize("C", [4, 40, 1000])
+def test_float32_probability_gradient_where_its_scales_leave_float32(isa, C):
+    # float32 probability targets take the gradient's pass in float32 with
+    # the row's scales rounded to float32, unless a scale would not be a
+    # normal float32: a target mass past the float32 range (the logits'
+    # scale q above FLT_MAX, where e q - y is still finite for the small
+    # e), or an upstream gradient below FLT_MIN (k subnormal): there the
+    # pass stays in double, each entry rounded once.
+    z = np.zeros((2, C), F32)
+    z[:, 0] = 10
+    y = np.full((2, C), 3e38, F32)
+    _, grad = cs.cross_entropy_grad(z, y, reduction="sum")
+    want = ref.softmax(z.astype(F64), axis=-1) * y.astype(F64).sum(1, keepdims=True) - y
+    assert np.isfinite(grad[:, 1:]).all()
+    np.testing.assert_allclose(grad[:, 1:], want[:, 1:], rtol=1e-6)
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((3, C)).astype(F32)
+    y = make_target(rng, 3, C, "probs").astype(F32)
+    go = 1e-39   # subnormal in float32
+    _, grad = cs.cross_entropy_grad(z, y, reduction="sum", grad_output=go)
+    _, want = ref.cross_entropy_grad(z.astype(F64), y.astype(F64), reduction="sum", grad_output=go)
+    # each entry within half a float32 subnormal step of the exact value
+    np.testing.assert_allclose(grad, want, rtol=2e-6, atol=0.5 * 2.0 ** -149 + 1e-52)
+
+
 @pytest.mark.parametrize("opts", [False, True], ids=["plain", "options"])
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("C", [100, 300])

@@ -2325,6 +2325,14 @@ CS_FLOAT_LANES
 /* Cross-entropy with probabilities y: loss = sum_k y_k (lse - z_k) over y_k != 0;
    grad = k (s sum(y) - y).  The gradient never overlaps z or y (the caller
    copies otherwise). */
+/* Whether v, rounded to T, is a normal number of T (neither 0, subnormal,
+   infinite nor nan). */
+static inline int CS_FN(normal_t)(double v)
+{
+    double a = fabs(v);
+    return a >= (sizeof(T) == 4 ? (double)FLT_MIN : DBL_MIN) && a <= (sizeof(T) == 4 ? (double)FLT_MAX : DBL_MAX);
+}
+
 static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
                                 const double *rscale, double gscale, double *loss,
                                 cs_intp nrows, cs_intp C, const double *cw, double eps)
@@ -2390,7 +2398,19 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
             double k = (rscale != NULL ? rscale[i] : 1.0) * gscale;
             double q = k * sy / s[r];
             T *gr = gb + r * gs;
-            if (cw == NULL && eps == 0.0) {
+            /* float32 without options: the pass in float32, its scales
+               rounded to float32 (e q - k y with a few roundings, within
+               the gradient's bound; kernel-only, AMD Zen 4, one thread,
+               409600 entries, ns an entry: x86-64-v4 C = 1000 0.70 against
+               0.90, C = 100 0.94 against 1.10, x86-64-v3 C = 1000 0.93
+               against 1.07), unless a scale is not a normal float32; else
+               in double, rounded once */
+            if (cw == NULL && eps == 0.0 && sizeof(T) == 4 && CS_FN(normal_t)(q) && CS_FN(normal_t)(k)) {
+                const T qt = (T)q, kt = (T)k;
+#pragma omp simd
+                for (cs_intp j = 0; j < C; j++)
+                    gr[j] = gr[j] * qt - kt * yr[j];
+            } else if (cw == NULL && eps == 0.0) {
 #pragma omp simd
                 for (cs_intp j = 0; j < C; j++)
                     gr[j] = (T)((double)gr[j] * q - k * (double)yr[j]);
