@@ -315,12 +315,13 @@ def test_unnormalised_probability_gradient_is_s_sum_y_minus_y(rng):
 
 @pytest.mark.parametrize("C", [4, 40, 1000])
 def test_float32_probability_gradient_where_its_scales_leave_float32(isa, C):
-    # float32 probability targets take the gradient's pass in float32 with
-    # the row's scales rounded to float32, unless a scale would not be a
-    # normal float32: a target mass past the float32 range (the logits'
-    # scale q above FLT_MAX, where e q - y is still finite for the small
-    # e), or an upstream gradient below FLT_MIN (k subnormal): there the
-    # pass stays in double, each entry rounded once.
+    # float32 probability targets take the loss's terms (rows of four
+    # vectors or more) and the gradient's pass in float32, the row's scales
+    # rounded to float32, unless that leaves float32's range: a target mass
+    # past it (the pairs of targets and the logits' scale q above FLT_MAX,
+    # where e q - y is still finite for the small e), or an upstream
+    # gradient below FLT_MIN (k subnormal): there the row goes in double,
+    # each gradient entry rounded once.
     z = np.zeros((2, C), F32)
     z[:, 0] = 10
     y = np.full((2, C), 3e38, F32)
