@@ -155,12 +155,12 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, name, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [100, 300])
+@pytest.mark.parametrize("C", [24, 100, 300])
 def test_a_call_large_enough_to_prefetch(isa, dtype, C, rng):
-    # a call of 8 MiB or more prefetches its mid-width rows of under 512 bytes
-    # (softmax) and takes longer ones one at a time, not four side by side:
-    # the same bits as the same rows in calls below that size, on one and two
-    # threads
+    # a call of 8 MiB or more prefetches its narrow blocks' next block
+    # (float32) and its mid-width rows of under 512 bytes (softmax), and
+    # takes longer ones one at a time, not four side by side: the same bits
+    # as the same rows in calls below that size, on one and two threads
     x = logits(rng, ((8 << 20) // (C * np.dtype(dtype).itemsize) + 7, C), dtype)
     whole = csoftmax.softmax(x, axis=-1)
     step = 500000 // C
