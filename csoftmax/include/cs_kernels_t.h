@@ -356,6 +356,16 @@ CS_INLINE double CS_FN(lanes_sum)(double *q)
     return q[0];
 }
 
+/* The sum of a vector's worth (CS_VL) of double lanes: folded to CS_SUM_VL,
+   lane k + l into lane l, then lanes_sum (q is overwritten). */
+CS_INLINE double CS_FN(vec_lanes_sum)(double *q)
+{
+    for (int k = CS_SUM_VL; k < CS_VL; k += CS_SUM_VL)
+        for (int l = 0; l < CS_SUM_VL; l++)
+            q[l] += q[k + l];
+    return CS_FN(lanes_sum)(q);
+}
+
 /* One vector of e (CS_VL entries) from v: a loop of its own per row, so
    that the compiler sees one store stream (the four rows' stores in one loop
    were checked against each other for overlap, pair by pair, every vector). */
@@ -416,10 +426,7 @@ CS_FLOAT_VEC
         if (e != NULL)
             CS_FN(store_vec)(e + j, v);
     }
-    for (int k = CS_SUM_VL; k < CS_VL; k += CS_SUM_VL)
-        for (int l = 0; l < CS_SUM_VL; l++)
-            q[l] += q[k + l];
-    double a = CS_FN(lanes_sum)(q);
+    double a = CS_FN(vec_lanes_sum)(q);
     for (cs_intp j = n; j < C; j++) {
         T v = EXPNEG(x[j] - m);
         if (e != NULL)
@@ -696,6 +703,8 @@ CS_FLOAT_VEC
             CS_FN(store_vec)(e + 2 * es + j, v2), CS_FN(store_vec)(e + 3 * es + j, v3);
         }
     }
+    /* the four rows' folds in one loop (vec_lanes_sum four times: float32
+       C = 48 at x86-64-v4, 0.48 against 0.44 ns an entry) */
     for (int k = CS_SUM_VL; k < CS_VL; k += CS_SUM_VL)
         for (int l = 0; l < CS_SUM_VL; l++)
             q0[l] += q0[k + l], q1[l] += q1[k + l], q2[l] += q2[k + l], q3[l] += q3[k + l];
@@ -2356,7 +2365,7 @@ static inline int CS_FN(prob_loss_lanes)(const T *z, const T *y, cs_intp C, T m,
     double ql[CS_VL], qy[CS_VL];
     for (int k = 0; k < CS_VL; k++)
         ql[k] = qy[k] = 0.0;
-    const cs_intp n = C & ~(CS_VL - 1), h = n / (2 * CS_VL) * CS_VL;
+    const cs_intp n = C & ~(CS_VL - 1), h = CS_FN(pair_half)(n);
     for (cs_intp j = 0; j < h; j += CS_VL) {
 #pragma omp simd
 CS_FLOAT_VEC
@@ -2376,10 +2385,7 @@ CS_FLOAT_VEC
             qy[k] += ya;
         }
     }
-    for (int b = CS_SUM_VL; b < CS_VL; b += CS_SUM_VL)
-        for (int k = 0; k < CS_SUM_VL; k++)
-            ql[k] += ql[b + k], qy[k] += qy[b + k];
-    double a = CS_FN(lanes_sum)(ql), c = CS_FN(lanes_sum)(qy);
+    double a = CS_FN(vec_lanes_sum)(ql), c = CS_FN(vec_lanes_sum)(qy);
     for (cs_intp j = n; j < C; j++) {
         T ya = y[j], ta = ya * ((m - z[j]) + lr);
         a += ya != 0 ? ta : (T)0;
@@ -3295,6 +3301,13 @@ static inline cs_intp CS_FN(where_rows)(cs_intp C, cs_intp mid)
     return r >= CS_MID_ROWS ? r & ~(cs_intp)(CS_MID_ROWS - 1) : 1;
 }
 
+/* The C bytes of a mask row into L1, a line at a time. */
+static inline void CS_FN(prefetch_mask_row)(const unsigned char *k, cs_intp C)
+{
+    for (cs_intp j = 0; j < C; j += 64)
+        CS_PREFETCH(k + j, 0, 3);
+}
+
 /* Units: rows of x, mask rows (stride ms0) and y, all contiguous.  scratch:
    max(CS_WHERE_BYTES, C * sizeof(T)) bytes, where the selected rows are made
    (in L1: y is written once, by the row kernel).  In a call that streams
@@ -3320,8 +3333,7 @@ static void CS_FN(softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp hi, 
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         if (one_row && i0 + 1 < hi)   /* the next row's mask, the next row in softmax_block */
-            for (cs_intp j = 0; j < C; j += 64)
-                CS_PREFETCH(k + t->ms0 + j, 0, 3);
+            CS_FN(prefetch_mask_row)(k + t->ms0, C);
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
         CS_FN(softmax_block)(buf, C, y, t->ys0, nb, C, one_row,
                              one_row && i0 + 1 < hi ? CS_X(t) + (i0 + 1) * t->xs0 : NULL);
@@ -3356,8 +3368,7 @@ static void CS_FN(log_softmax_where_rows)(const cs_task *t, cs_intp lo, cs_intp 
         T *y = CS_Y(t) + i0 * t->ys0;
         const unsigned char *k = t->mask + i0 * t->ms0;
         if (pf && i0 + 1 < hi)   /* the next row's mask, its x in log_softmax_block */
-            for (cs_intp j = 0; j < C; j += 64)
-                CS_PREFETCH(k + t->ms0 + j, 0, 3);
+            CS_FN(prefetch_mask_row)(k + t->ms0, C);
         CS_FN(where_select)(CS_X(t) + i0 * t->xs0, t->xs0, k, t->ms0, buf, nb, C);
         CS_FN(log_softmax_block)(buf, C, y, t->ys0, nb, C,
                                  pf && i0 + 1 < hi ? CS_X(t) + (i0 + 1) * t->xs0 : NULL);
