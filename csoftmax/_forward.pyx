@@ -11,6 +11,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cimport numpy as cnp
+import numpy as np
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
@@ -108,29 +109,43 @@ def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
     return y
 
 
-def softmax_where(cnp.ndarray x, cnp.ndarray y, cnp.ndarray mask, bint log, int n_threads):
-    """y = softmax(x) (log_softmax with log) over the rows of (N, C, 1) arrays
-    of one float dtype with contiguous rows, only the entries where the mask
-    (uint8, x's shape, contiguous rows) is set taking part; y may be x."""
-    check_like(x, y, 3)
-    cdef int dt = dtype_code(x)
-    cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
-    if outer == 0 or C == 0 or inner == 0:
-        return
+def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint log, int n_threads):
+    """softmax (log_softmax with ``log``) of ``a`` over ``axes`` (one axis or
+    all of them, sorted), only the entries where ``mask`` (bool, ``a``'s
+    shape, broadcast or not) is set taking part: written into ``out`` when
+    the kernel may write there, else into a new array, as ``softmax``.  The
+    mask takes the plan's view of ``a``, copied (in that order, not
+    transposed) only when it has none.  Returns the array written."""
+    cdef int dt = dtype_code(a)
+    cdef Plan p
+    cdef View vx, vy, vm
+    plan_init(&p, a, axes)
+    cdef cnp.ndarray x = operand(&p, a, &vx)
+    cdef cnp.ndarray k = operand(&p, mask.view(np.uint8), &vm)
+    cdef cnp.ndarray y = output(&p, out, a, (a, mask), (a,), &vy)
+    if p.outer == 0 or p.C == 0 or p.inner == 0:
+        return y
     cdef cs_task t
     memset(&t, 0, sizeof(t))
-    t.x, t.xs0, t.xs1 = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1)
-    t.y, t.ys0, t.ys1 = cnp.PyArray_DATA(y), stride(y, 0), stride(y, 1)
-    t.C, t.N = C, outer
-    if (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
-            or not cnp.PyArray_SAMESHAPE(x, mask) or inner != 1 or t.xs1 != 1 or t.ys1 != 1
-            or stride(mask, 1) != 1):
-        raise ValueError("a masked softmax needs a uint8 mask shaped like x and contiguous rows")
-    t.mask, t.ms0 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0)
-    cdef int nt = threads_for(outer * C, n_threads)
+    t.x, t.xs0, t.xs1 = vx.data, vx.s0, vx.s1
+    t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
+    t.mask, t.ms0, t.ms1 = <const unsigned char *>vm.data, vm.s0, vm.s1
+    t.C, t.N = p.C, p.outer
+    cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(a)
+    cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
+    cdef cs_intp scratch = (max(<cs_intp>CS_WHERE_BYTES, p.C * itemsize) + 63) & ~63
+    if p.inner == 1:  # contiguous rows, of x, y and the mask
+        if p.outer * p.C <= HOLD_GIL:
+            run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
+        else:
+            with nogil:
+                run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
+        return y
+    t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
+    t.W = min(tile_width(p.C, itemsize), p.inner)
     with nogil:
-        run(kernel(WHERE_ROWS[log], dt), &t, outer, nt,
-            (max(<cs_intp>CS_WHERE_BYTES, C * cnp.PyArray_ITEMSIZE(x)) + 63) & ~63)
+        run(kernel(COLS[log], dt), &t, p.outer * ((p.inner + t.W - 1) // t.W), nt, p.C * t.W * itemsize)
+    return y
 
 
 cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")

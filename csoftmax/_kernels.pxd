@@ -32,7 +32,7 @@ cdef extern from "cs_kernels.h" nogil:
         int keep
         void *sign
         const unsigned char *mask
-        cs_intp ms0
+        cs_intp ms0, ms1
 
     ctypedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch) noexcept nogil
 

@@ -4,8 +4,7 @@ from math import prod
 import numpy as np
 
 from . import _forward
-from ._alloc import empty
-from ._api import ALL_AXES, as_common, as_real, check_out, finish, may_write, normalize_axes
+from ._api import ALL_AXES, as_common, as_real, check_out, finish, normalize_axes
 from ._runtime import get_num_threads
 
 __all__ = ["softmax", "log_softmax", "logsumexp"]
@@ -16,11 +15,13 @@ def _forward_call(x, axis, out, log, where=None):
     if out is not None:
         check_out(out, a.shape, rdt)
     axes = ALL_AXES[a.ndim] if axis is None else normalize_axes(axis, a.ndim)
-    if where is not None:
-        return _masked(a, axes, _mask(where, a.shape), rdt, out, log)
+    mask = None if where is None else _mask(where, a.shape)
     if len(axes) not in (1, a.ndim):
-        return _over_some_axes(a, axes, rdt, out, log)
-    res = _forward.softmax(a, axes, out, log, get_num_threads())
+        return _over_some_axes(a, axes, rdt, out, log, mask)
+    if mask is None:
+        res = _forward.softmax(a, axes, out, log, get_num_threads())
+    else:
+        res = _forward.softmax_where(a, axes, out, mask, log, get_num_threads())
     if out is None and res.dtype is rdt and a.ndim:
         return res  # the common case of finish()
     return finish(res, out, rdt)
@@ -37,38 +38,9 @@ def _mask(where, shape):
         raise ValueError(f"where has shape {mask.shape}, which does not broadcast to {shape}") from None
 
 
-def _masked(a, axes, mask, rdt, out, log):
-    """softmax with where=: the reduced axes moved last, as contiguous rows
-    (x and the mask copied only if they are not already), through the masked
-    row kernel; into ``out`` itself when its rows are the result's."""
-    lead = a.ndim - len(axes)
-    ends = tuple(range(lead, a.ndim))
-    moved = np.moveaxis(a, axes, ends)
-    n, C = prod(moved.shape[:lead]), prod(moved.shape[lead:])
-    rows = (n, C, 1)
-    x3 = np.require(moved, requirements=["C", "A"]).reshape(rows)
-    m2 = np.moveaxis(mask, axes, ends).reshape(n, C)   # a broadcast row stays one row (stride 0)
-    if C > 1 and m2.strides[1] != 1:
-        m2 = np.ascontiguousarray(m2)
-    m3 = m2.view(np.uint8).reshape(rows)
-    direct = (out is not None and out.dtype == a.dtype and axes == ends and out.flags.c_contiguous
-              and out.flags.aligned and may_write(out, (a, mask), in_place=(a,)))
-    y3 = out.reshape(rows) if direct else empty(rows, a.dtype)
-    if a.size:
-        _forward.softmax_where(x3, y3, m3, log, get_num_threads())
-    if direct:
-        return out
-    res = np.moveaxis(y3.reshape(moved.shape), ends, axes)
-    if out is None and rdt == a.dtype:
-        return res[()] if res.ndim == 0 else res
-    if out is None:
-        out = np.empty(a.shape, rdt)
-    np.copyto(out, res, casting="unsafe")
-    return out
-
-
-def _over_some_axes(a, axes, rdt, out, log):
-    """Several but not all axes: move them last and reduce over them as one.
+def _over_some_axes(a, axes, rdt, out, log, mask):
+    """Several but not all axes: move them last and reduce over them as one
+    (the mask, unless None, moved likewise).
 
     ``axis=()`` lands here too: every element is a slice of its own, as in SciPy.
     """
@@ -77,8 +49,10 @@ def _over_some_axes(a, axes, rdt, out, log):
     ends = tuple(range(lead, a.ndim))
     moved = np.moveaxis(a, axes, ends)
     # The slice length is spelled out: -1 cannot be solved for an empty array.
-    flat = np.ascontiguousarray(moved).reshape(moved.shape[:lead] + (prod(moved.shape[lead:]),))
-    res = _forward_call(flat, -1, None, log).reshape(moved.shape)
+    flat_shape = moved.shape[:lead] + (prod(moved.shape[lead:]),)
+    flat = np.ascontiguousarray(moved).reshape(flat_shape)
+    fmask = None if mask is None else np.moveaxis(mask, axes, ends).reshape(flat_shape)
+    res = _forward_call(flat, -1, None, log, fmask).reshape(moved.shape)
     if out is None:
         out = np.empty(a.shape, rdt)
     np.copyto(out, np.moveaxis(res, ends, axes), casting="unsafe")

@@ -137,6 +137,100 @@ def test_a_call_large_enough_to_stream(isa, rng, C, dtype, log):
                                  effective(x[rows], mask[rows]), 1, dtype)
 
 
+STRIDED = [((1000, 300), 0), ((300, 1000), 0), ((7, 257), 0), ((3, 33, 300), 1), ((2, 5, 17), 1),
+           ((5000, 16), 0), ((16, 5000), 0), ((4, 3, 2, 1000), 1)]
+
+
+def _specials(rng, x, mask, axis):
+    """Slices along axis (x and mask moved so that it is last) with none set,
+    with every set entry -inf, with a set or a masked nan or +inf."""
+    xm, km = np.moveaxis(x, axis, -1), np.moveaxis(mask, axis, -1)
+    xs, ks = xm.reshape(-1, xm.shape[-1]), km.reshape(-1, km.shape[-1])   # views: x is C-ordered
+    n = len(ks)
+    ks[:, 0], ks[:, 1] = True, False
+    pick = rng.permutation(n)[:6]
+    ks[pick[0]] = False                                          # none set
+    xs[pick[1], ks[pick[1]]] = -np.inf                           # every set entry -inf
+    xs[pick[2], 0], xs[pick[3], 1] = np.nan, np.nan              # a set nan, a masked nan
+    xs[pick[4], 0], xs[pick[5], 1] = np.inf, np.inf              # a set +inf, a masked +inf
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, axis", STRIDED, ids=str)
+def test_over_a_strided_axis(isa, rng, log, dtype, shape, axis):
+    """Over an axis that is not the last of a C-ordered array, in tiles of
+    columns (several, a partial one, one of a few columns): the oracle's
+    values, special slices among ordinary ones; the masked entries 0 (-inf)."""
+    x = (6 * rng.standard_normal(shape)).astype(dtype)
+    mask = rng.random(shape) < 0.6
+    _specials(rng, x, mask, axis)
+    fn, rfn = (cs.log_softmax, ref.log_softmax) if log else (cs.softmax, ref.softmax)
+    got = fn(x, axis=axis, where=mask)
+    with np.errstate(all="ignore"):
+        want = rfn(x, axis=axis, where=mask)
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(got, want.astype(dtype), rtol=tol, atol=tol, equal_nan=True)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want.astype(dtype)), err_msg="nan positions")
+    # a slice whose set entries hold a nan or +inf, or are all -inf, is nan throughout
+    with np.errstate(invalid="ignore"):
+        top = np.where(mask, x, -np.inf).max(axis=axis, keepdims=True)
+    plain = np.isfinite(top) | ~mask.any(axis=axis, keepdims=True)
+    np.testing.assert_array_equal(got[~mask & plain], -np.inf if log else 0)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strided_axis_layouts(isa, rng, log, dtype):
+    """A strided class axis with the mask broadcast along each axis, its
+    classes a negative stride apart, out= of several layouts and in place:
+    the same bits as a C-ordered mask of the same values; x in Fortran order
+    (its axis 0 then a row) within rounding."""
+    fn = cs.log_softmax if log else cs.softmax
+    x = (4 * rng.standard_normal((6, 90, 300))).astype(dtype)
+    masks = {
+        "classes": rng.random((6, 1, 300)) < 0.5,      # stride 0 along the reduced axis
+        "outer": rng.random((1, 90, 300)) < 0.5,
+        "inner": rng.random((6, 90, 1)) < 0.5,         # no contiguous inner axis: copied
+        "reversed": (rng.random((6, 90, 300)) < 0.5)[:, ::-1].copy()[:, ::-1],
+        "steps": np.repeat(rng.random((6, 90, 300)) < 0.5, 2, axis=2)[..., ::2],
+    }
+    for name, m in masks.items():
+        want = fn(x, axis=1, where=np.ascontiguousarray(np.broadcast_to(m, x.shape)))
+        np.testing.assert_array_equal(fn(x, axis=1, where=m), want, err_msg=name)
+    m = masks["steps"]
+    want = fn(x, axis=1, where=m)
+    for order in ("C", "F"):
+        out = np.empty(x.shape, dtype, order=order)
+        assert fn(x, axis=1, where=m, out=out) is out
+        np.testing.assert_array_equal(out, want, err_msg=f"out {order}")
+    out = np.empty((6, 90, 600), dtype)[..., ::2]
+    np.testing.assert_array_equal(fn(x, axis=1, where=m, out=out), want, err_msg="out strided")
+    in_place = x.copy()
+    assert fn(in_place, axis=1, where=m, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, want, err_msg="in place")
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(fn(np.asfortranarray(x), axis=1, where=m), want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+def test_strided_axis_without_a_transposed_copy(rng, log):
+    """Over axis 0 of a C-ordered array the kernels read x and the mask in
+    place: the call allocates its result and nothing of x's size besides."""
+    tracemalloc = pytest.importorskip("tracemalloc")
+    fn = cs.log_softmax if log else cs.softmax
+    x = rng.standard_normal((300, 1000))
+    mask = rng.random(x.shape) < 0.5
+    fn(x, axis=0, where=mask)
+    tracemalloc.start()
+    try:
+        fn(x, axis=0, where=mask)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * x.nbytes
+
+
 def test_float16_and_integers(rng):
     x = rng.integers(-5, 5, (4, 8))
     mask = rng.random((4, 8)) < 0.5

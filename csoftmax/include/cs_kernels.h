@@ -120,9 +120,10 @@ typedef struct cs_task {
     int keep;                   /* the exponentials are kept in y */
     /* logsumexp: the sign of each row's sum (or NULL), beside y */
     void *sign;
-    /* softmax where=: which entries take part (rows contiguous) */
+    /* softmax where=: which entries take part, rows (or outer blocks) ms0
+       apart, classes ms1 apart (tiles: columns contiguous) */
     const unsigned char *mask;
-    cs_intp ms0;
+    cs_intp ms0, ms1;
 } cs_task;
 
 typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);

@@ -1198,15 +1198,17 @@ static inline void CS_FN(prefetch_strip)(const T *base, cs_intp c, cs_intp C, cs
    This pass computes from the packed tile and leaves the memory idle; for
    each class it prefetches into L2 the same columns of class row c of px
    (the next tile's input, xs apart) and, for writing, of py (this tile's
-   output, ys apart), either skipped when NULL.  Over the tile's blocks that
-   is every line the next tile packs and this one writes.  float32 softmax
+   output, ys apart), either skipped when NULL, and the line of class c of
+   pk (the next tile's mask, ks apart) unless NULL.  Over the tile's blocks
+   that is every line the next tile packs and this one writes.  float32 softmax
    over axis 0 of (1000, 8192), kernel-only, two threads, AMD Zen 4: 0.37
    against 0.60 ns an entry at x86-64-v4, 0.47 against 0.65 at v3; float64
    0.72 against 1.0 (prefetching into L1 instead: 0.47; no gain from the
    register blocks alone, 0.97 against 1.0 on one thread). */
 #define CS_COL_BLOCK (2 * CS_VL)
 CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const T *m, T *e, double *s,
-                                         const T *px, T *py, cs_intp xs, cs_intp ys)
+                                         const T *px, T *py, cs_intp xs, cs_intp ys,
+                                         const unsigned char *pk, cs_intp ks)
 {
     const cs_intp chunk = CS_COL_CHUNK(C);
     double sb[CS_COL_BLOCK], eb[CS_COL_BLOCK];
@@ -1225,6 +1227,8 @@ CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const 
                 if (py != NULL)
                     CS_PREFETCH(py + c * ys + l, 1, 2);
             }
+            if (pk != NULL)
+                CS_PREFETCH(pk + c * ks, 0, 2);
             CS_FN(add_exp)(b + c * W, mb, e != NULL ? e + c * W : NULL, a, CS_COL_BLOCK);
         }
         for (int l = 0; l < CS_COL_BLOCK; l++)
@@ -1235,20 +1239,39 @@ CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const 
 }
 
 /* A tile of W columns (C classes xs apart) packed into buf (C rows of W),
-   and each column's max m[j] taken on the way. */
-static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, cs_intp C, cs_intp W, T *buf, T *m)
+   and each column's max m[j] taken on the way.  With a mask k (its classes
+   ks apart, columns contiguous; NULL: none), an entry whose mask byte is 0
+   is packed as -inf, as where_select selects rows. */
+static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
+                                        cs_intp C, cs_intp W, T *buf, T *m)
 {
+    if (k == NULL) {
 #pragma omp simd
-    for (cs_intp j = 0; j < W; j++)
-        buf[j] = m[j] = x[j];
+        for (cs_intp j = 0; j < W; j++)
+            buf[j] = m[j] = x[j];
+    } else {
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            buf[j] = m[j] = k[j] ? x[j] : (T)-INFINITY;
+    }
     for (cs_intp c = 1; c < C; c++) {
         const T *xc = x + c * xs;
         T *bc = buf + c * W;
         CS_FN(prefetch_strip)(x, c, C, xs, W, 0);
+        if (k == NULL) {
 #pragma omp simd
-        for (cs_intp j = 0; j < W; j++) {
-            bc[j] = xc[j];
-            m[j] = xc[j] > m[j] ? xc[j] : m[j];
+            for (cs_intp j = 0; j < W; j++) {
+                bc[j] = xc[j];
+                m[j] = xc[j] > m[j] ? xc[j] : m[j];
+            }
+        } else {
+            const unsigned char *kc = k + c * ks;
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++) {
+                T v = kc[j] ? xc[j] : (T)-INFINITY;
+                bc[j] = v;
+                m[j] = v > m[j] ? v : m[j];
+            }
         }
     }
 }
@@ -1261,13 +1284,14 @@ static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, cs_intp C, cs_in
    totals added with cs_two_sum; with keep, buf receives the exponentials.
    Meanwhile the next tile (nx, nw columns, classes xs apart; NULL if none)
    and this tile's output (y, classes ys apart) are prefetched, as
-   cols_block_sumexp says. */
-static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp W,
-                                      T *buf, int keep, T *m, double *s,
-                                      const T *nx, cs_intp nw, T *y, cs_intp ys)
+   cols_block_sumexp says.  With a mask k (classes ks apart; NULL: none),
+   the masked entries are packed as -inf (cols_pack_max). */
+static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
+                                      cs_intp C, cs_intp W, T *buf, int keep, T *m, double *s,
+                                      const T *nx, const unsigned char *nk, cs_intp nw, T *y, cs_intp ys)
 {
     double part[CS_TILE], err[CS_TILE];
-    CS_FN(cols_pack_max)(x, xs, C, W, buf, m);
+    CS_FN(cols_pack_max)(x, xs, k, ks, C, W, buf, m);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++) {
         s[j] = 0.0;
@@ -1277,10 +1301,11 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp
     for (cs_intp j0 = 0; j0 < wb; j0 += CS_COL_BLOCK) {
         const T *px = nx != NULL && j0 + CS_COL_BLOCK <= nw ? nx + j0 : NULL;
         T *py = y != NULL ? y + j0 : NULL;
+        const unsigned char *pk = nk != NULL && j0 % 64 == 0 && j0 < nw ? nk + j0 : NULL;
         if (keep)
-            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, buf + j0, s + j0, px, py, xs, ys);
+            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, buf + j0, s + j0, px, py, xs, ys, pk, ks);
         else
-            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, NULL, s + j0, px, py, xs, ys);
+            CS_FN(cols_block_sumexp)(buf + j0, W, C, m + j0, NULL, s + j0, px, py, xs, ys, pk, ks);
     }
     if (wb == W)
         return;
@@ -1299,12 +1324,16 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, cs_intp C, cs_intp
         s[j] += err[j];
 }
 
-static void CS_FN(softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                cs_intp C, cs_intp W, T *buf, const T *nx, cs_intp nw)
+/* A tile of softmax over a strided class axis; with a mask k (classes ks
+   apart, columns contiguous; NULL: none) only the set entries take part, as
+   in softmax_where_rows: a masked entry gets 0, and so does every entry of a
+   column with none set (its entries all packed as -inf, it came out nan). */
+static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks, T *y, cs_intp ys,
+                                cs_intp C, cs_intp W, T *buf, const T *nx, const unsigned char *nk, cs_intp nw)
 {
     T m[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, C, W, buf, 1, m, s, nx, nw, y, ys);
+    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, y, ys);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
@@ -1316,14 +1345,30 @@ static void CS_FN(softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
         for (cs_intp j = 0; j < W; j++)
             yc[j] = bc[j] * m[j];
     }
+    for (cs_intp j = 0; k != NULL && j < W; j++) {
+        if (!isnan(s[j]))
+            continue;
+        cs_intp c = 0;
+        while (c < C && !k[c * ks + j])
+            c++;
+        for (cs_intp i = 0; c == C && i < C; i++)
+            y[i * ys + j] = 0;
+    }
 }
 
-static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
-                                    cs_intp C, cs_intp W, T *buf, const T *nx, cs_intp nw)
+/* A tile of log_softmax over a strided class axis; with a mask mk (classes
+   mks apart, columns contiguous; NULL: none) only the set entries take part,
+   as in log_softmax_where_rows: a masked entry gets -inf.  It comes out
+   (-inf - m) - log s, which is -inf unless log s is not finite (a nan
+   set, no entry set, or all set ones -inf): only those columns are set
+   again. */
+static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char *mk, cs_intp mks,
+                                    T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf, const T *nx,
+                                    const unsigned char *nk, cs_intp nw)
 {
     T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, C, W, buf, 0, m, s, nx, nw, y, ys);
+    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, y, ys);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -1347,6 +1392,13 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, T *y, cs_intp ys,
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             yc[j] = (bc[j] - m[j]) - k[j];
+    }
+    for (cs_intp j = 0; mk != NULL && j < W; j++) {
+        if (isfinite(k[j]))
+            continue;
+        for (cs_intp c = 0; c < C; c++)
+            if (!mk[c * mks + j])
+                y[c * ys + j] = (T)-INFINITY;
     }
 }
 
@@ -2544,6 +2596,8 @@ static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, vo
 
 /* Units: tiles of W columns; each outer block (stride xs0 / ys0) holds
    ceil(inner / W) of them, classes xs1 / ys1 apart, columns contiguous.
+   softmax_cols and log_softmax_cols take a mask (where=) unless t->mask is
+   NULL: outer blocks ms0 apart, classes ms1, columns contiguous.
    scratch: C * W entries. */
 static inline cs_intp CS_FN(tile_at)(const cs_task *t, cs_intp k, cs_intp *o, cs_intp *j0)
 {
@@ -2553,13 +2607,21 @@ static inline cs_intp CS_FN(tile_at)(const cs_task *t, cs_intp k, cs_intp *o, cs
     return t->inner - *j0 < t->W ? t->inner - *j0 : t->W;
 }
 
+/* The mask of the tile at outer block o, column j0 (NULL without one). */
+static inline const unsigned char *CS_FN(tile_mask)(const cs_task *t, cs_intp o, cs_intp j0)
+{
+    return t->mask != NULL ? t->mask + o * t->ms0 + j0 : NULL;
+}
+
 static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
-        CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
-                            nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, nw);
+        CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
+                            CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
+                            nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
+                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw);
     }
 }
 
@@ -2568,8 +2630,10 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
-        CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
-                                nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, nw);
+        CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
+                                CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
+                                nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
+                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw);
     }
 }
 
@@ -3267,7 +3331,7 @@ static void CS_FN(logsumexp_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
         const T *x = CS_X(t) + o * t->xs0 + j0;
-        CS_FN(cols_pack_max)(x, t->xs1, t->C, w, buf, m);
+        CS_FN(cols_pack_max)(x, t->xs1, NULL, 0, t->C, w, buf, m);
         int some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
         CS_FN(lse_store)(v, NULL, w, some, CS_Y(t) + o * t->ys0 + j0,
                          t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C,
