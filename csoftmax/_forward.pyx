@@ -192,10 +192,13 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
 cdef int LOGSUMEXP_COLS = kernel_id("logsumexp_cols")
 
 
-def logsumexp_cols(cnp.ndarray x, cnp.ndarray y, cnp.ndarray sign, int n_threads):
-    """y[o, j] = log sum_c exp(x[o, c, j]) over the middle axis of x
-    (outer, C, inner), its inner axis contiguous; sign[o, j] the sign of the
-    sum (1, 0 for a sum of nothing but -inf, nan for a nan).  y and sign:
+def logsumexp_cols(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp.ndarray sign, int n_threads):
+    """y[o, j] = log |sum_c b[o, c, j] exp(x[o, c, j])| over the middle axis
+    of x (outer, C, inner), its inner axis contiguous; b, the weights (x's
+    dtype and shape, a contiguous inner axis), or None for all 1; mask
+    (uint8, likewise) or None: where it is 0 the entry takes no part.
+    sign[o, j] the sum's sign (0 for a sum of nothing, nan for a nan), or
+    without sign y[o, j] = nan where the sum is negative.  y and sign:
     contiguous arrays of outer * inner entries of x's dtype (sign may be
     None).  Tiles of columns are spread over threads, as softmax's over a
     strided axis."""
@@ -205,6 +208,13 @@ def logsumexp_cols(cnp.ndarray x, cnp.ndarray y, cnp.ndarray sign, int n_threads
     cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
     if stride(x, 2) != 1:
         raise ValueError("the logsumexp column kernel needs a contiguous inner axis")
+    if b is not None:
+        check_like(x, b, 3)
+        if stride(b, 2) != 1:
+            raise ValueError("the logsumexp column kernel needs a contiguous inner axis")
+    if mask is not None and (cnp.PyArray_TYPE(mask) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(mask) != 3
+                             or not cnp.PyArray_SAMESHAPE(x, mask) or stride(mask, 2) != 1):
+        raise ValueError("the logsumexp mask must be uint8, shaped like x, with a contiguous inner axis")
     for r in (y, sign):
         if r is not None and (cnp.PyArray_TYPE(r) != cnp.PyArray_TYPE(x) or cnp.PyArray_SIZE(r) != outer * inner
                               or not cnp.PyArray_IS_C_CONTIGUOUS(r)):
@@ -215,11 +225,16 @@ def logsumexp_cols(cnp.ndarray x, cnp.ndarray y, cnp.ndarray sign, int n_threads
     memset(&t, 0, sizeof(t))
     cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(x)
     t.x, t.xs0, t.xs1, t.C = cnp.PyArray_DATA(x), stride(x, 0), stride(x, 1), C
+    if b is not None:
+        t.g, t.gs0, t.gs1 = cnp.PyArray_DATA(b), stride(b, 0), stride(b, 1)
+    if mask is not None:
+        t.mask, t.ms0, t.ms1 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0), stride(mask, 1)
+    cdef cs_intp packed = 1 if b is None else 2   # the tile, and its weights
     t.inner = inner
-    t.W = min(tile_width(C, itemsize), inner)
+    t.W = min(tile_width(C, packed * itemsize), inner)
     t.y, t.ys0 = cnp.PyArray_DATA(y), inner
     if sign is not None:
         t.sign = cnp.PyArray_DATA(sign)
     cdef int nt = threads_for(outer * C * inner, n_threads)
     with nogil:
-        run(kernel(LOGSUMEXP_COLS, dt), &t, outer * ((inner + t.W - 1) // t.W), nt, C * t.W * itemsize)
+        run(kernel(LOGSUMEXP_COLS, dt), &t, outer * ((inner + t.W - 1) // t.W), nt, packed * C * t.W * itemsize)

@@ -38,6 +38,19 @@ def _mask(where, shape):
         raise ValueError(f"where has shape {mask.shape}, which does not broadcast to {shape}") from None
 
 
+def _tiled(a, dims):
+    """``a`` (None, or an array of x's shape) as the (outer, C, inner) array
+    the column kernels read, its inner axis contiguous: a view when it has
+    one (a broadcast one too), else a C-ordered copy -- x's order, so not a
+    transposed one."""
+    if a is None:
+        return None
+    v = a.reshape(dims)
+    if dims[2] > 1 and v.strides[2] != v.itemsize or not v.flags.aligned:
+        v = np.ascontiguousarray(v)
+    return v
+
+
 def _over_some_axes(a, axes, rdt, out, log, mask):
     """Several but not all axes: move them last and reduce over them as one
     (the mask, unless None, moved likewise).
@@ -207,12 +220,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     n = prod(kept)
     res = np.full(n, -np.inf, x.dtype)
     sign = np.full(n, -1.0, x.dtype) if return_sign else None
-    if C and n and b is None and mask is None and len(axes) == 1 and axes[0] < x.ndim - 1 \
-            and x.flags.c_contiguous and x.flags.aligned:
+    if C and n and len(axes) == 1 and axes[0] < x.ndim - 1 and x.flags.c_contiguous and x.flags.aligned:
         # one axis of a C-contiguous array, not the last: its (outer, C, inner)
-        # view, reduced in place by tiles of columns (no transposed copy)
-        inner = prod(x.shape[axes[0] + 1:])
-        _forward.logsumexp_cols(x.reshape(n // inner, C, inner), res, sign, get_num_threads())
+        # view, reduced in place by tiles of columns (no transposed copy), the
+        # weights and the mask likewise
+        dims = (n // prod(x.shape[axes[0] + 1:]), C, prod(x.shape[axes[0] + 1:]))
+        _forward.logsumexp_cols(x.reshape(dims), _tiled(b, dims), None if mask is None else _tiled(mask.view(np.uint8), dims),
+                                res, sign, get_num_threads())
     elif C and n:
         rows = np.require(moved.reshape(n, C), requirements=["C", "A"])
         brows = None if b is None else np.require(np.moveaxis(b, axes, ends).reshape(n, C), requirements=["C", "A"])

@@ -417,7 +417,11 @@ def test_long_sums_of_equal_terms(dtype, n):
     bound = 8 * eps(dtype) * (1 + abs(want))
     assert_within(lse(x), want, bound)
     assert_within(lse(np.tile(x, (3, 1)), axis=1), [want] * 3, bound)
-    assert_within(lse(np.ascontiguousarray(np.tile(x, (3, 1)).T), axis=0), [want] * 3, bound)
+    cols = np.ascontiguousarray(np.tile(x, (3, 1)).T)
+    assert_within(lse(cols, axis=0), [want] * 3, bound)
+    # the columns' weighted and masked sums (weights of 1, a mask all set)
+    assert_within(lse(cols, axis=0, b=np.ones_like(cols)), [want] * 3, bound)
+    assert_within(lse(cols, axis=0, where=np.ones(cols.shape, bool)), [want] * 3, bound)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -479,6 +483,80 @@ def test_strided_axis_in_tiles(rng, dtype, shape, axis):
     check_ref(x, axis)
 
 
+def weights_and_mask(rng, x, kind):
+    """where= and weights b for the rows of x (kind: plain, where, weights or
+    both): the mask and the zero weights leave out some infinities and nans,
+    and all of some rows; negative weights make some sums negative, or cancel
+    (x changed to that end)."""
+    C = x.shape[1]
+    where = b = None
+    if kind in ("where", "both"):
+        where = rng.random(x.shape) < 0.7
+        where[::7, 0] = True        # the dominant term of those rows stays
+        where[5::11] = False        # rows with nothing to sum
+    if kind in ("weights", "both"):
+        b = rng.uniform(-0.5, 2.0, x.shape).astype(x.dtype)
+        b[rng.random(x.shape) < 0.2] = 0
+        b[::7, 0] = 1.0
+        b[9::13] = 0                # rows of weight 0
+        b[3::17, :2] = [1.0, -1.0][:C]
+        x[3::17, :2] = x[3::17, :1]     # two terms that cancel exactly
+    return where, b
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("shape, axis", [((40, 300), 0), ((3, 17, 600), 1), ((300, 20), 0), ((2, 64, 5, 7), 1),
+                                         ((1, 65, 1000), 1), ((130, 3, 30), 0)], ids=str)
+@pytest.mark.parametrize("kind", ["where", "weights", "both"])
+def test_strided_axis_in_tiles_weights_and_where(rng, dtype, shape, axis, kind):
+    # With weights and where= too, an axis that is not the last of a
+    # C-contiguous array is reduced in tiles of columns: each column must
+    # get the sign its values get as a row, the same bits up to 64 entries
+    # (rows that short go the same way), and the oracle's value and sign.
+    kept, C = shape[:axis] + shape[axis + 1:], shape[axis]
+    rows = special_rows(rng, math.prod(kept), C, dtype)
+    where, b = weights_and_mask(rng, rows, kind)
+
+    def cols(a):
+        return None if a is None else np.ascontiguousarray(np.moveaxis(a.reshape(kept + (C,)), -1, axis))
+    x = cols(rows)
+    got, sg = lse(x, axis=axis, b=cols(b), where=cols(where), return_sign=True)
+    want, wsg = lse(rows, axis=-1, b=b, where=where, return_sign=True)
+    assert got.shape == sg.shape == kept
+    np.testing.assert_array_equal(sg.ravel(), wsg)
+    if C <= 64:
+        np.testing.assert_array_equal(got.ravel(), want)
+    check_ref(x, axis, b=cols(b), where=cols(where))
+    # a mask and weights broadcast along the reduced axis, and along the
+    # inner ones (no contiguous inner axis: copied, in x's order)
+    for pick in (0, -1):
+        sub = tuple(slice(0, 1) if k == axis or (pick == -1 and k > axis) else slice(None)
+                    for k in range(len(shape)))
+        bb = None if b is None else cols(b)[sub]
+        ww = None if where is None else cols(where)[sub]
+        got = lse(x, axis=axis, b=bb, where=ww, return_sign=True)
+        full = [None if a is None else np.ascontiguousarray(np.broadcast_to(a, shape)) for a in (bb, ww)]
+        np.testing.assert_array_equal(got, lse(x, axis=axis, b=full[0], where=full[1], return_sign=True))
+
+
+@pytest.mark.parametrize("kind", ["where", "weights", "both"])
+def test_strided_axis_without_a_transposed_copy(rng, kind):
+    # Over axis 0 of a C-contiguous array the weights and the mask are read in
+    # place as x is: nothing of x's size is allocated.
+    tracemalloc = pytest.importorskip("tracemalloc")
+    x = rng.standard_normal((300, 1000))
+    b = rng.uniform(0.5, 2.0, x.shape) if kind != "where" else None
+    where = rng.random(x.shape) < 0.5 if kind != "weights" else None
+    lse(x, axis=0, b=b, where=where)
+    tracemalloc.start()
+    try:
+        lse(x, axis=0, b=b, where=where)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * x.nbytes
+
+
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65])
 @pytest.mark.parametrize("kind", ["plain", "where", "weights", "both"])
@@ -490,18 +568,7 @@ def test_short_rows_in_blocks(rng, dtype, C, kind):
     # weights leave out some infinities and nans, and all of some rows;
     # negative weights make some sums negative, or cancel.
     x = special_rows(rng, 1500, C, dtype)
-    where = b = None
-    if kind in ("where", "both"):
-        where = rng.random(x.shape) < 0.7
-        where[::7, 0] = True        # the dominant term of those rows stays
-        where[5::11] = False        # rows with nothing to sum
-    if kind in ("weights", "both"):
-        b = rng.uniform(-0.5, 2.0, x.shape).astype(dtype)
-        b[rng.random(x.shape) < 0.2] = 0
-        b[::7, 0] = 1.0
-        b[9::13] = 0                # rows of weight 0
-        b[3::17, :2] = [1.0, -1.0][:C]
-        x[3::17, :2] = x[3::17, :1]     # two terms that cancel exactly
+    where, b = weights_and_mask(rng, x, kind)
     got, sg = lse(x, axis=-1, b=b, return_sign=True, where=where)
     for i in range(0, len(x), 2 if C <= 10 else 5):
         one = lse(x[i], b=None if b is None else b[i], return_sign=True, where=None if where is None else where[i])

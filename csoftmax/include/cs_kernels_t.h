@@ -2918,7 +2918,8 @@ static inline T CS_FN(lse_max)(const T *x, const T *b, const unsigned char *k, c
 
 /* A row whose result is not finite (a max or an entry that is not finite, a
    sum that cancels to 0): M' + log |sum_j b_j exp(x_j - M')| over its n
-   entries (xs apart; the weights b and mask k, contiguous, unless NULL), with
+   entries (xs apart; the weights b, xs apart too, and the mask k,
+   contiguous, unless NULL), with
    M' the max M where it is finite and 0 where not, and the sum's sign (nan
    for a nan).  The sum is the plain one, in double: with exp(x_j - M), terms
    at the max are the weights themselves, so weights that cancel there give 0
@@ -2931,8 +2932,8 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, con
     const double sh = isfinite(M) ? (double)M : 0.0;
     double tot = 0.0;
     for (cs_intp j = 0; j < n; j++)
-        if ((k == NULL || k[j]) && (b == NULL || b[j] != 0))
-            tot += (b == NULL ? 1.0 : (double)b[j]) * exp((double)x[j * xs] - sh);
+        if ((k == NULL || k[j]) && (b == NULL || b[j * xs] != 0))
+            tot += (b == NULL ? 1.0 : (double)b[j * xs]) * exp((double)x[j * xs] - sh);
     *sign = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
     return log(fabs(tot)) + sh;
 }
@@ -3156,35 +3157,68 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
 }
 
 /* lse_lanes for weighted rows: v[r] = m[r] + log |sum_j w[j, r] exp(t[j, r] -
-   m[r])|, sg[r] the sum's sign, for nb <= CS_BLOCK rows laid out down tb and
-   wb (an entry of weight 0 is -inf in tb), m[r] the max of the entries of
-   nonzero weight.  float32: the sum in double, as lse_row's.  float64: c,
-   the weights of the entries equal to m[r], and s, the others' terms, taken
-   apart as in lse_lanes, c + s with its rounding error added back.  The
-   logarithm is libm's, a row at a time: a weighted sum need not be >= 1
-   (cs_log_sum's range), nor positive.  A v[r] that is not finite (a sum that
-   cancels to 0 among them) means the row must be done again, as there. */
+   m[r])|, sg[r] the sum's sign, for nb <= max(CS_TILE, CS_BLOCK) rows (or
+   columns) laid out down tb and wb (an entry of weight 0 is -inf in tb),
+   m[r] the max of the entries of nonzero weight.  float32: the sum in
+   double, as lse_row's.  float64: c, the weights of the entries equal to
+   m[r], and s, the others' terms, taken apart as in lse_lanes, c + s with
+   its rounding error added back; a column of more than CS_LSE_NARROW
+   classes (logsumexp_cols) sums both in chunks of that many, as lse_lanes
+   does, the chunks added with their rounding errors kept.  The logarithm is
+   libm's, a row at a time: a weighted sum need not be >= 1 (cs_log_sum's
+   range), nor positive.  A v[r] that is not finite (a sum that cancels to 0
+   among them) means the row must be done again, as there. */
 CS_NOINLINE int CS_FN(lse_lanes_w)(const T *tb, const T *wb, cs_intp nb, cs_intp C, const T *m,
                                      double *v, double *sg)
 {
-    double s[CS_BLOCK], c[CS_BLOCK];
+    enum { NB = CS_TILE > CS_BLOCK ? CS_TILE : CS_BLOCK };
+    double s[NB], c[NB];
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
         s[r] = c[r] = 0.0;
-    for (cs_intp j = 0; j < C; j++) {
-        const T *tj = tb + j * nb, *wj = wb + j * nb;
-        if (sizeof(T) == 4) {
+    if (sizeof(T) == 4) {
+        for (cs_intp j = 0; j < C; j++) {
+            const T *tj = tb + j * nb, *wj = wb + j * nb;
 #pragma omp simd
 CS_FLOAT_LANES
             for (cs_intp r = 0; r < nb; r++)
                 s[r] += (double)wj[r] * (double)EXPNEG(tj[r] - m[r]);
-        } else {
+        }
+    } else {
+        /* the first chunk straight into s and c, each later one into p and
+           q, then added into them with its rounding errors kept in se, ce */
+        double p[NB], q[NB], se[NB], ce[NB];
+        for (cs_intp j0 = 0; j0 < C; j0 += CS_LSE_NARROW) {
+            const cs_intp j1 = C - j0 > CS_LSE_NARROW ? j0 + CS_LSE_NARROW : C;
+            double *as = j0 == 0 ? s : p, *ac = j0 == 0 ? c : q;
+            const cs_intp later = j0 == 0 ? 0 : nb;
 #pragma omp simd
-            for (cs_intp r = 0; r < nb; r++) {
-                double e = (double)wj[r] * EXPNEG(tj[r] - m[r]);
-                s[r] += tj[r] != m[r] ? e : 0.0;
-                c[r] += tj[r] == m[r] ? (double)wj[r] : 0.0;
+            for (cs_intp r = 0; r < later; r++)
+                p[r] = q[r] = 0.0;
+            for (cs_intp j = j0; j < j1; j++) {
+                const T *tj = tb + j * nb, *wj = wb + j * nb;
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++) {
+                    double e = (double)wj[r] * EXPNEG(tj[r] - m[r]);
+                    as[r] += tj[r] != m[r] ? e : 0.0;
+                    ac[r] += tj[r] == m[r] ? (double)wj[r] : 0.0;
+                }
             }
+            if (j0 == CS_LSE_NARROW) {
+#pragma omp simd
+                for (cs_intp r = 0; r < nb; r++)
+                    se[r] = ce[r] = 0.0;
+            }
+#pragma omp simd
+            for (cs_intp r = 0; r < later; r++) {
+                cs_two_sum(&s[r], &se[r], p[r]);
+                cs_two_sum(&c[r], &ce[r], q[r]);
+            }
+        }
+        if (C > CS_LSE_NARROW) {
+#pragma omp simd
+            for (cs_intp r = 0; r < nb; r++)
+                s[r] += se[r], c[r] += ce[r];
         }
     }
     int some = 0;
@@ -3203,8 +3237,9 @@ CS_FLOAT_LANES
    result of negative sign becomes nan as in lse_one; y and sign stride ys.
    Where v is not finite (some says whether any is), the fallback over the
    row's n entries, rows xs0 apart and entries xs1 apart within a row, with
-   their weights b (rows bs apart) and mask k (rows ks apart) unless NULL, and
-   their max m[r] (the fallback's shift where finite). */
+   their weights b (rows bs apart, entries xs1 apart) and mask k (rows ks
+   apart, entries contiguous) unless NULL, and their max m[r] (the
+   fallback's shift where finite). */
 static inline void CS_FN(lse_store)(const double *v, const double *sg, cs_intp nb, int some, T *y, T *sign,
                                     cs_intp ys, const T *x, cs_intp xs0, cs_intp xs1, cs_intp n, const T *b,
                                     cs_intp bs, const unsigned char *k, cs_intp ks, const T *m)
@@ -3311,31 +3346,81 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
     }
 }
 
+/* A tile of W columns of x (C classes xs apart) and of their weights b
+   (classes bs apart) packed as weights_select selects rows: w[c * W + j] =
+   b where the mask k (classes ks apart; NULL: none) is set, else 0, and
+   sx[c * W + j] = x where that weight is not 0, else -inf; m[j] the max of
+   sx's column j. */
+static inline void CS_FN(cols_pack_weights)(const T *x, cs_intp xs, const T *b, cs_intp bs,
+                                            const unsigned char *k, cs_intp ks, cs_intp C, cs_intp W,
+                                            T *sx, T *w, T *m)
+{
+#pragma omp simd
+    for (cs_intp j = 0; j < W; j++)
+        m[j] = (T)-INFINITY;
+    for (cs_intp c = 0; c < C; c++) {
+        const T *xc = x + c * xs, *bc = b + c * bs;
+        T *sc = sx + c * W, *wc = w + c * W;
+        if (k == NULL) {
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++) {
+                T wj = bc[j], v = wj != 0 ? xc[j] : (T)-INFINITY;
+                wc[j] = wj;
+                sc[j] = v;
+                m[j] = v > m[j] ? v : m[j];
+            }
+        } else {
+            const unsigned char *kc = k + c * ks;
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++) {
+                T wj = kc[j] ? bc[j] : (T)0, v = wj != 0 ? xc[j] : (T)-INFINITY;
+                wc[j] = wj;
+                sc[j] = v;
+                m[j] = v > m[j] ? v : m[j];
+            }
+        }
+    }
+}
+
 /* Units: tiles of W columns, as softmax_cols (classes xs1 apart, columns
    contiguous); y and sign (unless NULL) hold one entry per column, outer
-   blocks ys0 apart, columns contiguous.  No weights, no mask.  The tile is
-   packed (cols_pack_max), then its columns go down the lanes as the short
-   rows of lse_block do, while the next tile is prefetched (as softmax_cols
-   does): over axis 0, two threads, AMD Zen 4, x86-64-v4, ns an entry, min /
-   median of 9, float64 (1000, 8192) 0.70 / 0.72-0.73 against 0.77-0.79 /
-   0.80-0.85, float32 (100, 81920) 0.30-0.35 / 0.34-0.38 against 0.38-0.46 /
+   blocks ys0 apart, columns contiguous.  The tile is packed (cols_pack_max),
+   then its columns go down the lanes as the short rows of lse_block do,
+   while the next tile is prefetched (as softmax_cols does): over axis 0,
+   two threads, AMD Zen 4, x86-64-v4, ns an entry, min / median of 9,
+   float64 (1000, 8192) 0.70 / 0.72-0.73 against 0.77-0.79 / 0.80-0.85,
+   float32 (100, 81920) 0.30-0.35 / 0.34-0.38 against 0.38-0.46 /
    0.41-0.52; in cache, float32 (1000, 409), 0.29 against 0.27.  Where a
    transposed copy went to the row kernel, float32 (100, 4096) took 3.3 ns an
-   entry, 0.28 now.  scratch: C * W entries. */
+   entry, 0.28 now.
+   With a mask (t->mask unless NULL: outer blocks ms0 apart, classes ms1,
+   columns contiguous) the masked entries are packed as -inf; with weights
+   (t->g unless NULL: gs0, gs1, columns contiguous) the tile and its weights
+   are packed as lse_block packs rows (cols_pack_weights) and summed by
+   lse_lanes_w.  Where a column's result is not finite the fallback takes it
+   from the packed tile (a masked entry or one of weight 0 is -inf there,
+   of weight 0 beside it).  scratch: C * W entries, twice that with weights. */
 static void CS_FN(logsumexp_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     T m[CS_TILE];
-    double v[CS_TILE];
-    T *buf = (T *)scratch;
+    double v[CS_TILE], sg[CS_TILE];
+    T *buf = (T *)scratch, *wb = buf + t->C * t->W;
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
         const T *x = CS_X(t) + o * t->xs0 + j0;
-        CS_FN(cols_pack_max)(x, t->xs1, NULL, 0, t->C, w, buf, m);
-        int some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
-        CS_FN(lse_store)(v, NULL, w, some, CS_Y(t) + o * t->ys0 + j0,
+        const unsigned char *mk = CS_FN(tile_mask)(t, o, j0);
+        int some;
+        if (t->g != NULL) {
+            CS_FN(cols_pack_weights)(x, t->xs1, CS_G(t) + o * t->gs0 + j0, t->gs1, mk, t->ms1, t->C, w, buf, wb, m);
+            some = CS_FN(lse_lanes_w)(buf, wb, w, t->C, m, v, sg);
+        } else {
+            CS_FN(cols_pack_max)(x, t->xs1, mk, t->ms1, t->C, w, buf, m);
+            some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
+        }
+        CS_FN(lse_store)(v, t->g != NULL ? sg : NULL, w, some, CS_Y(t) + o * t->ys0 + j0,
                          t->sign != NULL ? (T *)t->sign + o * t->ys0 + j0 : NULL, 1, buf, 1, w, t->C,
-                         NULL, 0, NULL, 0, m);
+                         t->g != NULL ? wb : NULL, 1, NULL, 0, m);
     }
 }
 
