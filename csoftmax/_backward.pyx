@@ -9,7 +9,7 @@ cimport numpy as cnp
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport cs_intp, cs_task
-from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tile_width
+from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
 from csoftmax._task cimport check_like, dtype_code
 
 cnp.import_array()
@@ -46,8 +46,7 @@ def backward(cnp.ndarray s, cnp.ndarray g, int axis, object out, bint log, int n
         with nogil:
             run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
         return y
-    t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
-    t.W = min(tile_width(p.C, cnp.PyArray_ITEMSIZE(s)), p.inner)
+    cdef cs_intp units = tiles(&t, p.outer, p.inner, cnp.PyArray_ITEMSIZE(s), 0)  # a contiguous inner axis
     with nogil:
-        run(kernel(COLS[log], dt), &t, p.outer * ((p.inner + t.W - 1) // t.W), nt, 0)
+        run(kernel(COLS[log], dt), &t, units, nt, 0)
     return y

@@ -15,7 +15,7 @@ import numpy as np
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
-from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tile_width
+from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
 from csoftmax._task cimport check_like, dtype_code, stride
 
 cnp.import_array()
@@ -101,11 +101,9 @@ def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
             with nogil:
                 _rows(&t, dt, log, nt)
         return y
-    t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
-    t.W = min(tile_width(p.C, cnp.PyArray_ITEMSIZE(a)), p.inner)
+    cdef cs_intp units = tiles(&t, p.outer, p.inner, cnp.PyArray_ITEMSIZE(a), 1)  # a contiguous inner axis
     with nogil:
-        run(kernel(COLS[log], dt), &t, p.outer * ((p.inner + t.W - 1) // t.W), nt,
-            p.C * t.W * cnp.PyArray_ITEMSIZE(a))
+        run(kernel(COLS[log], dt), &t, units, nt, p.C * t.W * cnp.PyArray_ITEMSIZE(a))
     return y
 
 
@@ -141,10 +139,9 @@ def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint 
             with nogil:
                 run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         return y
-    t.inner = p.inner  # a contiguous inner axis, in tiles of W columns
-    t.W = min(tile_width(p.C, itemsize), p.inner)
+    cdef cs_intp units = tiles(&t, p.outer, p.inner, itemsize, 1)  # a contiguous inner axis
     with nogil:
-        run(kernel(COLS[log], dt), &t, p.outer * ((p.inner + t.W - 1) // t.W), nt, p.C * t.W * itemsize)
+        run(kernel(COLS[log], dt), &t, units, nt, p.C * t.W * itemsize)
     return y
 
 
@@ -230,11 +227,10 @@ def logsumexp_cols(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y
     if mask is not None:
         t.mask, t.ms0, t.ms1 = <const unsigned char *>cnp.PyArray_DATA(mask), stride(mask, 0), stride(mask, 1)
     cdef cs_intp packed = 1 if b is None else 2   # the tile, and its weights
-    t.inner = inner
-    t.W = min(tile_width(C, packed * itemsize), inner)
+    cdef cs_intp units = tiles(&t, outer, inner, itemsize, packed)
     t.y, t.ys0 = cnp.PyArray_DATA(y), inner
     if sign is not None:
         t.sign = cnp.PyArray_DATA(sign)
     cdef int nt = threads_for(outer * C * inner, n_threads)
     with nogil:
-        run(kernel(LOGSUMEXP_COLS, dt), &t, outer * ((inner + t.W - 1) // t.W), nt, packed * C * t.W * itemsize)
+        run(kernel(LOGSUMEXP_COLS, dt), &t, units, nt, packed * C * t.W * itemsize)

@@ -14,7 +14,7 @@ cdef extern from "cs_kernels.h" nogil:
         cs_intp ys0, ys1
         cs_intp C
         cs_intp N
-        cs_intp inner, W
+        cs_intp inner, W, shift
         const cs_intp *label
         const double *rscale
         double gscale

@@ -175,6 +175,35 @@ cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:
     return w
 
 
+cdef inline bint _on_lines(cs_intp step, cs_intp itemsize) noexcept nogil:
+    # a stride of whole 64-byte lines (either sign)
+    return (step * itemsize) % 64 == 0
+
+
+cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, cs_intp packed) noexcept nogil:
+    """The tiling of a reduction over a strided axis with a contiguous inner
+    axis, set in t (inner, W, shift; t.x, its strides and t.C set), for a
+    kernel that packs `packed` arrays of a tile (0: none, its tiles are as
+    one array's); returns the number of tiles.
+
+    NumPy puts an array's data 16 bytes past a line, so every strip of a tile
+    would straddle one line more than it holds and every vector load would
+    be split over two.  When the strips of x all share one offset in their
+    line (their strides whole lines), the first tile of each outer block is
+    narrower by that offset, and the others start on a line: (1000, 8192)
+    float32 over axis 0, kernel-only, two threads, AMD Zen 4, 3.9 against
+    4.7 ms, as fast as on aligned data.  A column's result does not depend on
+    the tile it falls in."""
+    cdef size_t addr = <size_t>t.x
+    t.inner = inner
+    t.W = min(tile_width(t.C, (packed if packed > 1 else 1) * itemsize), inner)
+    t.shift = 0
+    if (t.W < inner and _on_lines(t.W, itemsize) and _on_lines(t.xs1, itemsize)
+            and (outer == 1 or _on_lines(t.xs0, itemsize)) and addr % itemsize == 0):
+        t.shift = <cs_intp>(addr % 64) // itemsize
+    return outer * ((inner + t.shift + t.W - 1) // t.W)
+
+
 def cpu_level():
     """The highest instruction-set level this CPU runs: "baseline",
     "x86-64-v3" or "x86-64-v4" (what this build can use)."""

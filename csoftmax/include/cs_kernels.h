@@ -101,6 +101,8 @@ typedef struct cs_task {
     cs_intp C;                  /* classes */
     cs_intp N;                  /* rows of the whole call (the row kernels, cross-entropy: whether it streams) */
     cs_intp inner, W;           /* *_cols: columns per outer block, per tile */
+    cs_intp shift;              /* *_cols: the first tile of a block is W - shift wide, so that
+                                   the others start on a cache line of x (see tile_at) */
     /* cross-entropy */
     const cs_intp *label;       /* class indices, or NULL for probabilities */
     const double *rscale;       /* per-row gradient scale (or NULL: 1), times gscale */

@@ -2595,16 +2595,23 @@ static void CS_FN(log_softmax_rows)(const cs_task *t, cs_intp lo, cs_intp hi, vo
 }
 
 /* Units: tiles of W columns; each outer block (stride xs0 / ys0) holds
-   ceil(inner / W) of them, classes xs1 / ys1 apart, columns contiguous.
+   ceil((inner + shift) / W) of them, classes xs1 / ys1 apart, columns
+   contiguous, the first W - shift columns wide (shift < W; see cs_task).
    softmax_cols and log_softmax_cols take a mask (where=) unless t->mask is
    NULL: outer blocks ms0 apart, classes ms1, columns contiguous.
    scratch: C * W entries. */
 static inline cs_intp CS_FN(tile_at)(const cs_task *t, cs_intp k, cs_intp *o, cs_intp *j0)
 {
-    cs_intp per = (t->inner + t->W - 1) / t->W;
+    cs_intp per = (t->inner + t->shift + t->W - 1) / t->W, q;
     *o = k / per;
-    *j0 = (k % per) * t->W;
-    return t->inner - *j0 < t->W ? t->inner - *j0 : t->W;
+    q = k % per;
+    cs_intp lo = q * t->W - t->shift, hi = lo + t->W;
+    if (lo < 0)
+        lo = 0;
+    if (hi > t->inner)
+        hi = t->inner;
+    *j0 = lo;
+    return hi - lo;
 }
 
 /* The mask of the tile at outer block o, column j0 (NULL without one). */

@@ -343,15 +343,18 @@ static void test_rows(const cs_ops *ops, int dt, cs_intp N, cs_intp C, int pad)
     free(x); free(g); free(y); free(s); free(ref);
 }
 
-/* ---- column kernels: (outer, C, inner), tiles of W columns ---- */
+/* ---- column kernels: (outer, C, inner), tiles of W columns, the first of
+   each outer block W - shift wide: the same bits as with no shift ---- */
 
-static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_intp inner, cs_intp W)
+static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_intp inner, cs_intp W, cs_intp shift)
 {
     cs_intp n = outer * C * inner;
     void *x = randn(dt, n, 4.0), *g = randn(dt, n, 1.0), *y = alloc(dt, n), *out = alloc(dt, n);
+    void *y0 = alloc(dt, n);
     void *scratch = alloc(dt, C * W);
     ld *s = malloc(sizeof(ld) * C);
-    cs_intp units = outer * ((inner + W - 1) / W);
+    cs_intp units = outer * ((inner + shift + W - 1) / W), units0 = outer * ((inner + W - 1) / W);
+    size_t bytes = (size_t)n * (dt == CS_F32 ? 4 : 8);
     /* logsumexp_cols: one value per column and its sign; a column of -inf,
        one holding +inf and one holding a nan in the second outer block */
     {
@@ -370,7 +373,7 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
         cs_task u = {0};
         u.x = xs; u.xs0 = C * inner; u.xs1 = inner;
         u.y = l; u.ys0 = inner; u.sign = sg;
-        u.C = C; u.inner = inner; u.W = W;
+        u.C = C; u.inner = inner; u.W = W; u.shift = shift;
         run(ops, CS_K_logsumexp_cols, dt, &u, units, scratch);
         for (cs_intp o = 0; o < outer; o++)
             for (cs_intp c = 0; c < inner; c++) {
@@ -392,7 +395,16 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
         t.x = x; t.xs0 = C * inner; t.xs1 = inner;
         t.y = y; t.ys0 = C * inner; t.ys1 = inner;
         t.C = C; t.inner = inner; t.W = W;
+        if (shift) {
+            cs_task t0 = t;
+            t0.y = y0;
+            run(ops, lg ? CS_K_log_softmax_cols : CS_K_softmax_cols, dt, &t0, units0, scratch);
+        }
+        t.shift = shift;
         run(ops, lg ? CS_K_log_softmax_cols : CS_K_softmax_cols, dt, &t, units, scratch);
+        if (shift)
+            check_within(lg ? "log_softmax_cols" : "softmax_cols", dt, "shifted tiles, bits", 0,
+                         memcmp(y, y0, bytes) == 0, 1, 0);
         for (cs_intp o = 0; o < outer; o++)
             for (cs_intp c = 0; c < inner; c++) {
                 cs_intp base = o * C * inner + c;
@@ -425,7 +437,7 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
             }
         }
     }
-    free(x); free(g); free(y); free(out); free(scratch); free(s);
+    free(x); free(g); free(y); free(out); free(y0); free(scratch); free(s);
 }
 
 /* ---- log_softmax_backward's exponential, down to the smallest normal ---- */
@@ -602,10 +614,12 @@ int main(void)
                     for (int pad = 0; pad < 2; pad++)
                         test_rows(ops, dt, Ns[a], Cs[b], pad);
             test_backward_wide(ops, dt, 3, 2100);
-            test_cols(ops, dt, 2, 1, 5, 16);
-            test_cols(ops, dt, 2, 3, 40, 16);
-            test_cols(ops, dt, 3, 17, 33, 32);
-            test_cols(ops, dt, 1, 100, 20, 16);
+            test_cols(ops, dt, 2, 1, 5, 16, 0);
+            test_cols(ops, dt, 2, 3, 40, 16, 0);
+            test_cols(ops, dt, 3, 17, 33, 32, 0);
+            test_cols(ops, dt, 1, 100, 20, 16, 0);
+            test_cols(ops, dt, 3, 17, 70, 32, 5);
+            test_cols(ops, dt, 2, 3, 40, 16, 15);
             test_pieces(ops, dt, 37, 16);
             test_pieces(ops, dt, 1000, 128);
             test_label_scan(ops, dt);
