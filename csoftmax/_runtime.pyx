@@ -133,8 +133,13 @@ def scratch_kept():
 
 
 cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scratch) except -1 nogil:
-    """The units [0, units) of a task on nt threads, in about four blocks a
-    thread (static schedule), each thread with scratch bytes of its own."""
+    """The units [0, units) of a task on nt threads, one block of consecutive
+    units a thread, each thread with scratch bytes of its own.  One block,
+    not several taken in turn: a kernel prefetches the unit after the one it
+    works on only within its block, so each block's first unit waits on
+    memory (the tiles of softmax over axis 0 of (1000, 8192) float32, two
+    threads, 3.4-3.6 against 3.7-4.0 ms in four blocks a thread; logsumexp's
+    2.2-2.3 against 2.7-2.8)."""
     cdef char *buf = NULL
     cdef cs_intp per, k, lo
     if units <= 0:
@@ -151,7 +156,7 @@ cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scrat
     if nt == 1:
         fn(t, 0, units, buf)
     else:
-        per = (units + 4 * nt - 1) // (4 * nt)
+        per = (units + nt - 1) // nt
         for k in prange((units + per - 1) // per, num_threads=nt, schedule="static"):
             lo = k * per
             fn(t, lo, lo + per if units - lo > per else units, buf + threadid() * scratch if buf != NULL else NULL)
