@@ -3323,7 +3323,17 @@ static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
 
 /* Units: rows of x (and of the weights g, the mask, unless NULL), rows
    contiguous; y[i] (stride ys0) receives log |sum|, sign[i] (same stride) its
-   sign unless NULL, else y[i] is nan where the sum is negative. */
+   sign unless NULL, else y[i] is nan where the sum is negative.  Rows of
+   more than CS_LSE_NARROW entries go one at a time; with a mask (and no
+   weights), up to CS_LSE_SELECT entries, each is first selected into a
+   buffer and then summed as a plain row, where lse_row's masked loops took
+   two passes over x and the mask: kernel-only, 8.2M entries, two threads,
+   AMD Zen 4, x86-64-v4, ns an entry, float32 C = 100 0.54 against 1.97,
+   C = 1000 0.25 against 0.47, C = 4096 0.26 against 0.31, float64 C = 100
+   1.43 against 2.84, C = 1000 0.71 against 1.07; x86-64-v3, one thread, in
+   cache, float32 C = 100 1.17 against 1.55, C = 1000 0.58 against 1.04
+   (prefetching the next row meanwhile: no faster). */
+#define CS_LSE_SELECT (16384 / (cs_intp)sizeof(T))
 static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
@@ -3331,6 +3341,22 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
         return;
     if (t->C <= CS_LSE_NARROW) {
         CS_FN(lse_block)(t, lo, hi);
+        return;
+    }
+    if (t->g == NULL && t->mask != NULL && t->C <= CS_LSE_SELECT) {
+        /* masked rows: the row selected (where_select, masked entries as
+           -inf), then the plain row's max and sum over the selection */
+        T sel[CS_LSE_SELECT];
+        for (cs_intp i = lo; i < hi; i++) {
+            CS_FN(where_select)(CS_X(t) + i * t->xs0, t->C, t->mask + i * t->ms0, t->C, sel, 1, t->C);
+            T nmax;
+            double sg, v = CS_FN(lse_row)(sel, NULL, NULL, t->C, CS_FN(row_max)(sel, t->C), sel, &nmax, &sg);
+            if (t->sign != NULL)
+                ((T *)t->sign)[i * t->ys0] = (T)sg;
+            else if (sg < 0)
+                v = NAN;
+            CS_Y(t)[i * t->ys0] = (T)v;
+        }
         return;
     }
     if (t->g != NULL || t->mask != NULL) {
