@@ -155,25 +155,26 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, name, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [24, 100, 300])
-def test_a_call_large_enough_to_prefetch(isa, dtype, C, rng):
+@pytest.mark.parametrize("C", [24, 100, 200, 300])
+def test_a_call_large_enough_to_prefetch(isa, name, dtype, C, rng):
     # a call of 8 MiB or more prefetches its narrow blocks' next block
-    # (float32) and its mid-width rows of under 512 bytes (softmax), and
-    # takes longer ones one at a time, not four side by side: the same bits
-    # as the same rows in calls below that size, on one and two threads
+    # (softmax, float32) and its mid-width rows of under 512 bytes (softmax),
+    # and takes longer ones one at a time, not four side by side: the same
+    # bits as the same rows in calls below that size, on one and two threads
+    fn = getattr(csoftmax, name)
     x = logits(rng, ((8 << 20) // (C * np.dtype(dtype).itemsize) + 7, C), dtype)
-    whole = csoftmax.softmax(x, axis=-1)
+    whole = fn(x, axis=-1)
     step = 500000 // C
     for lo in range(0, len(x), step):
-        np.testing.assert_array_equal(csoftmax.softmax(x[lo:lo + step], axis=-1), whole[lo:lo + step],
+        np.testing.assert_array_equal(fn(x[lo:lo + step], axis=-1), whole[lo:lo + step],
                                       err_msg=f"rows from {lo}")
     before = csoftmax.get_num_threads()
     csoftmax.set_num_threads(1)
     try:
-        np.testing.assert_array_equal(csoftmax.softmax(x, axis=-1), whole, err_msg="one thread")
+        np.testing.assert_array_equal(fn(x, axis=-1), whole, err_msg="one thread")
     finally:
         csoftmax.set_num_threads(before)
-    check("softmax", x[::97], -1)
+    check(name, x[::97], -1)
 
 
 @pytest.mark.parametrize("shape, axis", [
