@@ -3425,7 +3425,9 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
    (classes bs apart) packed as weights_select selects rows: w[c * W + j] =
    b where the mask k (classes ks apart; NULL: none) is set, else 0, and
    sx[c * W + j] = x where that weight is not 0, else -inf; m[j] the max of
-   sx's column j. */
+   sx's column j, in the same loop.  (weights_select a class at a time,
+   then the max: logsumexp over axis 0 of (1000, 8192) float32 with
+   weights, two threads, 7.0-7.9 against 5.2-5.5 ms.) */
 static inline void CS_FN(cols_pack_weights)(const T *x, cs_intp xs, const T *b, cs_intp bs,
                                             const unsigned char *k, cs_intp ks, cs_intp C, cs_intp W,
                                             T *sx, T *w, T *m)
