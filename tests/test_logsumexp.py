@@ -511,8 +511,10 @@ def weights_and_mask(rng, x, kind):
 def test_strided_axis_in_tiles_weights_and_where(rng, dtype, shape, axis, kind):
     # With weights and where= too, an axis that is not the last of a
     # C-contiguous array is reduced in tiles of columns: each column must
-    # get the sign its values get as a row, the same bits up to 64 entries
-    # (rows that short go the same way), and the oracle's value and sign.
+    # get the same bits and sign as its values get as a row up to 64 entries
+    # (rows that short go the same way), and the oracle's value and sign (a
+    # longer row sums by other roundings, so a sum within rounding of 0, as
+    # weights that cancel give, may take the other sign there).
     kept, C = shape[:axis] + shape[axis + 1:], shape[axis]
     rows = special_rows(rng, math.prod(kept), C, dtype)
     where, b = weights_and_mask(rng, rows, kind)
@@ -523,8 +525,8 @@ def test_strided_axis_in_tiles_weights_and_where(rng, dtype, shape, axis, kind):
     got, sg = lse(x, axis=axis, b=cols(b), where=cols(where), return_sign=True)
     want, wsg = lse(rows, axis=-1, b=b, where=where, return_sign=True)
     assert got.shape == sg.shape == kept
-    np.testing.assert_array_equal(sg.ravel(), wsg)
     if C <= 64:
+        np.testing.assert_array_equal(sg.ravel(), wsg)
         np.testing.assert_array_equal(got.ravel(), want)
     check_ref(x, axis, b=cols(b), where=cols(where))
     # a mask and weights broadcast along the reduced axis, and along the
