@@ -3089,6 +3089,17 @@ CS_FLOAT_LANES
     return out;
 }
 
+/* Row i's result v and its sign sg into the task: sign[i] unless sign is
+   NULL, else y[i] is nan where sg is negative. */
+static inline void CS_FN(lse_put)(const cs_task *t, cs_intp i, double v, double sg)
+{
+    if (t->sign != NULL)
+        ((T *)t->sign)[i * t->ys0] = (T)sg;
+    else if (sg < 0)
+        v = NAN;
+    CS_Y(t)[i * t->ys0] = (T)v;
+}
+
 /* Row i of the task through lse_row (its own max): the weighted and masked
    rows. */
 static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
@@ -3098,11 +3109,7 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
     const unsigned char *k = t->mask != NULL ? t->mask + i * t->ms0 : NULL;
     T nmax;
     double sg, v = CS_FN(lse_row)(x, b, k, t->C, CS_FN(lse_max)(x, b, k, t->C), x, &nmax, &sg);
-    if (t->sign != NULL)
-        ((T *)t->sign)[i * t->ys0] = (T)sg;
-    else if (sg < 0)
-        v = NAN;
-    CS_Y(t)[i * t->ys0] = (T)v;
+    CS_FN(lse_put)(t, i, v, sg);
 }
 
 /* Narrow rows (C <= CS_LSE_NARROW) a block at a time, transposed as the
@@ -3393,11 +3400,7 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
             CS_FN(where_select)(CS_X(t) + i * t->xs0, t->C, t->mask + i * t->ms0, t->C, sel, 1, t->C);
             T nmax;
             double sg, v = CS_FN(lse_row)(sel, NULL, NULL, t->C, CS_FN(row_max)(sel, t->C), sel, &nmax, &sg);
-            if (t->sign != NULL)
-                ((T *)t->sign)[i * t->ys0] = (T)sg;
-            else if (sg < 0)
-                v = NAN;
-            CS_Y(t)[i * t->ys0] = (T)v;
+            CS_FN(lse_put)(t, i, v, sg);
         }
         return;
     }
@@ -3413,11 +3416,7 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
         T nmax = 0;
         double v = CS_FN(lse_row)(x, NULL, NULL, t->C, M, i + 1 < hi ? x + t->xs0 : x, &nmax, &sg);
         M = nmax;
-        if (t->sign != NULL)
-            ((T *)t->sign)[i * t->ys0] = (T)sg;
-        else if (sg < 0)
-            v = NAN;
-        CS_Y(t)[i * t->ys0] = (T)v;
+        CS_FN(lse_put)(t, i, v, sg);
     }
 }
 
