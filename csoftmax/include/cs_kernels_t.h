@@ -1979,21 +1979,6 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
     return ((dl[0] + dl[1]) + (dl[2] + dl[3])) + ((dl[4] + dl[5]) + (dl[6] + dl[7]));
 }
 
-/* Rows over CS_BWD_BACK_BYTES an array (their three arrays then near or past
-   the 32-48 KiB of L1 data cache of current x86 cores) take their output pass
-   backwards, a block of CS_BWD_BACK_BYTES / 2 at a time: the end of the row,
-   read last by the dot product, is still in L1 when the output pass begins
-   there, where going forwards it starts from lines that have left.  The
-   output is elementwise: the order changes no bit.  On an AMD Zen 4 core at
-   x86-64-v4, kernel-only, one thread, medians of 7-9 interleaved rounds, ns
-   an entry, against forwards: float32 C = 4096 0.204 against 0.216, C =
-   10000 0.202-0.207 against 0.208-0.236 (two runs), C = 32768 even (a row
-   of s and g fills L1 four times over); float64 C = 2048 0.403-0.405
-   against 0.441-0.444, C = 4096 0.417 against 0.469, C = 10000 0.414
-   against 0.426; float32 C = 2048 (inside the bound) even.  Out of line:
-   inlined, even behind a test, it cost the narrower rows' plain loop
-   (float32 C = 200 0.19-0.20 against 0.18). */
-#define CS_BWD_BACK_BYTES 8192
 /* The entries of a row of n at p before p's first 64-byte line boundary,
    where q and r lie as far into their lines as p; else 0.  An elementwise
    loop that takes these first runs its vectors on whole lines of all three
@@ -2016,6 +2001,21 @@ static inline cs_intp CS_FN(line_head)(const T *p, const T *q, const T *r, cs_in
     return h < n ? h : n;
 }
 
+/* Rows over CS_BWD_BACK_BYTES an array (their three arrays then near or past
+   the 32-48 KiB of L1 data cache of current x86 cores) take their output pass
+   backwards, a block of CS_BWD_BACK_BYTES / 2 at a time: the end of the row,
+   read last by the dot product, is still in L1 when the output pass begins
+   there, where going forwards it starts from lines that have left.  The
+   output is elementwise: the order changes no bit.  On an AMD Zen 4 core at
+   x86-64-v4, kernel-only, one thread, medians of 7-9 interleaved rounds, ns
+   an entry, against forwards: float32 C = 4096 0.204 against 0.216, C =
+   10000 0.202-0.207 against 0.208-0.236 (two runs), C = 32768 even (a row
+   of s and g fills L1 four times over); float64 C = 2048 0.403-0.405
+   against 0.441-0.444, C = 4096 0.417 against 0.469, C = 10000 0.414
+   against 0.426; float32 C = 2048 (inside the bound) even.  Out of line:
+   inlined, even behind a test, it cost the narrower rows' plain loop
+   (float32 C = 200 0.19-0.20 against 0.18). */
+#define CS_BWD_BACK_BYTES 8192
 CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_intp C, T d)
 {
     const cs_intp B = CS_BWD_BACK_BYTES / 2 / (cs_intp)sizeof(T);
