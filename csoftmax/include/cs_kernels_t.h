@@ -2241,6 +2241,25 @@ static inline cs_intp CS_FN(ce_mid_rows)(cs_intp C)
     return r > CS_MID_ROWS ? r : CS_MID_ROWS;
 }
 
+/* The gradient's scale of nb rows of the cross-entropy, q[r] = k A / s[r],
+   and the smoothing's ku[r] = k u, with k = rscale[r] gscale (rscale NULL:
+   gscale) and A = ac[r] + uw (without options, A = 1).  A loop of its own,
+   vectorised: in one loop with the label's entry, whose branch kept that loop
+   scalar, the division was 6 % of the narrow rows' samples (AMD Zen 4,
+   x86-64-v4, float32 (4096, 10), one thread: 50.2 against 51.5 us a call,
+   float64 66.3 against 68.7). */
+static inline void CS_FN(ce_scales)(const double *rscale, double gscale, int opts, const double *ac, double uw,
+                                    double u, const double *s, double *q, double *ku, cs_intp nb)
+{
+#pragma omp simd
+    for (cs_intp r = 0; r < nb; r++) {
+        double k = (rscale != NULL ? rscale[r] : 1.0) * gscale;
+        double A = opts ? ac[r] + uw : 1.0;
+        q[r] = k * A / s[r];
+        ku[r] = k * u;
+    }
+}
+
 /* Cross-entropy with class indices: loss = lse - z[c]; grad = k (s - onehot(c)).
    A row whose max is not finite takes log_softmax's rule (shift by 0): +inf
    in the row gives a loss of +inf (nan if z[c] is +inf), and its softmax, so
@@ -2369,12 +2388,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             /* in row order: the exponentials again (the same bits as the
                sum's), scaled; then each label's entry, from its logit read
                before any write */
-            for (cs_intp r = 0; r < nb; r++) {
-                double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
-                double A = opts ? ac[r] + u * wsum : 1.0;
-                q[r] = k * A / s[r];
-                ku[r] = k * u;
-            }
+            CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, u * wsum, u, s, q, ku, nb);
 #pragma omp simd
             for (cs_intp r = 0; r < nb; r++) {
                 ec[r] = EXPNEG(zc[r] - m[r]);
@@ -2396,11 +2410,9 @@ CS_FLOAT_LANES
                 CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
+        CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, u * wsum, u, s, q, ku, nb);
         for (cs_intp r = 0; r < nb; r++) {
-            double k = (rscale != NULL ? rscale[i0 + r] : 1.0) * gscale;
             double A = opts ? ac[r] + u * wsum : 1.0;
-            q[r] = k * A / s[r];
-            ku[r] = k * u;
             cs_intp c = lb[r];
             if (c >= 0 && c < C && A != 0.0) {
                 T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
