@@ -84,7 +84,7 @@ def check_ce(logits, target, dtype, *, sample_weight=None, reduction="mean", gra
 
 # ------------------------------------------------------------------ vs oracle
 
-SHAPES = [(1, 1), (1, 2), (1, 10), (7, 1), (7, 2), (7, 10), (7, 32), (7, 33), (7, 1000)]
+SHAPES = [(1, 1), (1, 2), (1, 10), (7, 1), (7, 2), (7, 10), (7, 24), (7, 32), (7, 33), (7, 1000)]
 # >= 65536 logits: the threaded path (narrow, odd and wide rows)
 BIG_SHAPES = [(7000, 10), (2100, 33), (70, 1000), (66000, 1)]
 
@@ -236,6 +236,34 @@ def test_probability_rows_in_blocks(isa, rng, C, dtype):
     check_ce(z[fine], y[fine], dtype, reduction="none")
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("C", [10, 16, 24, 32, 33, 100])
+def test_index_rows_in_blocks(isa, rng, C, dtype):
+    # Rows with class indices go a block at a time: narrow ones transposed,
+    # mid-width ones and narrow ones of whole vectors four rows side by side
+    # (the last rows of a block through a buffer).  Every row, also those
+    # with +inf, -inf or nan logits and ignored ones, must get what it gets
+    # alone, with the gradient apart or over the logits, and the oracle's
+    # values where they are finite.
+    N = 203
+    z = (4 * rng.standard_normal((N, C))).astype(dtype)
+    y = rng.integers(0, C, N)
+    z[5, 3], z[17, :] = np.inf, -np.inf
+    z[40, C - 1], z[41, 0] = np.nan, -np.inf
+    y[[60, 61, N - 1]] = -100
+    loss, grad = cs.cross_entropy_grad(z, y, reduction="none")
+    z2 = z.copy()
+    loss2, _ = cs.cross_entropy_grad(z2, y, reduction="none", out=z2)
+    np.testing.assert_array_equal(loss2, loss)
+    np.testing.assert_array_equal(z2, grad)
+    for i in range(N):
+        li, gi = cs.cross_entropy_grad(z[i:i + 1], y[i:i + 1], reduction="none")
+        np.testing.assert_array_equal(li, loss[i:i + 1], err_msg=f"row {i}")
+        np.testing.assert_array_equal(gi, grad[i:i + 1], err_msg=f"row {i}")
+    fine = np.isfinite(z).all(axis=1)
+    check_ce(z[fine], y[fine], dtype, reduction="none")
+
+
 def test_nan_logits_propagate():
     z = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]])
     loss, grad = cs.cross_entropy_grad(z, [0, 1], reduction="none")
@@ -244,7 +272,7 @@ def test_nan_logits_propagate():
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
-@pytest.mark.parametrize("C", [3, 10, 33, 64, 300, 2000])
+@pytest.mark.parametrize("C", [3, 10, 24, 32, 33, 64, 300, 2000])
 def test_nan_beside_inf_gives_nan_in_either_order(isa, C, dtype):
     # a row's max may skip the nan and be +inf: the loss must still be nan,
     # whichever of the two comes first, for a nan of either sign, with or
@@ -477,7 +505,7 @@ def assert_same(got, want, bound):
 
 @pytest.mark.parametrize("kind", ["index", "probs"])
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
-@pytest.mark.parametrize("shape", [(7, 10), (7, 33), (7000, 10), (70, 1000)], ids=str)
+@pytest.mark.parametrize("shape", [(7, 10), (7, 32), (7, 33), (7000, 10), (3000, 24), (70, 1000)], ids=str)
 def test_out(isa, shape, dtype, kind, rng):
     N, C = shape
     z = rng.standard_normal(shape).astype(dtype)
