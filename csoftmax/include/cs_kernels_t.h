@@ -2260,6 +2260,23 @@ static inline void CS_FN(ce_scales)(const double *rscale, double gscale, int opt
     }
 }
 
+/* Rows r < nb of g (gs apart, W entries) times q[r], rounded to T: the
+   cross-entropy gradient's last pass, W a constant where CS_MID_WIDTHS gives
+   one, and out of the loop over the options' cases (AMD Zen 4, x86-64-v4,
+   409600 entries in cache, one thread, ns an entry: float32 C = 32 0.705
+   against 0.73, C = 64 0.50 against 0.515, C = 128 0.439 against 0.452,
+   C = 256 0.414 against 0.425; float64 C = 32 1.14 against 1.18). */
+CS_INLINE void CS_FN(scale_rows)(T *g, cs_intp gs, const double *q, cs_intp nb, cs_intp W)
+{
+    for (cs_intp r = 0; r < nb; r++) {
+        T *gr = g + r * gs;
+        const T k = (T)q[r];
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            gr[j] *= k;
+    }
+}
+
 /* Cross-entropy with class indices: loss = lse - z[c]; grad = k (s - onehot(c)).
    A row whose max is not finite takes log_softmax's rule (shift by 0): +inf
    in the row gives a loss of +inf (nan if z[c] is +inf), and its softmax, so
@@ -2434,14 +2451,16 @@ CS_FLOAT_LANES
                 CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
+        if (u == 0.0) {
+#define CS_CE_SCALE(W) CS_FN(scale_rows)(gb, gs, q, nb, W)
+            CS_MID_WIDTHS(CS_CE_SCALE, CS_CE_SCALE, C);
+#undef CS_CE_SCALE
+            continue;
+        }
         for (cs_intp r = 0; r < nb; r++) {
             T *gr = gb + r * gs;
             T k = (T)q[r];
-            if (u == 0.0) {
-#pragma omp simd
-                for (cs_intp j = 0; j < C; j++)
-                    gr[j] *= k;
-            } else if (cw == NULL) {
+            if (cw == NULL) {
                 T kw = (T)ku[r];
 #pragma omp simd
                 for (cs_intp j = 0; j < C; j++)
