@@ -215,12 +215,13 @@ def test_extreme_logits(isa, dtype):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [33, 63, 100, 127, 128])
+@pytest.mark.parametrize("C", [10, 24, 32, 33, 63, 100, 127, 128])
 def test_probability_rows_in_blocks(isa, rng, C, dtype):
-    # Mid-width rows with probability targets go many at a time (four rows'
-    # sums side by side): every row, also those with +inf, -inf or nan logits
-    # and a row of zeros as its target, must get what it gets alone, and the
-    # oracle's values where they are finite.
+    # Mid-width rows with probability targets, and narrow ones of whole
+    # vectors, go many at a time (four rows' sums side by side), other
+    # narrow ones a transposed block at a time: every row, also those with
+    # +inf, -inf or nan logits and a row of zeros as its target, must get
+    # what it gets alone, and the oracle's values where they are finite.
     N = 203
     z = (4 * rng.standard_normal((N, C))).astype(dtype)
     y = make_target(rng, N, C, "unnormalised").astype(dtype)
