@@ -215,7 +215,7 @@ def test_extreme_logits(isa, dtype):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [10, 24, 32, 33, 63, 100, 127, 128])
+@pytest.mark.parametrize("C", [10, 16, 24, 32, 33, 63, 100, 127, 128])
 def test_probability_rows_in_blocks(isa, rng, C, dtype):
     # Mid-width rows with probability targets, and narrow ones of whole
     # vectors, go many at a time (four rows' sums side by side), other

@@ -2319,14 +2319,16 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
        more one at a time, as softmax takes them (float32 C = 1000, kernel
        only, 8.2M entries on two threads, AMD Zen 4, v4: 0.27 against 0.35
        ns an entry; C = 256 0.46 against 0.65; v3 C = 256 0.40 against 0.59;
-       the same bits either way).  Narrow rows of whole vectors, 24 entries
-       or more, go this way too, as softmax's do (AMD Zen 4, 409600 entries,
-       one thread, ns an entry: v4 float32 C = 32 0.72 against 1.03, float64
-       C = 24 1.26 against 1.49-1.62, C = 32 1.18 against 1.43-1.60; v3
-       float32 C = 24 0.99 against 1.19, C = 32 0.80 against 1.17; baseline
-       float32 C = 32 1.73 against 2.16); at 16 entries it was no faster
-       (v3 float32 1.19-1.63 against 1.24-1.26) */
-    const int mid = u == 0.0 && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 24))
+       the same bits either way).  Narrow rows of whole vectors go this way
+       too, as softmax's do: in float32 from 16 entries, in float64 from 24
+       (AMD Zen 4, 409600 entries, one thread, calls, ns an entry: v4 float32
+       C = 16 0.99 against 1.07, C = 32 0.72 against 1.03, float64 C = 24
+       1.26 against 1.49-1.62, C = 32 1.18 against 1.43-1.60; v3 float32
+       C = 16 1.14 against 1.25, C = 24 0.99 against 1.19, C = 32 0.80
+       against 1.17; baseline float32 C = 16 2.13-2.18 against 2.41, C = 32
+       1.73 against 2.16; float64 C = 16 at v3 1.83-1.86 against 1.77-1.78) */
+    const int mid = u == 0.0
+                    && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, sizeof(T) == 4 ? 16 : 24))
                     && !CS_FN(stream_one_row)(C, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
@@ -2541,12 +2543,14 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
        The same bits; kernel-only, one thread, 409600 entries, AMD Zen 4,
        x86-64-v4, ns an entry: float32 C = 33 1.41 against 2.56, C = 64 1.19
        against 2.07, C = 127 1.15 against 1.73; float64 C = 33 2.23 against
-       3.29.  Narrow rows of whole vectors, 24 entries or more, too (the
-       same, calls: v4 float32 C = 32 1.27 against 1.67, float64 C = 24 1.93
-       against 2.27, C = 32 1.64 against 2.05; v3 float32 C = 24 1.52
-       against 1.78, C = 32 1.17 against 1.56; baseline float32 C = 32 2.30
-       against 2.79). */
-    const int mid = CS_FN(is_mid)(C, CS_STREAM_WIDE_BYTES - 1) || CS_FN(whole_vectors)(C, 24);
+       3.29.  Narrow rows of whole vectors, 16 entries or more, too (the
+       same, calls: v4 float32 C = 16 1.95-1.97 against 2.07, C = 32 1.27
+       against 1.67, float64 C = 16 2.08-2.09 against 2.32, C = 24 1.93
+       against 2.27, C = 32 1.64 against 2.05; v3 float32 C = 16 1.81
+       against 1.94, C = 24 1.52 against 1.78, C = 32 1.17 against 1.56,
+       float64 C = 16 2.25-2.30 against 2.36-2.46; baseline float32 C = 32
+       2.30 against 2.79). */
+    const int mid = CS_FN(is_mid)(C, CS_STREAM_WIDE_BYTES - 1) || CS_FN(whole_vectors)(C, 16);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
