@@ -59,14 +59,15 @@ def test_against_the_oracle(isa, rng, dtype, kind, reduction, opts, sw):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("width", [40, 1000, 5000])
+@pytest.mark.parametrize("width", [16, 24, 32, 40, 1000, 5000])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("eps", [0.0, 0.15])
 @pytest.mark.parametrize("in_place", [False, True])
 def test_wide_rows_against_the_oracle(isa, rng, dtype, width, weighted, eps, in_place):
-    """Rows wider than the narrow blocks, runs of ignored rows among them
-    (first, last, adjacent), every option, and the gradient written over the
-    logits."""
+    """Rows wider than the narrow blocks, and narrow ones of whole vectors
+    (which go four rows side by side as those do), runs of ignored rows among
+    them (first, last, adjacent), every option, and the gradient written over
+    the logits."""
     n = 24
     z = (4 * rng.standard_normal((n, width))).astype(dtype)
     t = rng.integers(0, width, n)
