@@ -124,6 +124,25 @@ def test_narrow_rows(isa, name, dtype, rng, rows):
         check(name, logits(rng, (rows, C), dtype), -1)
 
 
+def test_narrow_rows_apart(isa, name, dtype, rng):
+    # narrow rows go into their block and out of it a vector of rows at a
+    # time, by small transposes whose last piece of a row overlaps the one
+    # before: rows that lie apart in the input and in the output, widths
+    # below, at and past a piece, row counts with a remainder, must come out
+    # as from contiguous rows, with nothing written beside them
+    f = getattr(csoftmax, name)
+    for C in (2, 3, 4, 5, 6, 7, 9, 10, 13, 17, 31):
+        for rows in (16, 53):
+            x = logits(rng, (rows, C + 3), dtype)[:, 1:C + 1]
+            want = f(np.ascontiguousarray(x), axis=-1)
+            np.testing.assert_array_equal(f(x, axis=-1), want, err_msg=f"C = {C}")
+            out = np.full((rows, C + 5), 7.0, dtype)
+            f(x, axis=-1, out=out[:, 2:C + 2])
+            np.testing.assert_array_equal(out[:, 2:C + 2], want, err_msg=f"C = {C}, out=")
+            assert (out[:, :2] == 7).all() and (out[:, C + 2:] == 7).all(), f"C = {C}: written beside"
+            check(name, x, -1)
+
+
 @pytest.mark.parametrize("C", [33, 100, 1000, 4099])
 @pytest.mark.parametrize("rows", [1, 3, 70])
 def test_wide_rows(isa, name, dtype, rng, rows, C):

@@ -130,7 +130,13 @@ static inline cs_intp CS_FN(block_rows)(cs_intp C)
 /* Narrow rows (C <= CS_NARROW) go a block at a time through t, the block
    transposed: t[j * nb + r] = x[r, j].  Every pass then runs down the
    block's rows in full vectors; only the copy in and the store out are strided
-   (a per-row loop of ten entries never fills a vector).  m[r] is the row's max
+   (a per-row loop of ten entries never fills a vector).  Those two go by
+   small transposes, a vector of rows at a time (cs_transpose.h): kernel-only,
+   AMD Zen 4, 409600 entries in cache, one thread, ns an entry, softmax
+   x86-64-v4 float32 C = 10 0.60 against 0.87, C = 4 0.75 against 0.86,
+   float64 C = 10 1.05 against 1.30; x86-64-v3 float32 C = 10 0.76 against
+   0.98; the cross-entropy's class indices (4096, 10) float32 v4 35-36
+   against 46 us, float64 55-58 against 62, v3 float32 43 against 53.  m[r] is the row's max
    (nan may be skipped: it reaches the sum through exp).  A block of one row
    goes this way too: its sums must be added as in any other block, or the
    last row of a thread's share (or a call of one row) would come out
@@ -142,13 +148,29 @@ static inline int CS_FN(is_narrow)(cs_intp C)
 
 static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
 {
+    cs_intp r0 = 0;
+#if CS_TR
+    /* whole vectors of rows by small transposes (cs_transpose.h), then
+       their maxima from t, taken in the same order */
+    r0 = sizeof(T) == 4 ? CS_CAT2(cs_tr_load_f32, CS_LEVEL)((const float *)x, xs, nb, C, (float *)t)
+                        : CS_CAT2(cs_tr_load_f64, CS_LEVEL)((const double *)x, xs, nb, C, (double *)t);
 #pragma omp simd
-    for (cs_intp r = 0; r < nb; r++)
+    for (cs_intp r = 0; r < r0; r++)
+        m[r] = t[r];
+    for (cs_intp j = 1; j < C; j++) {
+        const T *tj = t + j * nb;
+#pragma omp simd
+        for (cs_intp r = 0; r < r0; r++)
+            m[r] = tj[r] > m[r] ? tj[r] : m[r];
+    }
+#endif
+#pragma omp simd
+    for (cs_intp r = r0; r < nb; r++)
         t[r] = m[r] = x[r * xs];
     for (cs_intp j = 1; j < C; j++) {
         T *tj = t + j * nb;
 #pragma omp simd
-        for (cs_intp r = 0; r < nb; r++) {
+        for (cs_intp r = r0; r < nb; r++) {
             T v = x[r * xs + j];
             tj[r] = v;
             m[r] = v > m[r] ? v : m[r];
@@ -300,10 +322,16 @@ static inline void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m,
 /* y[r, j] = t[j, r] * k[r]: the narrow block's store. */
 static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const T *k, T *y, cs_intp ys)
 {
+    cs_intp r0 = 0;
+#if CS_TR
+    r0 = sizeof(T) == 4 ? CS_CAT2(cs_tr_store_f32, CS_LEVEL)((const float *)t, nb, C, (const float *)k, (float *)y, ys)
+                        : CS_CAT2(cs_tr_store_f64, CS_LEVEL)((const double *)t, nb, C, (const double *)k, (double *)y,
+                                                             ys);
+#endif
     for (cs_intp j = 0; j < C; j++) {
         const T *tj = t + j * nb;
 #pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
+        for (cs_intp r = r0; r < nb; r++)
             y[r * ys + j] = tj[r] * k[r];
     }
 }

@@ -11,6 +11,8 @@
 #define CS_CAT2_(a, b) a##_##b
 #define CS_CAT2(a, b) CS_CAT2_(a, b)
 
+#include "cs_transpose.h"
+
 #define T float
 #define TI cs_i32a
 #define EXP cs_exp_f32
