@@ -290,6 +290,34 @@ CS_FLOAT_LANES
     }
 }
 
+/* s[k] += the sum in T of exp(x[q * xs + k] - m[k]) over q < g (g a
+   constant where inlined), each stored in e[q * xs + k] unless e is NULL. */
+static inline void CS_FN(add_exp_group)(const T *x, cs_intp xs, int g, const T *m, T *e, double *s, cs_intp n)
+{
+    if (e != NULL) {
+#pragma omp simd
+CS_FLOAT_LANES
+        for (cs_intp k = 0; k < n; k++) {
+            T a = 0;
+            for (int q = 0; q < g; q++) {
+                T v = EXPNEG(x[q * xs + k] - m[k]);
+                e[q * xs + k] = v;
+                a += v;
+            }
+            s[k] += a;
+        }
+    } else {
+#pragma omp simd
+CS_FLOAT_LANES
+        for (cs_intp k = 0; k < n; k++) {
+            T a = 0;
+            for (int q = 0; q < g; q++)
+                a += EXPNEG(x[q * xs + k] - m[k]);
+            s[k] += a;
+        }
+    }
+}
+
 /* Unless px is NULL, the pw entries at px + j * pxs into L2: class j of the
    tile to come, while this one's class j is summed (logsumexp_cols), or the
    j-th share of the next block of rows (softmax's narrow rows). */
@@ -307,7 +335,26 @@ static inline void CS_FN(narrow_sumexp_at)(const T *t, T *e, cs_intp nb, cs_intp
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
         s[r] = 0.0;
-    for (cs_intp j = 0; j < C; j++) {
+    cs_intp j = 0;
+    /* float32: the exponentials of four classes, then of two, added in
+       float before their sum goes into double (a quarter of the conversions;
+       the terms are positive and at most 1, so a group's float sum is within
+       2 eps of theirs).  Kernel-only, AMD Zen 4, one thread, float32 C = 10:
+       softmax 0.52 against 0.67 ns an entry (409600 entries), the
+       cross-entropy's class indices (4096, 10) 32.7 against 35.9 us at
+       x86-64-v4, 37.6 against 42.9 at x86-64-v3. */
+    for (; sizeof(T) == 4 && j + 4 <= C; j += 4) {
+        for (int q = 0; q < 4; q++)
+            CS_FN(prefetch_class)(px, pxs, pw, j + q);
+        CS_FN(add_exp_group)(t + j * nb, nb, 4, m, e != NULL ? e + j * nb : NULL, s, nb);
+    }
+    if (sizeof(T) == 4 && j + 2 <= C) {
+        for (int q = 0; q < 2; q++)
+            CS_FN(prefetch_class)(px, pxs, pw, j + q);
+        CS_FN(add_exp_group)(t + j * nb, nb, 2, m, e != NULL ? e + j * nb : NULL, s, nb);
+        j += 2;
+    }
+    for (; j < C; j++) {
         CS_FN(prefetch_class)(px, pxs, pw, j);
         CS_FN(add_exp)(t + j * nb, m, e != NULL ? e + j * nb : NULL, s, nb);
     }
