@@ -146,35 +146,34 @@ static inline int CS_FN(is_narrow)(cs_intp C)
     return C <= CS_NARROW;
 }
 
-static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
+/* t[j * nb + r] = x[r * xs + j]: whole vectors of rows by small transposes
+   (cs_transpose.h), the rest an entry at a time. */
+static inline void CS_FN(narrow_copy)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t)
 {
     cs_intp r0 = 0;
 #if CS_TR
-    /* whole vectors of rows by small transposes (cs_transpose.h), then
-       their maxima from t, taken in the same order */
     r0 = sizeof(T) == 4 ? CS_CAT2(cs_tr_load_f32, CS_LEVEL)((const float *)x, xs, nb, C, (float *)t)
                         : CS_CAT2(cs_tr_load_f64, CS_LEVEL)((const double *)x, xs, nb, C, (double *)t);
+#endif
+    for (cs_intp j = 0; j < C; j++) {
+        T *tj = t + j * nb;
 #pragma omp simd
-    for (cs_intp r = 0; r < r0; r++)
+        for (cs_intp r = r0; r < nb; r++)
+            tj[r] = x[r * xs + j];
+    }
+}
+
+static inline void CS_FN(narrow_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
+{
+    CS_FN(narrow_copy)(x, xs, nb, C, t);
+#pragma omp simd
+    for (cs_intp r = 0; r < nb; r++)
         m[r] = t[r];
     for (cs_intp j = 1; j < C; j++) {
         const T *tj = t + j * nb;
 #pragma omp simd
-        for (cs_intp r = 0; r < r0; r++)
+        for (cs_intp r = 0; r < nb; r++)
             m[r] = tj[r] > m[r] ? tj[r] : m[r];
-    }
-#endif
-#pragma omp simd
-    for (cs_intp r = r0; r < nb; r++)
-        t[r] = m[r] = x[r * xs];
-    for (cs_intp j = 1; j < C; j++) {
-        T *tj = t + j * nb;
-#pragma omp simd
-        for (cs_intp r = r0; r < nb; r++) {
-            T v = x[r * xs + j];
-            tj[r] = v;
-            m[r] = v > m[r] ? v : m[r];
-        }
     }
 }
 
@@ -328,9 +327,13 @@ static inline void CS_FN(prefetch_class)(const T *px, cs_intp pxs, cs_intp pw, c
 }
 
 /* s[r] = sum_j exp(t[j, r] - m[r]); e (t itself, or NULL) receives the
-   exponentials; class by class, prefetch_class(px, pxs, pw, j). */
-static inline void CS_FN(narrow_sumexp_at)(const T *t, T *e, cs_intp nb, cs_intp C, const T *m, double *s,
-                                           const T *px, cs_intp pxs, cs_intp pw)
+   exponentials; class by class, prefetch_class(px, pxs, pw, j).  Always
+   inlined, with narrow_sumexp: with the grouped float32 sums GCC and clang
+   kept it out of line, and each kernel's exp loops are to be in its own
+   code, where the build checks that they are vectorised (at 17 KB of code
+   over all levels). */
+CS_INLINE void CS_FN(narrow_sumexp_at)(const T *t, T *e, cs_intp nb, cs_intp C, const T *m, double *s,
+                                       const T *px, cs_intp pxs, cs_intp pw)
 {
 #pragma omp simd
     for (cs_intp r = 0; r < nb; r++)
@@ -361,12 +364,12 @@ static inline void CS_FN(narrow_sumexp_at)(const T *t, T *e, cs_intp nb, cs_intp
 }
 
 /* s[r] = sum_j exp(t[j, r] - m[r]); with keep, t receives the exponentials. */
-static inline void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m, double *s, int keep)
+CS_INLINE void CS_FN(narrow_sumexp)(T *t, cs_intp nb, cs_intp C, const T *m, double *s, int keep)
 {
     CS_FN(narrow_sumexp_at)(t, keep ? t : NULL, nb, C, m, s, NULL, 0, 0);
 }
 
-/* y[r, j] = t[j, r] * k[r]: the narrow block's store. */
+/* y[r, j] = t[j, r] * k[r] (k NULL: t[j, r]): the narrow block's store. */
 static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const T *k, T *y, cs_intp ys)
 {
     cs_intp r0 = 0;
@@ -377,9 +380,15 @@ static inline void CS_FN(narrow_store)(const T *t, cs_intp nb, cs_intp C, const 
 #endif
     for (cs_intp j = 0; j < C; j++) {
         const T *tj = t + j * nb;
+        if (k == NULL) {
 #pragma omp simd
-        for (cs_intp r = r0; r < nb; r++)
-            y[r * ys + j] = tj[r] * k[r];
+            for (cs_intp r = r0; r < nb; r++)
+                y[r * ys + j] = tj[r];
+        } else {
+#pragma omp simd
+            for (cs_intp r = r0; r < nb; r++)
+                y[r * ys + j] = tj[r] * k[r];
+        }
     }
 }
 
@@ -2638,12 +2647,7 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, 1);
             if (gb != NULL)
-                for (cs_intp j = 0; j < C; j++) {
-                    const T *tj = t + j * nb;
-#pragma omp simd
-                    for (cs_intp r = 0; r < nb; r++)
-                        gb[r * gs + j] = tj[r];
-                }
+                CS_FN(narrow_store)(t, nb, C, NULL, gb, gs);
         } else {
             for (cs_intp r = 0; r < nb; r++)
                 /* the exponentials prefetch the row's target, which the
@@ -3444,16 +3448,10 @@ static inline void CS_FN(lse_store)(const double *v, const double *sg, cs_intp n
    the transpose alone (the weights, whose max nothing uses). */
 CS_NOINLINE void CS_FN(lse_load)(const T *x, cs_intp xs, cs_intp nb, cs_intp C, T *t, T *m)
 {
-    if (m != NULL) {
+    if (m != NULL)
         CS_FN(narrow_load)(x, xs, nb, C, t, m);
-        return;
-    }
-    for (cs_intp j = 0; j < C; j++) {
-        T *tj = t + j * nb;
-#pragma omp simd
-        for (cs_intp r = 0; r < nb; r++)
-            tj[r] = x[r * xs + j];
-    }
+    else
+        CS_FN(narrow_copy)(x, xs, nb, C, t);
 }
 
 static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)

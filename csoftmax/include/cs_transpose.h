@@ -130,22 +130,24 @@ static inline cs_d2 cs_tr_get_d2(const double *p)
    for x86-64-v3 (CS_V4_ON_V3) */
 #define CS_TR_LOADV(v, p) memcpy(&(v), p, sizeof(v))
 
-/* y[r, j] = t[j * nb + r] * k[r] for the rows r < nb, rows of C >= 4
-   entries ys apart, a vector of rows at a time; returns how many rows
-   (whole vectors) it took. */
+/* y[r, j] = t[j * nb + r] * k[r] (k NULL: t[j * nb + r]) for the rows
+   r < nb, rows of C >= 4 entries ys apart, a vector of rows at a time;
+   returns how many rows (whole vectors) it took. */
 static inline cs_intp CS_CAT2(cs_tr_store_f32, CS_LEVEL)(const float *t, cs_intp nb, cs_intp C, const float *k,
                                                          float *y, cs_intp ys)
 {
     const cs_intp n = CS_VEC_BYTES / 4;
     cs_intp r0 = 0;
     for (; C >= 4 && r0 + n <= nb; r0 += n) {
-        VF kv, c0, c1, c2, c3;
-        CS_TR_LOADV(kv, k + r0);
+        VF kv = {0}, c0, c1, c2, c3;
+        if (k != NULL)
+            CS_TR_LOADV(kv, k + r0);
         for (cs_intp j = 0; j < C; j += 4) {
             const cs_intp jj = j + 4 <= C ? j : C - 4;
             const float *tj = t + jj * nb + r0;
             CS_TR_LOADV(c0, tj), CS_TR_LOADV(c1, tj + nb), CS_TR_LOADV(c2, tj + 2 * nb), CS_TR_LOADV(c3, tj + 3 * nb);
-            c0 *= kv, c1 *= kv, c2 *= kv, c3 *= kv;
+            if (k != NULL)
+                c0 *= kv, c1 *= kv, c2 *= kv, c3 *= kv;
             const VF a = CS_UNLO_F(c0, c1), b = CS_UNHI_F(c0, c1), d = CS_UNLO_F(c2, c3), e = CS_UNHI_F(c2, c3);
             const VF o0 = CS_LO2_F(a, d), o1 = CS_HI2_F(a, d), o2 = CS_LO2_F(b, e), o3 = CS_HI2_F(b, e);
             float *yr = y + r0 * ys + jj;
@@ -193,13 +195,15 @@ static inline cs_intp CS_CAT2(cs_tr_store_f64, CS_LEVEL)(const double *t, cs_int
     const cs_intp n = CS_VEC_BYTES / 8;
     cs_intp r0 = 0;
     for (; CS_TR_F64 && C >= 2 && r0 + n <= nb; r0 += n) {
-        VD kv, c0, c1;
-        CS_TR_LOADV(kv, k + r0);
+        VD kv = {0}, c0, c1;
+        if (k != NULL)
+            CS_TR_LOADV(kv, k + r0);
         for (cs_intp j = 0; j < C; j += 2) {
             const cs_intp jj = j + 2 <= C ? j : C - 2;
             const double *tj = t + jj * nb + r0;
             CS_TR_LOADV(c0, tj), CS_TR_LOADV(c1, tj + nb);
-            c0 *= kv, c1 *= kv;
+            if (k != NULL)
+                c0 *= kv, c1 *= kv;
             const VD o0 = CS_UNLO_D(c0, c1), o1 = CS_UNHI_D(c0, c1);
             double *yr = y + r0 * ys + jj;
             CS_TR_PUTD(yr, 2 * ys, o0);
