@@ -4,19 +4,20 @@
  * CS_VEC_BYTES set), before the kernels.
  *
  * A block of narrow rows is worked on transposed, t[j * nb + r] = x[r, j]
- * (see narrow_load in cs_kernels_t.h).  Copied an entry at a time, each
+ * (see narrow_copy in cs_kernels_t.h).  Copied an entry at a time, each
  * entry in or out is a scalar load or store with a lane insert or extract;
  * at ten classes that was about two fifths of the float32 cross-entropy's
  * time.  Here the copies go by small transposes inside each 16-byte lane
  * of a vector: four rows by four float32 classes, or two rows by two
  * float64 classes, per lane, so that a level of V-byte vectors moves V / 4
- * float32 rows (V / 8 float64 rows) a column at a time in a few shuffles,
- * and every row's piece in or out is one 16-byte load or store.  A row
- * whose width is not a multiple of the piece takes its last piece ending at
- * its last entry, overlapping the one before: those entries are copied
- * twice, with the same values.  Rows past the last whole vector, and rows
- * narrower than a piece, go an entry at a time.  The values are copied or
- * scaled exactly as the entry-at-a-time loops do, so no bit changes.
+ * float32 rows (V / 8 float64 rows, from 32-byte vectors) a column at a
+ * time in a few shuffles, and every row's piece in or out is one 16-byte
+ * load or store.  A row whose width is not a multiple of the piece takes
+ * its last piece ending at its last entry, overlapping the one before:
+ * those entries are copied twice, with the same values.  Rows past the last
+ * whole vector, and rows narrower than a piece, go an entry at a time.  The
+ * values are copied or scaled exactly as the entry-at-a-time loops do, so
+ * no bit changes.
  *
  * Vector extensions (__builtin_shufflevector: clang, GCC 12 and later), so
  * the same code serves every level and NEON; with another compiler the
@@ -49,15 +50,14 @@ static inline cs_d2 cs_tr_get_d2(const double *p)
 #define CS_TR_PUT(p, v) memcpy(p, &(v), 16)
 #endif
 
-
 /* Per level: VF / VD, a vector of float / double; the in-lane shuffles
    (float: interleave the low or high pairs of a and b, take the low or high
    halves of a then b; double: interleave the low or high entries); a
    vector whose lane l holds the 16 bytes at p + l * st (CS_TR_GETF /
-   CS_TR_GETD), and each lane l of v stored at p + l * st (CS_TR_PUTF /
-   CS_TR_PUTD).  Named vectors and constant lanes, not arrays of vectors:
-   GCC kept those on the stack at x86-64-v3 (float32 at C = 10 twice as
-   slow as the entry-at-a-time copies). */
+   CS_TR_GETD), and each lane l of v stored at p + l * st (CS_TR_PUTL, by
+   CS_TR_PUTF / CS_TR_PUTD).  Named vectors and constant lanes, not arrays
+   of vectors: GCC kept those on the stack at x86-64-v3 (float32 at C = 10
+   twice as slow as the entry-at-a-time copies). */
 #define CS_LANE_F(v, l) CS_SHUF(v, v, 4 * (l), 4 * (l) + 1, 4 * (l) + 2, 4 * (l) + 3)
 #define CS_LANE_D(v, l) CS_SHUF(v, v, 2 * (l), 2 * (l) + 1)
 #if CS_VEC_BYTES == 64
@@ -77,15 +77,9 @@ static inline cs_d2 cs_tr_get_d2(const double *p)
     CS_SHUF(CS_SHUF(cs_tr_get_d2(p), cs_tr_get_d2((p) + (st)), 0, 1, 2, 3),                       \
             CS_SHUF(cs_tr_get_d2((p) + 2 * (st)), cs_tr_get_d2((p) + 3 * (st)), 0, 1, 2, 3),      \
             0, 1, 2, 3, 4, 5, 6, 7)
-#define CS_TR_PUTF(p, st, v)                                                                   \
+#define CS_TR_PUTL(p, st, v, LANE, V2)                                                         \
     do {                                                                                       \
-        cs_f4 l0_ = CS_LANE_F(v, 0), l1_ = CS_LANE_F(v, 1), l2_ = CS_LANE_F(v, 2), l3_ = CS_LANE_F(v, 3); \
-        CS_TR_PUT(p, l0_), CS_TR_PUT((p) + (st), l1_);                                         \
-        CS_TR_PUT((p) + 2 * (st), l2_), CS_TR_PUT((p) + 3 * (st), l3_);                        \
-    } while (0)
-#define CS_TR_PUTD(p, st, v)                                                                   \
-    do {                                                                                       \
-        cs_d2 l0_ = CS_LANE_D(v, 0), l1_ = CS_LANE_D(v, 1), l2_ = CS_LANE_D(v, 2), l3_ = CS_LANE_D(v, 3); \
+        V2 l0_ = LANE(v, 0), l1_ = LANE(v, 1), l2_ = LANE(v, 2), l3_ = LANE(v, 3);             \
         CS_TR_PUT(p, l0_), CS_TR_PUT((p) + (st), l1_);                                         \
         CS_TR_PUT((p) + 2 * (st), l2_), CS_TR_PUT((p) + 3 * (st), l3_);                        \
     } while (0)
@@ -100,14 +94,9 @@ static inline cs_d2 cs_tr_get_d2(const double *p)
 #define CS_UNHI_D(a, b) CS_SHUF(a, b, 1, 5, 3, 7)
 #define CS_TR_GETF(p, st) CS_SHUF(cs_tr_get_f4(p), cs_tr_get_f4((p) + (st)), 0, 1, 2, 3, 4, 5, 6, 7)
 #define CS_TR_GETD(p, st) CS_SHUF(cs_tr_get_d2(p), cs_tr_get_d2((p) + (st)), 0, 1, 2, 3)
-#define CS_TR_PUTF(p, st, v)                                                                   \
+#define CS_TR_PUTL(p, st, v, LANE, V2)                                                         \
     do {                                                                                       \
-        cs_f4 l0_ = CS_LANE_F(v, 0), l1_ = CS_LANE_F(v, 1);                                    \
-        CS_TR_PUT(p, l0_), CS_TR_PUT((p) + (st), l1_);                                         \
-    } while (0)
-#define CS_TR_PUTD(p, st, v)                                                                   \
-    do {                                                                                       \
-        cs_d2 l0_ = CS_LANE_D(v, 0), l1_ = CS_LANE_D(v, 1);                                    \
+        V2 l0_ = LANE(v, 0), l1_ = LANE(v, 1);                                                 \
         CS_TR_PUT(p, l0_), CS_TR_PUT((p) + (st), l1_);                                         \
     } while (0)
 #else
@@ -121,9 +110,10 @@ static inline cs_d2 cs_tr_get_d2(const double *p)
 #define CS_UNHI_D(a, b) CS_SHUF(a, b, 1, 3)
 #define CS_TR_GETF(p, st) cs_tr_get_f4(p)
 #define CS_TR_GETD(p, st) cs_tr_get_d2(p)
-#define CS_TR_PUTF(p, st, v) CS_TR_PUT(p, v)
-#define CS_TR_PUTD(p, st, v) CS_TR_PUT(p, v)
+#define CS_TR_PUTL(p, st, v, LANE, V2) CS_TR_PUT(p, v)
 #endif
+#define CS_TR_PUTF(p, st, v) CS_TR_PUTL(p, st, v, CS_LANE_F, cs_f4)
+#define CS_TR_PUTD(p, st, v) CS_TR_PUTL(p, st, v, CS_LANE_D, cs_d2)
 
 /* v (a named vector) from the entries at p; a macro, for a function
    returning a 64-byte vector draws a warning in a build of these kernels
@@ -246,6 +236,7 @@ static inline cs_intp CS_CAT2(cs_tr_load_f64, CS_LEVEL)(const double *x, cs_intp
 #undef CS_TR_GETD
 #undef CS_TR_PUTF
 #undef CS_TR_PUTD
+#undef CS_TR_PUTL
 #undef CS_TR_F64
 #undef CS_TR_LOADV
 #else
