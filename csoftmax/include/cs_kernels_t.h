@@ -136,11 +136,11 @@ static inline cs_intp CS_FN(block_rows)(cs_intp C)
    x86-64-v4 float32 C = 10 0.60 against 0.87, C = 4 0.75 against 0.86,
    float64 C = 10 1.05 against 1.30; x86-64-v3 float32 C = 10 0.76 against
    0.98; the cross-entropy's class indices (4096, 10) float32 v4 35-36
-   against 46 us, float64 55-58 against 62, v3 float32 43 against 53.  m[r] is the row's max
-   (nan may be skipped: it reaches the sum through exp).  A block of one row
-   goes this way too: its sums must be added as in any other block, or the
-   last row of a thread's share (or a call of one row) would come out
-   different by an ulp. */
+   against 46 us, float64 55-58 against 62, v3 float32 43 against 53.
+   m[r] is the row's max (nan may be skipped: it reaches the sum through
+   exp).  A block of one row goes this way too: its sums must be added as in
+   any other block, or the last row of a thread's share (or a call of one
+   row) would come out different by an ulp. */
 static inline int CS_FN(is_narrow)(cs_intp C)
 {
     return C <= CS_NARROW;
@@ -330,8 +330,8 @@ static inline void CS_FN(prefetch_class)(const T *px, cs_intp pxs, cs_intp pw, c
    exponentials; class by class, prefetch_class(px, pxs, pw, j).  Always
    inlined, with narrow_sumexp: with the grouped float32 sums GCC and clang
    kept it out of line, and each kernel's exp loops are to be in its own
-   code, where the build checks that they are vectorised (at 17 KB of code
-   over all levels). */
+   code, where .ci/aarch64 checks that they are vectorised (at about 60 KB
+   of code over the three x86-64 levels). */
 CS_INLINE void CS_FN(narrow_sumexp_at)(const T *t, T *e, cs_intp nb, cs_intp C, const T *m, double *s,
                                        const T *px, cs_intp pxs, cs_intp pw)
 {
