@@ -965,15 +965,32 @@ CS_INLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys
     CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 1);
 }
 
-/* Four rows of log_softmax, as softmax_rows4. */
-CS_INLINE void CS_FN(log_softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, int any)
+/* Four rows at a width known only at run time as one call, the sums inlined
+   in it: float64's way at the widths that CS_MID_WIDTHS does not give as
+   constants.  Kernel-only, one thread, 409600 entries in cache, ns an entry,
+   against softmax_rows4_any (the sums a call, the rest inlined in the
+   block's loop), AMD Zen 4: x86-64-v4 C = 33 1.11 against 1.20, C = 40
+   1.00 against 1.07-1.08, C = 60 1.14-1.16 against 1.22, C = 100 1.07
+   against 1.13, C = 200 0.90 against 0.92; x86-64-v3 C = 33 1.39-1.40
+   against 1.47-1.49, C = 200 1.16-1.18 against 1.19-1.21.  Float32 keeps
+   softmax_rows4_any: so, at v4, C = 33 was faster (0.63 against 0.70) but
+   C = 36-60 slower (C = 40 0.96-0.99 against 0.81, C = 56 0.81 against
+   0.67), and C = 100-200 4-8 % slower with the pairs' loop inlined. */
+CS_NOINLINE void CS_FN(softmax_rows4_own)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+{
+    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 0);
+}
+
+/* Four rows of log_softmax, as softmax_rows4; widths known only at run time
+   by log_softmax_rows4_own. */
+CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     const T *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
     T *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
     T m[CS_MID_ROWS];
     double s[CS_MID_ROWS], ls[CS_MID_ROWS];
     CS_FN(rows4_max)(x, xs, C, m);
-    (any ? CS_FN(rows4_sumexp_call) : CS_FN(rows4_sumexp))(x, xs, C, m, NULL, 0, s);
+    CS_FN(rows4_sumexp)(x, xs, C, m, NULL, 0, s);
     CS_FN(log_sums)(x, xs, CS_MID_ROWS, C, m, s, ls);
     T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     T l0 = (T)ls[0], l1 = (T)ls[1], l2 = (T)ls[2], l3 = (T)ls[3];
@@ -989,14 +1006,17 @@ CS_INLINE void CS_FN(log_softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp
     }
 }
 
-CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+/* log_softmax_rows4 at a width known only at run time, as one call with the
+   sums inlined (as softmax_rows4_own).  Kernel-only, one thread, 409600
+   entries in cache, ns an entry, against the sums in a call of their own
+   and the rest inlined in the block's loop: AMD Zen 4, x86-64-v4, float32
+   C = 33 0.69-0.70 against 0.78-0.79, C = 100 0.50 against 0.51, C = 200
+   0.47 against 0.47-0.48; float64 C = 33 1.23-1.25 against 1.35, C = 100
+   1.03-1.06 against 1.15-1.19; x86-64-v3 float32 C = 33 0.82 against 0.85,
+   C = 100 0.60 against 0.59-0.60, float64 C = 100 1.23 against 1.35-1.37. */
+CS_NOINLINE void CS_FN(log_softmax_rows4_own)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
-    CS_FN(log_softmax_rows4_at)(x, xs, y, ys, C, 0);
-}
-
-CS_INLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
-{
-    CS_FN(log_softmax_rows4_at)(x, xs, y, ys, C, 1);
+    CS_FN(log_softmax_rows4)(x, xs, y, ys, C);
 }
 
 /* Mid-width rows, four at a time by f.  The last nrows % 4 rows go through f
@@ -1117,7 +1137,13 @@ static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     const int one_row = CS_FN(stream_one_row)(C, pf);
     if (!one_row && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4), pf)
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf)
+#define CS_MID_ANY(W)                                                                   \
+    do {                                                                                \
+        if (sizeof(T) == 4)                                                             \
+            CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf);      \
+        else                                                                            \
+            CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_own), pf);      \
+    } while (0)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
@@ -1204,7 +1230,7 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     double s[CS_BLOCK], ls[CS_BLOCK];
     if (!CS_FN(stream_one_row)(C, pf) && (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4), 0)
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any), 0)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_own), 0)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
