@@ -927,7 +927,7 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
     }
 }
 
-/* rows4_sumexp at a width known only at run time (the forward's other
+/* rows4_sumexp at a width known only at run time (float32 softmax's other
    widths, the cross-entropy's mid-width rows): a call, as it was before the
    unrolled widths (inlined, float32 softmax out of cache at C = 256 on an
    AMD Zen 3 core measured a tenth slower, and the code twice the size). */
