@@ -760,7 +760,7 @@ CS_INLINE void CS_FN(rows4_max)(const T *x, cs_intp xs, cs_intp C, T *m)
    baseline 1.31 against 1.38). */
 #define CS_E_IN_LOOP (CS_VEC_BYTES >= 64)
 CS_INLINE void CS_FN(rows4_sumexp_lanes)(const T *x, cs_intp xs, cs_intp C, const T *m,
-                                         T *e, cs_intp es, double *s)
+                                         T *e, cs_intp es, double *s, int tail4)
 {
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
     const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
@@ -826,6 +826,28 @@ CS_FLOAT_VEC
             q0[l] += q0[k + l], q1[l] += q1[k + l], q2[l] += q2[k + l], q3[l] += q3[k + l];
     double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
     double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
+    if (tail4) {
+        /* the last C % CS_VL entries a column at a time, the four rows'
+           entries as one vector of four lanes: the same operations for each
+           row as the loop below.  Inlined into softmax_rows4_any, gcc left
+           that loop to scalar exponentials with a detour through integer
+           registers (in a call of its own it forms these vectors itself). */
+        double a[CS_MID_ROWS] = {a0, a1, a2, a3};
+        const T mq[CS_MID_ROWS] = {m0, m1, m2, m3};
+        for (cs_intp j = n; j < C; j++) {
+            const T xq[CS_MID_ROWS] = {x0[j], x1[j], x2[j], x3[j]};
+            T v[CS_MID_ROWS];
+#pragma omp simd
+            for (int q = 0; q < CS_MID_ROWS; q++) {
+                v[q] = EXPNEG(xq[q] - mq[q]);
+                a[q] += v[q];
+            }
+            if (e != NULL)
+                e[j] = v[0], e[es + j] = v[1], e[2 * es + j] = v[2], e[3 * es + j] = v[3];
+        }
+        s[0] = a[0], s[1] = a[1], s[2] = a[2], s[3] = a[3];
+        return;
+    }
     for (cs_intp j = n; j < C; j++) {
         T v0 = EXPNEG(x0[j] - m0), v1 = EXPNEG(x1[j] - m1);
         T v2 = EXPNEG(x2[j] - m2), v3 = EXPNEG(x3[j] - m3);
@@ -840,12 +862,14 @@ CS_FLOAT_VEC
    rows4_sumexp_lanes, float64 by row_sumexp_at's arithmetic (chunks of
    CS_ROW_CHUNK in CS_ROW_LANES explicit lanes, totals added with
    cs_two_sum), so that a row gets the same bits one or four at a time; e
-   (rows es apart, possibly x) receives the exponentials unless NULL. */
+   (rows es apart, possibly x) receives the exponentials unless NULL; tail4
+   (float32) takes the rows' last C % CS_VL entries as vectors across the
+   four rows, the same bits. */
 CS_INLINE void CS_FN(rows4_sumexp)(const T *x, cs_intp xs, cs_intp C, const T *m,
-                                       T *e, cs_intp es, double *s)
+                                       T *e, cs_intp es, double *s, int tail4)
 {
     if (sizeof(T) == 4) {
-        CS_FN(rows4_sumexp_lanes)(x, xs, C, m, e, es, s);
+        CS_FN(rows4_sumexp_lanes)(x, xs, C, m, e, es, s, tail4);
         return;
     }
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
@@ -927,25 +951,25 @@ static inline void CS_FN(log_sums)(const T *x, cs_intp xs, cs_intp nb, cs_intp C
     }
 }
 
-/* rows4_sumexp at a width known only at run time (float32 softmax's other
-   widths, the cross-entropy's mid-width rows): a call, as it was before the
-   unrolled widths (inlined, float32 softmax out of cache at C = 256 on an
-   AMD Zen 3 core measured a tenth slower, and the code twice the size). */
+/* rows4_sumexp at a width known only at run time for the cross-entropy's
+   mid-width rows: a call (the forward's rows were a tenth slower with it
+   inlined, float32 softmax out of cache at C = 256 on an AMD Zen 3 core,
+   before they became one call each; the explicit tail4 slowed these 1-2 %). */
 CS_NOINLINE void CS_FN(rows4_sumexp_call)(const T *x, cs_intp xs, cs_intp C, const T *m,
                                          T *e, cs_intp es, double *s)
 {
-    CS_FN(rows4_sumexp)(x, xs, C, m, e, es, s);
+    CS_FN(rows4_sumexp)(x, xs, C, m, e, es, s, 0);
 }
 
 /* Four rows of softmax (x and y rows xs and ys apart; y may be x); C a
    constant (softmax_rows4) or not (softmax_rows4_any). */
-CS_INLINE void CS_FN(softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C, int any)
+CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     T *y0 = y, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
     T m[CS_MID_ROWS];
     double s[CS_MID_ROWS];
     CS_FN(rows4_max)(x, xs, C, m);
-    (any ? CS_FN(rows4_sumexp_call) : CS_FN(rows4_sumexp))(x, xs, C, m, y, ys, s);
+    CS_FN(rows4_sumexp)(x, xs, C, m, y, ys, s, 1);
     T k0 = (T)(1.0 / s[0]), k1 = (T)(1.0 / s[1]);
     T k2 = (T)(1.0 / s[2]), k3 = (T)(1.0 / s[3]);
     const cs_intp n = C & ~(CS_VL - 1);
@@ -960,34 +984,25 @@ CS_INLINE void CS_FN(softmax_rows4_at)(const T *x, cs_intp xs, T *y, cs_intp ys,
     }
 }
 
-CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+/* softmax_rows4 at a width known only at run time, as one call with the
+   sums inlined in it (not, as before, the sums a call of their own and the
+   rest inlined in the block's loop), each row's last C % CS_VL entries by
+   rows4_sumexp's tail4.
+   Kernel-only, one thread, 409600 entries in cache, ns an entry, AMD Zen 4:
+   float32 x86-64-v4 C = 33 0.61-0.62 against 0.71, C = 40 0.75 against
+   0.80-0.81, C = 56 0.62-0.64 against 0.65-0.67, C = 100 0.45 against 0.47,
+   C = 200 0.43 against 0.44; x86-64-v3 C = 40 0.65 against 0.73-0.75, C =
+   100 0.59 against 0.61-0.62; baseline C = 40 1.34 against 1.45; float64
+   x86-64-v4 C = 33 1.11 against 1.20, C = 100 1.07 against 1.13.  The sums
+   inlined with gcc's own tail were slower at float32 C = 36-60 (C = 40 0.97
+   against 0.81). */
+CS_NOINLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
-    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 0);
-}
-
-CS_INLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
-{
-    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 1);
-}
-
-/* Four rows at a width known only at run time as one call, the sums inlined
-   in it: float64's way at the widths that CS_MID_WIDTHS does not give as
-   constants.  Kernel-only, one thread, 409600 entries in cache, ns an entry,
-   against softmax_rows4_any (the sums a call, the rest inlined in the
-   block's loop), AMD Zen 4: x86-64-v4 C = 33 1.11 against 1.20, C = 40
-   1.00 against 1.07-1.08, C = 60 1.14-1.16 against 1.22, C = 100 1.07
-   against 1.13, C = 200 0.90 against 0.92; x86-64-v3 C = 33 1.39-1.40
-   against 1.47-1.49, C = 200 1.16-1.18 against 1.19-1.21.  Float32 keeps
-   softmax_rows4_any: so, at v4, C = 33 was faster (0.63 against 0.70) but
-   C = 36-60 slower (C = 40 0.96-0.99 against 0.81, C = 56 0.81 against
-   0.67), and C = 100-200 4-8 % slower with the pairs' loop inlined. */
-CS_NOINLINE void CS_FN(softmax_rows4_own)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
-{
-    CS_FN(softmax_rows4_at)(x, xs, y, ys, C, 0);
+    CS_FN(softmax_rows4)(x, xs, y, ys, C);
 }
 
 /* Four rows of log_softmax, as softmax_rows4; widths known only at run time
-   by log_softmax_rows4_own. */
+   by log_softmax_rows4_any. */
 CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     const T *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
@@ -995,7 +1010,7 @@ CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys
     T m[CS_MID_ROWS];
     double s[CS_MID_ROWS], ls[CS_MID_ROWS];
     CS_FN(rows4_max)(x, xs, C, m);
-    CS_FN(rows4_sumexp)(x, xs, C, m, NULL, 0, s);
+    CS_FN(rows4_sumexp)(x, xs, C, m, NULL, 0, s, 0);
     CS_FN(log_sums)(x, xs, CS_MID_ROWS, C, m, s, ls);
     T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     T l0 = (T)ls[0], l1 = (T)ls[1], l2 = (T)ls[2], l3 = (T)ls[3];
@@ -1012,14 +1027,15 @@ CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys
 }
 
 /* log_softmax_rows4 at a width known only at run time, as one call with the
-   sums inlined (as softmax_rows4_own).  Kernel-only, one thread, 409600
-   entries in cache, ns an entry, against the sums in a call of their own
-   and the rest inlined in the block's loop: AMD Zen 4, x86-64-v4, float32
+   sums inlined (as softmax_rows4_any; tail4 was even or 1-3 % slower here,
+   where no exponential is stored).  Kernel-only, one thread, 409600 entries
+   in cache, ns an entry, against the sums in a call of their own and the
+   rest inlined in the block's loop: AMD Zen 4, x86-64-v4, float32
    C = 33 0.69-0.70 against 0.78-0.79, C = 100 0.50 against 0.51, C = 200
    0.47 against 0.47-0.48; float64 C = 33 1.23-1.25 against 1.35, C = 100
    1.03-1.06 against 1.15-1.19; x86-64-v3 float32 C = 33 0.82 against 0.85,
    C = 100 0.60 against 0.59-0.60, float64 C = 100 1.23 against 1.35-1.37. */
-CS_NOINLINE void CS_FN(log_softmax_rows4_own)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
+CS_NOINLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     CS_FN(log_softmax_rows4)(x, xs, y, ys, C);
 }
@@ -1142,13 +1158,7 @@ static void CS_FN(softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     const int one_row = CS_FN(stream_one_row)(C, pf);
     if (!one_row && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4), pf)
-#define CS_MID_ANY(W)                                                                   \
-    do {                                                                                \
-        if (sizeof(T) == 4)                                                             \
-            CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf);      \
-        else                                                                            \
-            CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_own), pf);      \
-    } while (0)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(softmax_rows4_any), pf)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
@@ -1235,7 +1245,7 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
     double s[CS_BLOCK], ls[CS_BLOCK];
     if (!CS_FN(stream_one_row)(C, pf) && (CS_FN(is_mid)(C, CS_MID_LOG_BYTES) || CS_FN(whole_vectors)(C, 32))) {
 #define CS_MID_CALL(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4), 0)
-#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_own), 0)
+#define CS_MID_ANY(W) CS_FN(mid_rows)(x, xs, y, ys, nrows, W, CS_FN(log_softmax_rows4_any), 0)
         CS_MID_WIDTHS(CS_MID_CALL, CS_MID_ANY, C);
 #undef CS_MID_CALL
 #undef CS_MID_ANY
