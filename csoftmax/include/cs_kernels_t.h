@@ -1840,13 +1840,8 @@ CS_INLINE double CS_FN(log_sum_end)(const T *l, const T *g, cs_intp n, cs_intp C
 {
     double a = CS_FN(lanes_sum)(q);
     int above = 0;
-    /* the flags' lanes as a vector reduction (an OR of shuffled halves),
-       not one extraction a lane, as below in log_backward_rows4 */
-#pragma omp simd reduction(| : above)
     for (int t = 0; t < CS_SUM_VL; t++)
-        above |= p[t];
-    for (int t = 0; t < CS_SUM_VL; t++)
-        q[t] = 0.0, p[t] = 0;
+        above |= p[t], q[t] = 0.0, p[t] = 0;
     for (cs_intp j = n; j < C; j++) {
         a += g[j];
         above |= l[j] > 0;
@@ -1910,14 +1905,7 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
     }
     double a0 = CS_FN(lanes_sum)(q0), a1 = CS_FN(lanes_sum)(q1);
     double a2 = CS_FN(lanes_sum)(q2), a3 = CS_FN(lanes_sum)(q3);
-    /* the flags' lanes ORed as a vector reduction: as a plain loop gcc took
-       them out one by one (vpextrd).  Float32 at x86-64-v4, kernel-only,
-       one thread, 409600 entries in cache, AMD Zen 4: C = 16 0.465-0.473
-       against 0.484-0.486 ns an entry, C = 100 0.356-0.362 against
-       0.365-0.372 (with log_sum_end's alike); x86-64-v3 and the baseline
-       even */
     int pos = 0;
-#pragma omp simd reduction(| : pos)
     for (int l = 0; l < CS_SUM_VL; l++)
         pos |= p[l];
     for (cs_intp j = n; j < C; j++) {
