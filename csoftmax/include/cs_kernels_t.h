@@ -1160,27 +1160,12 @@ CS_MID_SUMS_FN(8)
 CS_INLINE void CS_FN(mid_sums_w)(const T *x, cs_intp xs, T *e, cs_intp es, cs_intp nb, cs_intp W,
                                  T *m, double *s, unsigned char *nan)
 {
-    /* W / CS_VL is one of CS_MID_WIDTHS's, a constant where this is inlined */
-    switch (W / CS_VL) {
-    case 1:
-        CS_FN(mid_sums_1)(x, xs, e, es, nb, m, s, nan);
-        break;
-    case 2:
-        CS_FN(mid_sums_2)(x, xs, e, es, nb, m, s, nan);
-        break;
-    case 3:
-        CS_FN(mid_sums_3)(x, xs, e, es, nb, m, s, nan);
-        break;
-    case 4:
-        CS_FN(mid_sums_4)(x, xs, e, es, nb, m, s, nan);
-        break;
-    case 6:
-        CS_FN(mid_sums_6)(x, xs, e, es, nb, m, s, nan);
-        break;
-    default:
-        CS_FN(mid_sums_8)(x, xs, e, es, nb, m, s, nan);
-        break;
-    }
+    /* by W / CS_VL, one of CS_MID_WIDTHS's: a constant where this is inlined,
+       and so a direct call */
+    static void (*const f[9])(const T *, cs_intp, T *, cs_intp, cs_intp, T *, double *, unsigned char *) = {
+        NULL, CS_FN(mid_sums_1), CS_FN(mid_sums_2), CS_FN(mid_sums_3), CS_FN(mid_sums_4),
+        NULL, CS_FN(mid_sums_6), NULL, CS_FN(mid_sums_8)};
+    f[W / CS_VL](x, xs, e, es, nb, m, s, nan);
 }
 
 /* mid_sums as a call (no nan flags): the probability-target kernel's, whose
