@@ -987,15 +987,14 @@ CS_INLINE void CS_FN(softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs
 /* softmax_rows4 at a width known only at run time, as one call with the
    sums inlined in it (not, as before, the sums a call of their own and the
    rest inlined in the block's loop), each row's last C % CS_VL entries by
-   rows4_sumexp's tail4.
-   Kernel-only, one thread, 409600 entries in cache, ns an entry, AMD Zen 4:
-   float32 x86-64-v4 C = 33 0.61-0.62 against 0.71, C = 40 0.75 against
-   0.80-0.81, C = 56 0.62-0.64 against 0.65-0.67, C = 100 0.45 against 0.47,
-   C = 200 0.43 against 0.44; x86-64-v3 C = 40 0.65 against 0.73-0.75, C =
-   100 0.59 against 0.61-0.62; baseline C = 40 1.34 against 1.45; float64
-   x86-64-v4 C = 33 1.11 against 1.20, C = 100 1.07 against 1.13.  The sums
-   inlined with gcc's own tail were slower at float32 C = 36-60 (C = 40 0.97
-   against 0.81). */
+   rows4_sumexp's tail4.  Kernel-only, one thread, 409600 entries in cache,
+   ns an entry, AMD Zen 4: float32 x86-64-v4 C = 33 0.61-0.62 against 0.71,
+   C = 40 0.75 against 0.80-0.81, C = 56 0.62-0.64 against 0.65-0.67, C =
+   100 0.45 against 0.47, C = 200 0.43 against 0.44; x86-64-v3 C = 40 0.65
+   against 0.73-0.75, C = 100 0.59 against 0.61-0.62; baseline C = 40 1.34
+   against 1.45; float64 x86-64-v4 C = 33 1.11 against 1.20, C = 100 1.07
+   against 1.13.  The sums inlined with gcc's own tail were slower at
+   float32 C = 36-60 (C = 40 0.97 against 0.81). */
 CS_NOINLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     CS_FN(softmax_rows4)(x, xs, y, ys, C);
