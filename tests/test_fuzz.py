@@ -222,7 +222,7 @@ def _draw(i, rng):
         g = layout(rng, values(rng, shape, "normal", dts[1]), choose(rng, LAYOUTS))
         c.update(args=[a, g], axis=axis)
     elif name in ("cross_entropy", "cross_entropy_grad"):
-        N, C = int(rng.choice([1, 2, 7, 33, 100])), int(rng.choice([1, 2, 3, 10, 16, 24, 32, 33, 48, 64, 96, 128, 300]))
+        N, C = int(rng.choice([1, 2, 7, 33, 100])), int(rng.choice([1, 2, 3, 10, 16, 24, 32, 33, 48, 64, 96, 128, 300, 1000]))
         one = rng.random() < 0.1
         dt = choose(rng, [F16, F32, F64, F64, np.dtype(np.int64)])
         z = layout(rng, values(rng, (N, C), c["values"], dt), choose(rng, LAYOUTS))

@@ -2735,13 +2735,21 @@ CS_FLOAT_VEC
    copies otherwise). */
 static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_intp ts, T *grad, cs_intp gs,
                                 const double *rscale, double gscale, double *loss,
-                                cs_intp nrows, cs_intp C, const double *cw, double eps)
+                                cs_intp nrows, cs_intp C, const double *cw, double eps, int pf)
 {
     T t[CS_BLOCK], m[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK];
-    /* mid-width rows below CS_STREAM_WIDE_BYTES: a block of them, their sums
-       four rows at a time and their logarithms across the block, as the
-       class-index kernel takes them (wider ones stream one at a time there).
+    /* mid-width rows: a block of them, their sums four rows at a time and
+       their logarithms across the block, as the class-index kernel takes
+       them (in a call that streams from memory, rows of
+       CS_STREAM_WIDE_BYTES or more one at a time, as there).  Rows of 512
+       bytes up to CS_MID_BYTES went one at a time in cache too: kernel-only,
+       409600 entries, AMD Zen 4, ns an entry, one thread, x86-64-v4 float32
+       C = 128 0.69 against 1.20, C = 256 0.66 against 0.86, C = 1000 0.56
+       against 0.62, float64 C = 64 1.37 against 2.53, C = 256 1.23 against
+       1.44; two threads float32 C = 128 0.34 against 0.62; x86-64-v3
+       float32 C = 128 0.88 against 1.41, float64 C = 64 1.58 against 2.42;
+       baseline float32 C = 128 1.77 against 2.23; float64 C = 1000 even.
        The same bits; kernel-only, one thread, 409600 entries, AMD Zen 4,
        x86-64-v4, ns an entry: float32 C = 33 1.41 against 2.56, C = 64 1.19
        against 2.07, C = 127 1.15 against 1.73; float64 C = 33 2.23 against
@@ -2752,7 +2760,7 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
        against 1.94, C = 24 1.52 against 1.78, C = 32 1.17 against 1.56,
        float64 C = 16 2.25-2.30 against 2.36-2.46; baseline float32 C = 32
        2.30 against 2.79). */
-    const int mid = CS_FN(is_mid)(C, CS_STREAM_WIDE_BYTES - 1) || CS_FN(whole_vectors)(C, 16);
+    const int mid = (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) && !CS_FN(stream_one_row)(C, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -3120,7 +3128,7 @@ static void CS_FN(ce_prob_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void *
     CS_FN(ce_prob_block)(CS_X(t) + lo * t->xs0, t->xs0, CS_G(t) + lo * t->gs0, t->gs0,
                          t->y != NULL ? CS_Y(t) + lo * t->ys0 : NULL, t->ys0,
                          t->rscale != NULL ? t->rscale + lo : NULL, t->gscale, t->loss + lo, hi - lo, t->C,
-                         t->cweight, t->smooth);
+                         t->cweight, t->smooth, CS_FN(big_call)(t));
 }
 
 
