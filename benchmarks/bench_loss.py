@@ -44,6 +44,30 @@ def cross_entropy(shape, dtype, grad=True):
     return make
 
 
+def cross_entropy_prob(shape, dtype):
+    """Mean cross-entropy of ``(N, C)`` logits and probability targets (each
+    row a softmax of its own random logits), with its gradient."""
+    def make(options):
+        z = logits(shape, dtype)
+        y = csoftmax.softmax(logits(shape, dtype, seed=2))
+        out, copy_out = np.empty_like(z), np.empty_like(z)
+        impls = {"csoftmax": lambda: csoftmax.cross_entropy_grad(z, y),
+                 "csoftmax out=": lambda: csoftmax.cross_entropy_grad(z, y, out=out),
+                 "copy": lambda: np.copyto(copy_out, z)}
+        if torch:
+            F, yt = torch.nn.functional, torch.from_numpy(y)
+            zt = torch.from_numpy(z).requires_grad_()
+
+            def torch_fwd_bwd():
+                zt.grad = None
+                loss = F.cross_entropy(zt, yt)
+                loss.backward()
+                return loss, zt.grad
+            impls["torch fwd+bwd"] = torch_fwd_bwd
+        return Setup(impls)
+    return make
+
+
 for _shape in ((4096, 10), (8192, 1000), (1024, 32000)):
     for _dt in (F32, F64):
         _targets = ([Target("copy", 1.5), Target("torch fwd+bwd", 0.3), Target("sklearn loss_gradient", 0.15)]
@@ -53,3 +77,6 @@ for _shape in ((4096, 10), (8192, 1000), (1024, 32000)):
              group="cross-entropy", targets=_targets, slow=_shape == (1024, 32000))
 case("cross_entropy (loss only) f32 (8192,1000)", cross_entropy((8192, 1000), F32, grad=False),
      group="cross-entropy")
+for _shape, _dt in (((8192, 128), F32), ((8192, 64), F64)):
+    case(f"cross_entropy_grad probabilities {tag(_dt)} ({_shape[0]},{_shape[1]})", cross_entropy_prob(_shape, _dt),
+         group="cross-entropy")
