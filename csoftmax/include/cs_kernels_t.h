@@ -663,12 +663,20 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
    instead of each lying on its own row's critical path (one row at a time, a
    row of 64 cost 2.5x a row of 1000 per entry).  Up to CS_MID_BYTES a row
    (softmax; CS_MID_LOG_BYTES log_softmax, whose wide path pipelines its
-   logarithm): four rows in and out stay in L1.  Each loop runs over whole
-   vectors [0, n) and leaves the last C - n entries to a plain loop (a masked
-   vector over the last CS_VL entries measured slower, 2x at C = 33). */
+   logarithm): four rows in and out stay in L1.  log_softmax's bound was
+   1024 bytes; the four rows are ahead up to 2048 (kernel-only, AMD Zen 4,
+   one thread, 409600 entries, ns an entry: x86-64-v4 float32 C = 300 0.44
+   against 0.55-0.56, C = 384 0.40-0.41 against 0.44-0.45, C = 512 0.39-0.42
+   against 0.42-0.44, float64 C = 200 0.97-0.98 against 1.05, C = 256 0.92-0.93
+   against 0.98; x86-64-v3 float32 C = 384 0.52 against 0.58 (minima);
+   baseline float32 C = 300 1.30 against 1.44, float64 C = 256 1-2 %
+   slower), not at 4096 (float32 C = 1000 0.45 against 0.40).  Each loop
+   runs over whole vectors [0, n) and leaves the last C - n entries to a
+   plain loop (a masked vector over the last CS_VL entries measured slower,
+   2x at C = 33). */
 #define CS_MID_ROWS 4
 #define CS_MID_BYTES 4096
-#define CS_MID_LOG_BYTES 1024
+#define CS_MID_LOG_BYTES 2048
 
 /* A row of 1, 2, 3, 4, 6 or 8 whole vectors: call(W) with the width W a
    constant, so that the four-row loops are unrolled, with no remainder loop
