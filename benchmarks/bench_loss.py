@@ -4,7 +4,7 @@ import numpy as np
 import csoftmax
 
 from .data import F32, F64, labels, logits, tag
-from .peers import np_cross_entropy, np_cross_entropy_grad, sklearn_loss, torch
+from .peers import np_cross_entropy, np_cross_entropy_grad, sklearn_loss, torch, torch_cross_entropy_fwd_bwd
 from .registry import Setup, Target, case
 
 
@@ -19,20 +19,11 @@ def cross_entropy(shape, dtype, grad=True):
         impls["copy"] = lambda: np.copyto(copy_out, z)
         impls["numpy"] = (lambda: np_cross_entropy_grad(z, y)) if grad else (lambda: np_cross_entropy(z, y))
         notes = []
-        if torch:
-            F, yt = torch.nn.functional, torch.from_numpy(y)
-            if grad:
-                zt = torch.from_numpy(z).requires_grad_()
-
-                def torch_fwd_bwd():
-                    zt.grad = None
-                    loss = F.cross_entropy(zt, yt)
-                    loss.backward()
-                    return loss, zt.grad
-                impls["torch fwd+bwd"] = torch_fwd_bwd
-            else:
-                zt = torch.from_numpy(z)
-                impls["torch"] = lambda: F.cross_entropy(zt, yt)
+        if torch and grad:
+            impls["torch fwd+bwd"] = torch_cross_entropy_fwd_bwd(z, y)
+        elif torch:
+            F, zt, yt = torch.nn.functional, torch.from_numpy(z), torch.from_numpy(y)
+            impls["torch"] = lambda: F.cross_entropy(zt, yt)
         if sklearn_loss and grad:
             hml = sklearn_loss.HalfMultinomialLoss(n_classes=shape[1])
             yf, loss_out, grad_out = y.astype(dtype), np.empty(shape[0], dtype), np.empty_like(z)
@@ -55,15 +46,7 @@ def cross_entropy_prob(shape, dtype):
                  "csoftmax out=": lambda: csoftmax.cross_entropy_grad(z, y, out=out),
                  "copy": lambda: np.copyto(copy_out, z)}
         if torch:
-            F, yt = torch.nn.functional, torch.from_numpy(y)
-            zt = torch.from_numpy(z).requires_grad_()
-
-            def torch_fwd_bwd():
-                zt.grad = None
-                loss = F.cross_entropy(zt, yt)
-                loss.backward()
-                return loss, zt.grad
-            impls["torch fwd+bwd"] = torch_fwd_bwd
+            impls["torch fwd+bwd"] = torch_cross_entropy_fwd_bwd(z, y)
         return Setup(impls)
     return make
 

@@ -142,6 +142,20 @@ def np_cross_entropy_grad(z, y):
     return loss, e
 
 
+def torch_cross_entropy_fwd_bwd(z, y):
+    """A call that runs PyTorch's mean cross-entropy of the NumPy logits ``z``
+    and targets ``y`` (class indices or probabilities), forward and backward,
+    and returns the loss and the gradient (PyTorch must be installed)."""
+    F, zt, yt = torch.nn.functional, torch.from_numpy(z).requires_grad_(), torch.from_numpy(y)
+
+    def run():
+        zt.grad = None
+        loss = F.cross_entropy(zt, yt)
+        loss.backward()
+        return loss, zt.grad
+    return run
+
+
 def np_regression_loss_grad(W, X, y, b, l2):
     loss, G = np_cross_entropy_grad(X @ W.T + b, y)
     return loss + l2 / 2 * np.vdot(W, W), G.T @ X + l2 * W, G.sum(0)

@@ -68,7 +68,7 @@ import csoftmax
 
 from . import report
 from .data import F32, F64, labels, logits, placed, tag
-from .peers import load_average, machine_info, num_threads, torch
+from .peers import load_average, machine_info, num_threads, torch, torch_cross_entropy_fwd_bwd
 from .timing import Mode, measure
 
 FUNCTIONS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad")
@@ -166,14 +166,7 @@ def implementations(function, buffers, n_classes):
         impls = {PRIMARY: lambda: csoftmax.cross_entropy_grad(x, y, out=out),
                  "csoftmax": lambda: csoftmax.cross_entropy_grad(x, y)}
         if torch:
-            F, yt, xt = torch.nn.functional, torch.from_numpy(y), torch.from_numpy(x).requires_grad_()
-
-            def torch_fwd_bwd():
-                xt.grad = None
-                loss = F.cross_entropy(xt, yt)
-                loss.backward()
-                return loss, xt.grad
-            impls["torch"] = torch_fwd_bwd
+            impls["torch"] = torch_cross_entropy_fwd_bwd(x, y)
     impls["copy"] = lambda: np.copyto(copy_out, src)
     return impls
 
