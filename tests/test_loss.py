@@ -414,6 +414,33 @@ def test_a_call_large_enough_to_stream(isa, dtype, C, opts, rng):
     np.testing.assert_allclose(grad[rows], want_grad.astype(float), rtol=rtol, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("C", [100, 300])
+def test_a_call_large_enough_to_stream_probabilities(isa, dtype, C, rng):
+    # probability targets: in a call of 8 MiB or more rows of 512 bytes or
+    # more go one at a time, in smaller calls four side by side: the same
+    # bits either way, on one and two threads
+    N = (8 << 20) // (C * np.dtype(dtype).itemsize) + 7
+    z = (rng.standard_normal((N, C)) * 4).astype(dtype)
+    t = rng.random((N, C)).astype(dtype)
+    t /= t.sum(1, keepdims=True)
+    loss, grad = cs.cross_entropy_grad(z, t, reduction="none")
+    step = 500000 // C
+    for lo in range(0, N, step):
+        part_loss, part_grad = cs.cross_entropy_grad(z[lo:lo + step], t[lo:lo + step], reduction="none")
+        np.testing.assert_array_equal(part_loss, loss[lo:lo + step], err_msg=f"rows from {lo}")
+        np.testing.assert_array_equal(part_grad, grad[lo:lo + step], err_msg=f"rows from {lo}")
+    before = cs.get_num_threads()
+    cs.set_num_threads(1)
+    try:
+        one_loss, one_grad = cs.cross_entropy_grad(z, t, reduction="none")
+    finally:
+        cs.set_num_threads(before)
+    np.testing.assert_array_equal(one_loss, loss, err_msg="one thread")
+    np.testing.assert_array_equal(one_grad, grad, err_msg="one thread")
+    check_ce(z[::97], t[::97], dtype, reduction="none")
+
+
 def test_gradient_of_a_big_threaded_batch(rng):
     N, C = 7000, 10
     z = rng.standard_normal((N, C))
