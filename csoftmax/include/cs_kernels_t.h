@@ -1730,12 +1730,11 @@ static void CS_FN(backward_narrow)(const T *s, cs_intp ss, const T *g, cs_intp g
    its exponential is EXPNEG_FMA (log_backward_rows4). */
 #define CS_BWD_MID_BYTES 512
 
-CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *const *op, cs_intp C)
+CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *const *op, cs_intp n, cs_intp C)
 {
     const T *s0 = sp[0], *s1 = sp[1], *s2 = sp[2], *s3 = sp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
     T *o0 = op[0], *o1 = op[1], *o2 = op[2], *o3 = op[3];
-    const cs_intp n = C & ~(CS_SUM_VL - 1);
     /* each row's lanes in double, added at the end by lanes_sum: the same
        operations for every row, whichever of the four it is (clang, allowed
        to reorder a reduction over four rows' sums, did not add them alike) */
@@ -1780,7 +1779,11 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
     }
     const T d0 = (T)a0, d1 = (T)a1, d2 = (T)a2, d3 = (T)a3;
 #pragma omp simd
-    for (cs_intp j = 0; j < C; j++) {
+    for (cs_intp j = 0; j < n; j++) {
+        o0[j] = s0[j] * (g0[j] - d0), o1[j] = s1[j] * (g1[j] - d1);
+        o2[j] = s2[j] * (g2[j] - d2), o3[j] = s3[j] * (g3[j] - d3);
+    }
+    for (cs_intp j = n; j < C; j++) {
         o0[j] = s0[j] * (g0[j] - d0), o1[j] = s1[j] * (g1[j] - d1);
         o2[j] = s2[j] * (g2[j] - d2), o3[j] = s3[j] * (g3[j] - d3);
     }
@@ -1925,11 +1928,10 @@ CS_INLINE double CS_FN(log_sum_end)(const T *l, const T *g, cs_intp n, cs_intp C
    backward_mid leaves to softmax_backward.  At the baseline level (EXP
    every row) even or slower. */
 #define CS_LOG_BWD_MID_BYTES (CS_LOG_PIPE || sizeof(T) == 8 ? 256 : CS_BWD_MID_BYTES)
-CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp, T *const *op, cs_intp C)
+CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp, T *const *op, cs_intp n, cs_intp C)
 {
     const T *l0 = lp[0], *l1 = lp[1], *l2 = lp[2], *l3 = lp[3];
     const T *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
-    const cs_intp n = C & ~(CS_SUM_VL - 1);
     double q0[CS_SUM_VL], q1[CS_SUM_VL], q2[CS_SUM_VL], q3[CS_SUM_VL];
     int p[CS_SUM_VL];
     for (int l = 0; l < CS_SUM_VL; l++)
@@ -1986,7 +1988,7 @@ CS_INLINE void CS_FN(log_backward_rows4)(const T *const *lp, const T *const *gp,
        rounds: C = 100 0.386 against 0.444 ns an entry, C = 24 and 33 even
        (softmax_backward's output, cheaper, keeps gcc's way: under a mask C =
        33 took 0.26 against 0.22). */
-    const cs_intp m = CS_VL > CS_SUM_VL ? C - C % CS_VL : C;
+    const cs_intp m = CS_VL > CS_SUM_VL ? n - n % CS_VL : C;
 #pragma omp simd
     for (cs_intp j = 0; j < m; j++)
         CS_LOG_BWD4(j);
@@ -2090,8 +2092,10 @@ CS_INLINE void CS_FN(log_backward_pipe)(const T *ls, cs_intp ss, const T *g, cs_
 }
 
 /* Mid-width rows four at a time by f (backward_rows4 or log_backward_rows4),
-   the width a constant for rows of 1, 2, 3, 4, 6 or 8 times CS_SUM_VL
-   entries, and if wide of 12 and 16 times.  With one (a call that streams
+   given the row's whole vectors n (C rounded down to CS_SUM_VL) and C; n a
+   constant for rows of 1, 2, 3, 4, 6 or 8 times CS_SUM_VL entries, and with
+   dot (softmax_backward's f) of 12 and 16 times too, and at float32 for rows
+   that have such n and a few entries more.  With one (a call that streams
    its rows from memory: see CS_STREAM_BYTES), a row at a time by f1, the
    same arithmetic for one row: four rows read side by side lose when their
    lines come from memory.  On an AMD Zen 4 core at x86-64-v4, two threads,
@@ -2103,8 +2107,8 @@ CS_INLINE void CS_FN(log_backward_pipe)(const T *ls, cs_intp ss, const T *g, cs_
    cache (409600 entries) C = 64 0.15 against 0.11. */
 CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                    T *out, cs_intp os, cs_intp nrows, cs_intp C,
-                                   void (*f)(const T *const *, const T *const *, T *const *, cs_intp),
-                                   void (*f1)(const T *, const T *, T *, cs_intp), int wide, int one)
+                                   void (*f)(const T *const *, const T *const *, T *const *, cs_intp, cs_intp),
+                                   void (*f1)(const T *, const T *, T *, cs_intp), int dot, int one)
 {
     if (one) {
         for (cs_intp i = 0; i < nrows; i++)
@@ -2114,23 +2118,44 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
     const T *sp[CS_MID_ROWS], *gp[CS_MID_ROWS];
     T *op[CS_MID_ROWS];
     cs_intp r = 0;
-#define CS_BWD_LOOP(W)                                                                     \
+#define CS_BWD_GROUPS(N, CC)                                                               \
     for (; r + CS_MID_ROWS <= nrows; r += CS_MID_ROWS) {                                   \
         for (int q = 0; q < CS_MID_ROWS; q++)                                              \
             sp[q] = s + (r + q) * ss, gp[q] = g + (r + q) * gs, op[q] = out + (r + q) * os; \
-        f(sp, gp, op, W);                                                                  \
+        f(sp, gp, op, N, CC);                                                              \
     }
+#define CS_BWD_LOOP(W)             \
+    if (C == (W)) {                \
+        CS_BWD_GROUPS(W, W)        \
+    } else {                       \
+        CS_BWD_GROUPS(W, C)        \
+    }
+#define CS_BWD_ANY(W) CS_BWD_GROUPS(n, C)
     /* 12 and 16 times CS_SUM_VL too: the float32 dot product's chunks
        unrolled (AMD Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25
        against 0.27-0.30 ns an entry, C = 128 0.23 against 0.26) */
-    if (wide && C == 12 * CS_SUM_VL) {
+    /* softmax_backward's float32 rows of whole vectors and a few entries
+       more take their whole vectors as a constant too, the rest after them
+       (rows of whole vectors keep a code of their own: with the loop over
+       the rest beside, C = 24, 48 and 96 were 4-10 % slower).  Kernel-only,
+       AMD Zen 4, x86-64-v4, one thread, ns an entry: C = 17 0.21 against
+       0.33, C = 33 0.17-0.18 against 0.24, C = 50 0.20 against 0.23, C = 100
+       0.19 against 0.21-0.22.  Not log_softmax_backward (C = 16 and 24 3-7 %
+       slower with the extra code, 17-50 faster), nor float64, whose last
+       entries' products go into the sum in double, where a fused multiply-
+       add may or may not be formed: its two builds gave the same bits in
+       their one-row and four-row paths, but not the same as each other. */
+    const cs_intp n = C & ~(CS_SUM_VL - 1), w = dot && sizeof(T) == 4 ? n : C;
+    if (dot && w == 12 * CS_SUM_VL) {
         CS_BWD_LOOP(12 * CS_SUM_VL)
-    } else if (wide && C == 16 * CS_SUM_VL) {
+    } else if (dot && w == 16 * CS_SUM_VL) {
         CS_BWD_LOOP(16 * CS_SUM_VL)
     } else {
-        CS_MID_WIDTHS_VL(CS_BWD_LOOP, CS_BWD_LOOP, C, CS_SUM_VL);
+        CS_MID_WIDTHS_VL(CS_BWD_LOOP, CS_BWD_ANY, w, CS_SUM_VL);
     }
+#undef CS_BWD_GROUPS
 #undef CS_BWD_LOOP
+#undef CS_BWD_ANY
     if (r == nrows)
         return;
     T spare[CS_BWD_MID_BYTES / sizeof(T)];
@@ -2139,7 +2164,7 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
         sp[q] = s + i * ss, gp[q] = g + i * gs;
         op[q] = r + q < nrows ? out + i * os : spare;
     }
-    f(sp, gp, op, C);
+    f(sp, gp, op, n, C);
 }
 
 /* <g, s> over a wide row.  In float32, CS_DOT_LANES lanes of float take
