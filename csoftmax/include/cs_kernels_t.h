@@ -2133,8 +2133,8 @@ CS_INLINE void CS_FN(backward_mid)(const T *s, cs_intp ss, const T *g, cs_intp g
 #define CS_BWD_ANY(W) CS_BWD_GROUPS(n, C)
     /* 12 and 16 times CS_SUM_VL too: the float32 dot product's chunks
        unrolled (AMD Zen 3, v3, NumPy's 16-byte offset: C = 96 0.22-0.25
-       against 0.27-0.30 ns an entry, C = 128 0.23 against 0.26) */
-    /* softmax_backward's float32 rows of whole vectors and a few entries
+       against 0.27-0.30 ns an entry, C = 128 0.23 against 0.26).
+       softmax_backward's float32 rows of whole vectors and a few entries
        more take their whole vectors as a constant too, the rest after them
        (rows of whole vectors keep a code of their own: with the loop over
        the rest beside, C = 24, 48 and 96 were 4-10 % slower).  Kernel-only,
@@ -2462,6 +2462,15 @@ static inline void CS_FN(ce_smooth_rows)(T *g, cs_intp gs, cs_intp nb, cs_intp C
     }
 }
 
+/* Whether the cross-entropy takes rows of C entries as a mid-width block:
+   up to CS_MID_BYTES, and rows of whole vectors from `least` entries, unless
+   the call streams from memory (pf) and they are of CS_STREAM_WIDE_BYTES or
+   more. */
+static inline int CS_FN(ce_is_mid)(cs_intp C, cs_intp least, int pf)
+{
+    return (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, least)) && !CS_FN(stream_one_row)(C, pf);
+}
+
 /* Rows of the cross-entropy's mid-width block: their exponentials stay in
    L1 (CS_CE_MID_BYTES) between the sums and the gradient's scaling, and the
    per-row work (logarithm, loss, scale) runs across the block's rows. */
@@ -2558,9 +2567,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
        C = 16 1.14 against 1.25, C = 24 0.99 against 1.19, C = 32 0.80
        against 1.17; baseline float32 C = 16 2.13-2.18 against 2.41, C = 32
        1.73 against 2.16; float64 C = 16 at v3 1.83-1.86 against 1.77-1.78) */
-    const int mid = u == 0.0
-                    && (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, sizeof(T) == 4 ? 16 : 24))
-                    && !CS_FN(stream_one_row)(C, pf);
+    const int mid = u == 0.0 && CS_FN(ce_is_mid)(C, sizeof(T) == 4 ? 16 : 24, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -2793,7 +2800,7 @@ static void CS_FN(ce_prob_block)(const T *z, cs_intp zs, const T *target, cs_int
        against 1.94, C = 24 1.52 against 1.78, C = 32 1.17 against 1.56,
        float64 C = 16 2.25-2.30 against 2.36-2.46; baseline float32 C = 32
        2.30 against 2.79). */
-    const int mid = (CS_FN(is_mid)(C, CS_MID_BYTES) || CS_FN(whole_vectors)(C, 16)) && !CS_FN(stream_one_row)(C, pf);
+    const int mid = CS_FN(ce_is_mid)(C, 16, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
