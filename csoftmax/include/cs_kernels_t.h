@@ -2500,20 +2500,36 @@ static inline void CS_FN(ce_scales)(const double *rscale, double gscale, int opt
     }
 }
 
-/* Rows r < nb of g (gs apart, W entries) times q[r], rounded to T: the
-   cross-entropy gradient's last pass, W a constant where CS_MID_WIDTHS gives
-   one, and out of the loop over the options' cases (AMD Zen 4, x86-64-v4,
-   409600 entries in cache, one thread, ns an entry: float32 C = 32 0.705
-   against 0.73, C = 64 0.50 against 0.515, C = 128 0.439 against 0.452,
-   C = 256 0.414 against 0.425; float64 C = 32 1.14 against 1.18). */
-CS_INLINE void CS_FN(scale_rows)(T *g, cs_intp gs, const double *q, cs_intp nb, cs_intp W)
+/* Rows r < nb of g (gs apart, W entries) times q[r], rounded to T, less
+   the smoothing's ku[r] times the class weights cwt (ku NULL: no smoothing;
+   cwt NULL: all 1): the cross-entropy gradient's last pass, W a constant
+   where CS_MID_WIDTHS gives one, and each case a loop of its own (AMD Zen 4,
+   x86-64-v4, 409600 entries in cache, one thread, ns an entry: float32 C =
+   32 0.705 against 0.73, C = 64 0.50 against 0.515, C = 128 0.439 against
+   0.452, C = 256 0.414 against 0.425; float64 C = 32 1.14 against 1.18). */
+CS_INLINE void CS_FN(scale_rows)(T *g, cs_intp gs, const double *q, const double *ku, const T *cwt,
+                                 cs_intp nb, cs_intp W)
 {
-    for (cs_intp r = 0; r < nb; r++) {
+    for (cs_intp r = 0; ku == NULL && r < nb; r++) {
         T *gr = g + r * gs;
         const T k = (T)q[r];
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             gr[j] *= k;
+    }
+    for (cs_intp r = 0; ku != NULL && cwt == NULL && r < nb; r++) {
+        T *gr = g + r * gs;
+        const T k = (T)q[r], kw = (T)ku[r];
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            gr[j] = gr[j] * k - kw;
+    }
+    for (cs_intp r = 0; ku != NULL && cwt != NULL && r < nb; r++) {
+        T *gr = g + r * gs;
+        const T k = (T)q[r], kw = (T)ku[r];
+#pragma omp simd
+        for (cs_intp j = 0; j < W; j++)
+            gr[j] = gr[j] * k - kw * cwt[j];
     }
 }
 
@@ -2566,8 +2582,16 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
        1.26 against 1.49-1.62, C = 32 1.18 against 1.43-1.60; v3 float32
        C = 16 1.14 against 1.25, C = 24 0.99 against 1.19, C = 32 0.80
        against 1.17; baseline float32 C = 16 2.13-2.18 against 2.41, C = 32
-       1.73 against 2.16; float64 C = 16 at v3 1.83-1.86 against 1.77-1.78) */
-    const int mid = u == 0.0 && CS_FN(ce_is_mid)(C, sizeof(T) == 4 ? 16 : 24, pf);
+       1.73 against 2.16; float64 C = 16 at v3 1.83-1.86 against 1.77-1.78).
+       With label smoothing too, its sum taken row by row before the four-row
+       sums (as the narrow rows take it), by the function that gives it to
+       the wide rows, so a row has the same bits on either path; such rows
+       went one at a time (AMD Zen 4, v4, 409600 entries, one thread,
+       kernel-only, ns an entry, with class weights and ignored rows as well:
+       float32 C = 33 1.09 against 2.89, C = 100 0.64 against 1.21, C = 256
+       0.49 against 0.64; float64 C = 33 1.73 against 3.74, C = 100 1.29
+       against 1.80) */
+    const int mid = CS_FN(ce_is_mid)(C, sizeof(T) == 4 ? 16 : 24, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
         cs_intp nb = nrows - i0 < nbmax ? nrows - i0 : nbmax;
@@ -2585,14 +2609,21 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
             ac[r] = ok ? (1.0 - eps) * (cw != NULL ? cw[lb[r]] : 1.0) : 0.0;
         }
+        /* the smoothing's sum where the pass that takes the max does not
+           (narrow and mid-width rows), before the sums may overwrite z */
+        for (cs_intp r = 0; u != 0.0 && (narrow || mid) && r < nb; r++) {
+            z0[r] = zb[r * zs];
+            (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
+        }
         if (narrow) {
-            if (u != 0.0)
-                for (cs_intp r = 0; r < nb; r++) {
-                    z0[r] = zb[r * zs];
-                    (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
-                }
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
             CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL && !flat);
+        } else if (mid) {
+#define CS_CE_SUMS(W) CS_FN(mid_sums_w)(zb, zs, gb, gs, nb, W, m, s, over ? zn : NULL)
+#define CS_CE_SUMS_ANY(W) CS_FN(mid_sums)(zb, zs, gb, gs, nb, W, m, s, over ? zn : NULL)
+            CS_MID_WIDTHS(CS_CE_SUMS, CS_CE_SUMS_ANY, C);
+#undef CS_CE_SUMS
+#undef CS_CE_SUMS_ANY
         } else if (u != 0.0) {
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
@@ -2603,12 +2634,6 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r],
                                      pf ? (i0 + r + 1 < nrows ? zr + zs : after) : NULL, NULL);
             }
-        } else if (mid) {
-#define CS_CE_SUMS(W) CS_FN(mid_sums_w)(zb, zs, gb, gs, nb, W, m, s, over ? zn : NULL)
-#define CS_CE_SUMS_ANY(W) CS_FN(mid_sums)(zb, zs, gb, gs, nb, W, m, s, over ? zn : NULL)
-            CS_MID_WIDTHS(CS_CE_SUMS, CS_CE_SUMS_ANY, C);
-#undef CS_CE_SUMS
-#undef CS_CE_SUMS_ANY
         } else {
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
@@ -2695,27 +2720,9 @@ CS_FLOAT_LANES
                 CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
-        if (u == 0.0) {
-#define CS_CE_SCALE(W) CS_FN(scale_rows)(gb, gs, q, nb, W)
-            CS_MID_WIDTHS(CS_CE_SCALE, CS_CE_SCALE, C);
+#define CS_CE_SCALE(W) CS_FN(scale_rows)(gb, gs, q, u != 0.0 ? ku : NULL, cwt, nb, W)
+        CS_MID_WIDTHS(CS_CE_SCALE, CS_CE_SCALE, C);
 #undef CS_CE_SCALE
-            continue;
-        }
-        for (cs_intp r = 0; r < nb; r++) {
-            T *gr = gb + r * gs;
-            T k = (T)q[r];
-            if (cw == NULL) {
-                T kw = (T)ku[r];
-#pragma omp simd
-                for (cs_intp j = 0; j < C; j++)
-                    gr[j] = gr[j] * k - kw;
-            } else {
-                T kw = (T)ku[r];
-#pragma omp simd
-                for (cs_intp j = 0; j < C; j++)
-                    gr[j] = gr[j] * k - kw * cwt[j];
-            }
-        }
     }
 }
 
