@@ -177,6 +177,36 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
         check(kind, a, g, -1, dtype, got=whole)
 
 
+def _at_offset(a, offset):
+    """A copy of the C-contiguous ``a`` whose data lies ``offset`` bytes past
+    a 64-byte line."""
+    buf = np.empty(a.nbytes + 128, np.uint8)
+    start = (offset - buf.ctypes.data) % 64
+    v = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    v[...] = a
+    return v
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+def test_bits_do_not_depend_on_where_the_arrays_lie(isa, dtype, kind, rng):
+    # wide rows take their output pass from the inputs' first line boundary
+    # when the two inputs lie as far into their lines, whatever the output's
+    # offset (rows wider than 8 KiB backwards, a block at a time): the same
+    # bits wherever the three arrays lie
+    func = FUNCS[kind][0]
+    size = np.dtype(dtype).itemsize
+    for C in (200, 1000, 3000):
+        a, g = make(rng, (6, C), -1, dtype, kind)
+        want = func(a, g)
+        for sa, sg, so in ((0, 0, 16), (16, 16, 0), (16, 16, 48), (16, 16, 16), (40, 40, 8),
+                           (56, 56, 56), (16, 48, 16), (size, 2 * size, 0)):
+            out = _at_offset(np.zeros_like(a), so)
+            got = func(_at_offset(a, sa), _at_offset(g, sg), out=out)
+            assert got is out
+            np.testing.assert_array_equal(got, want, err_msg=f"C = {C}, offsets {sa}, {sg}, {so}")
+
+
 @pytest.mark.parametrize("kind", FUNCS)
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 def test_a_call_large_enough_to_stream(isa, dtype, kind, rng):

@@ -2210,23 +2210,31 @@ static inline double CS_FN(row_dot)(const T *g, const T *s, cs_intp C)
     return ((dl[0] + dl[1]) + (dl[2] + dl[3])) + ((dl[4] + dl[5]) + (dl[6] + dl[7]));
 }
 
-/* The entries of a row of n at p before p's first 64-byte line boundary,
-   where q and r lie as far into their lines as p; else 0.  An elementwise
-   loop that takes these first runs its vectors on whole lines of all three
-   arrays: NumPy places large arrays 16 bytes past a line, and a vector
-   load or store astride two lines costs two.  softmax_backward's output
-   pass, its three arrays 16 bytes past a line, kernel-only, AMD Zen 4,
-   x86-64-v4, one thread, in cache, ns an entry: float32 C = 256 0.164
-   against 0.182, C = 1000 0.161 against 0.175, C = 4096 0.172 against
-   0.201; float64 C = 1000 0.290 against 0.319, C = 2048 0.343 against
-   0.399; two threads float32 C = 4096 0.087 against 0.102; x86-64-v3
-   C = 1000 0.150 against 0.162.  The output at another offset than the
-   inputs: even (no head).  Not for the dot product before it: its lanes
-   would then depend on where the row lies, and so would its bits. */
-static inline cs_intp CS_FN(line_head)(const T *p, const T *q, const T *r, cs_intp n)
+/* The entries of a row of n before the first 64-byte line boundary of its
+   inputs q and r, where the two lie as far into their lines; else 0.  An
+   elementwise loop that takes these first runs its loads on whole lines, and
+   its stores too where the output lies as far into its lines: NumPy places
+   large arrays 16 bytes past a line, and a vector load or store astride two
+   lines costs two.  softmax_backward's output pass, its three arrays 16
+   bytes past a line, kernel-only, AMD Zen 4, x86-64-v4, one thread, in
+   cache, ns an entry: float32 C = 256 0.164 against 0.182, C = 1000 0.161
+   against 0.175, C = 4096 0.172 against 0.201; float64 C = 1000 0.290
+   against 0.319, C = 2048 0.343 against 0.399; two threads float32 C = 4096
+   0.087 against 0.102; x86-64-v3 C = 1000 0.150 against 0.162.  With the
+   output at another offset (a fresh output, of another allocation than the
+   inputs), loads on whole lines are ahead of stores on whole lines (medians
+   of 5 interleaved rounds, inputs 16 bytes past a line, output on a line:
+   float32 C = 256 0.176 against 0.195, C = 1000 0.178 against 0.183, C =
+   4096 0.173 against 0.205, output 48 bytes past: C = 1000 0.174 against
+   0.194, C = 4096 0.190 against 0.222; float64 C = 512 0.324 against 0.346,
+   C = 4096 0.396 against 0.438, but C = 256 0.356 against 0.347 (min);
+   x86-64-v3 float32 C = 1000 0.167 against 0.176, C = 4096 0.175 against
+   0.184).  Not for the dot product before the output pass: its lanes would
+   then depend on where the row lies, and so would its bits. */
+static inline cs_intp CS_FN(line_head)(const T *q, const T *r, cs_intp n)
 {
-    const uintptr_t a = (uintptr_t)p & 63;
-    if (((uintptr_t)q & 63) != a || ((uintptr_t)r & 63) != a || a % sizeof(T) != 0)
+    const uintptr_t a = (uintptr_t)q & 63;
+    if (((uintptr_t)r & 63) != a || a % sizeof(T) != 0)
         return 0;
     cs_intp h = (cs_intp)(((64 - a) & 63) / sizeof(T));
     return h < n ? h : n;
@@ -2250,7 +2258,7 @@ static inline cs_intp CS_FN(line_head)(const T *p, const T *q, const T *r, cs_in
 CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_intp C, T d)
 {
     const cs_intp B = CS_BWD_BACK_BYTES / 2 / (cs_intp)sizeof(T);
-    const cs_intp h = CS_FN(line_head)(o, sr, gr, C);
+    const cs_intp h = CS_FN(line_head)(sr, gr, C);
     for (cs_intp j0 = h + (C - h - 1) / B * B; j0 >= h; j0 -= B) {
         const cs_intp j1 = C - j0 > B ? j0 + B : C;
 #pragma omp simd
@@ -2283,7 +2291,7 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
             CS_FN(backward_out_back)(sr, gr, o, C, d);
             continue;
         }
-        const cs_intp h = CS_FN(line_head)(o, sr, gr, C);
+        const cs_intp h = CS_FN(line_head)(sr, gr, C);
 #pragma omp simd
         for (cs_intp j = 0; j < h; j++)
             o[j] = sr[j] * (gr[j] - d);
