@@ -2593,12 +2593,15 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
        1.73 against 2.16; float64 C = 16 at v3 1.83-1.86 against 1.77-1.78).
        With label smoothing too, its sum taken row by row before the four-row
        sums (as the narrow rows take it), by the function that gives it to
-       the wide rows, so a row has the same bits on either path; such rows
-       went one at a time (AMD Zen 4, v4, 409600 entries, one thread,
-       kernel-only, ns an entry, with class weights and ignored rows as well:
-       float32 C = 33 1.09 against 2.89, C = 100 0.64 against 1.21, C = 256
-       0.49 against 0.64; float64 C = 33 1.73 against 3.74, C = 100 1.29
-       against 1.80) */
+       the wide rows, so a row has the same bits on either path.  Such rows
+       went one at a time, and narrow ones of whole vectors as other narrow
+       rows (AMD Zen 4, 409600 entries, one thread, kernel-only, ns an entry,
+       with class weights and ignored rows as well: v4 float32 C = 33 1.09
+       against 2.89, C = 100 0.64 against 1.21, C = 256 0.49 against 0.64,
+       C = 32 0.97 against 1.24, C = 16 even; float64 C = 33 1.73 against
+       3.74, C = 100 1.29 against 1.80, C = 24 1.64 against 1.85-1.89; v3
+       float32 C = 100 0.74 against 1.30, C = 32 0.93 against 1.07, but
+       C = 16 1.41-1.46 against 1.25) */
     const int mid = CS_FN(ce_is_mid)(C, sizeof(T) == 4 ? 16 : 24, pf);
     cs_intp nbmax = mid ? CS_FN(ce_mid_rows)(C) : CS_FN(block_rows)(C);
     for (cs_intp i0 = 0; i0 < nrows; i0 += nbmax) {
