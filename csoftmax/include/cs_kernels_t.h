@@ -2635,20 +2635,16 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             CS_MID_WIDTHS(CS_CE_SUMS, CS_CE_SUMS_ANY, C);
 #undef CS_CE_SUMS
 #undef CS_CE_SUMS_ANY
-        } else if (u != 0.0) {
-            for (cs_intp r = 0; r < nb; r++) {
-                const T *zr = zb + r * zs;
-                z0[r] = zr[0];
-                m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
-                if (over)
-                    zn[r] = CS_FN(row_nan)(zr, C, m[r]);
-                CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r],
-                                     pf ? (i0 + r + 1 < nrows ? zr + zs : after) : NULL, NULL);
-            }
         } else {
+            /* wide rows: the smoothing's sum rides on the pass that takes the max */
             for (cs_intp r = 0; r < nb; r++) {
                 const T *zr = zb + r * zs;
-                m[r] = CS_FN(row_max)(zr, C);
+                if (u != 0.0) {
+                    z0[r] = zr[0];
+                    m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
+                } else {
+                    m[r] = CS_FN(row_max)(zr, C);
+                }
                 if (over)
                     zn[r] = CS_FN(row_nan)(zr, C, m[r]);
                 CS_FN(row_sumexp_at)(zr, C, m[r], gb != NULL ? gb + r * gs : NULL, &s[r],
