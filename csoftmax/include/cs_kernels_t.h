@@ -2270,75 +2270,115 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
         o[j] = sr[j] * (gr[j] - d);
 }
 
-/* Rows of CS_BWD_REG_MIN to CS_BWD_REG_MAX float32 entries at x86-64-v4 go
+/* Rows of CS_BWD_REG_MIN to CS_BWD_REG_WIDE float32 entries at x86-64-v4 go
    one at a time, held in vector registers (the level has 32): the dot
    product loads s and g once and the output is computed from the registers,
    where the two-pass loops read the row again from L1, about a fifth of
    their time at these widths.  A row is its K = C / 16 whole vectors and,
    unless C is a multiple of 16, its last 16 entries as one more vector,
    overlapping the one before: in the dot, that vector's lanes already
-   counted are masked off.  The dot takes the products by chunks of up to
-   four vectors in order (the last vector in the last chunk), each chunk
-   summed in float lanes (at most four terms a lane, as row_dot's chunks) and
-   then added into double lanes; the 16 double lanes are folded to 8 and
-   added in a tree.  A row's bits depend on its width alone, not on the
-   call, the split between threads or where the row lies.  The last vector's
-   output is stored after the others, over the entries they share, with the
-   same values; every load comes before any store, so the output may be s or
-   g.  Kernel-only, AMD Zen 4, one thread, 409600 entries in cache, the
-   arrays 16 bytes past a line, min of 3 interleaved rounds, ns an entry,
-   against the four-row and wide-row paths: C = 37 0.200 against 0.215,
-   C = 40 0.191 against 0.248, C = 48 0.157 against 0.192, C = 64 0.144
-   against 0.180, C = 100 0.139 against 0.193, C = 128 0.154 against 0.187,
-   C = 200 0.142 against 0.180, C = 224 0.144 against 0.175; past 14
-   vectors the registers spill (C = 232 and 256 even), and narrower rows
-   do not amortise the reduction (C = 33 0.224 against 0.169, C = 36 0.190
-   against 0.185). */
+   counted are masked off.  Up to CS_BWD_REGS whole vectors are all held;
+   in wider rows the first CS_BWD_HELD, the rest read twice (holding them
+   all, the compiler's spills and reloads cost what they save).  The dot
+   takes the products by chunks of up to four vectors, in order (the last
+   vector in the last chunk), each chunk summed in float lanes (at most four
+   terms a lane, as row_dot's chunks) and then added into double lanes; the
+   16 double lanes are folded to 8 and added in a tree.  A row's bits depend
+   on its width alone, not on the call, the split between threads or where
+   the row lies.  The last vector's output is stored after the others, over
+   the entries they share, with the same values; every load of a vector
+   comes before its store, so the output may be s or g.  Kernel-only, AMD
+   Zen 4, one thread, 409600 entries in cache, the arrays 16 bytes past a
+   line, min of 3 interleaved rounds, ns an entry, against the four-row and
+   wide-row paths: C = 37 0.200 against 0.215, C = 40 0.191 against 0.248,
+   C = 48 0.155 against 0.187, C = 64 0.144 against 0.180, C = 100 0.139
+   against 0.193, C = 128 0.152 against 0.175, C = 200 0.142 against 0.180,
+   C = 224 0.143 against 0.177, C = 232 0.151 against 0.174, C = 256 0.159
+   against 0.170, C = 300 0.147 against 0.158, C = 384 0.155 against 0.165,
+   C = 512 0.156 against 0.171, C = 640 0.170 against 0.174; wider rows
+   gain nothing (C = 768 even, C = 1000 0.169 against 0.166), nor do
+   narrower ones, which do not amortise the reduction (C = 33 0.224 against
+   0.169, C = 36 0.190 against 0.185). */
 #if CS_TR && CS_VEC_BYTES >= 64
 #define CS_BWD_REGS 14
 #define CS_BWD_REG_MIN 37
 #define CS_BWD_REG_MAX (16 * CS_BWD_REGS)
-/* a float32 vector's low and high halves in double */
-#define CS_LO_D8(v) __builtin_convertvector(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7), cs_d8)
-#define CS_HI_D8(v) __builtin_convertvector(CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15), cs_d8)
-CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, int K)
+#define CS_BWD_HELD 12
+#define CS_BWD_REG_WIDE 640
+CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, cs_intp K, int R)
 {
-    /* K = C / 16 whole vectors, a constant where inlined */
+    /* K = C / 16 whole vectors, the first R of them held: R = K, or
+       CS_BWD_HELD (a multiple of 4) of more; R a constant where inlined, and
+       K too where R = K */
     const float *s = (const float *)s0, *g = (const float *)g0;
     float *o = (float *)o0;
-    cs_f16 S[CS_BWD_REGS], G[CS_BWD_REGS], Se, Ge;
-    for (int k = 0; k < K; k++) {
+    cs_f16 S[CS_BWD_REGS], G[CS_BWD_REGS], Se, Ge, f;
+    for (int k = 0; k < R; k++) {
         memcpy(&S[k], s + 16 * k, sizeof S[k]);
         memcpy(&G[k], g + 16 * k, sizeof G[k]);
     }
-    const int t = (int)(C - 16 * (cs_intp)K);     /* entries past the whole vectors */
+    const int t = (int)(C - 16 * K);     /* entries past the whole vectors */
     memcpy(&Se, s + C - 16, sizeof Se);
     memcpy(&Ge, g + C - 16, sizeof Ge);
-    /* the products by chunks of up to four vectors (the last vector in the
-       last chunk), each chunk summed in float lanes, then in double lanes */
+    /* the products by chunks of up to four vectors, in order (the last
+       vector in the last chunk), each chunk summed in float lanes, then in
+       double lanes */
     cs_d8 lo = {0}, hi = {0};
-    for (int k = 0; k <= K; k += 4) {
-        cs_f16 f = {0};
-        for (int q = k; q < k + 4 && q < K; q++)
-            f += G[q] * S[q];
-        if (k + 4 > K && t > 0) {
-            /* lanes 16 - t and on: the row's last t entries (+0 elsewhere) */
-            const cs_i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-            f += (cs_f16)((cs_i16)(Ge * Se) & (lane >= 16 - t));
-        } else if (k == K) {
-            break;
-        }
-        lo += CS_LO_D8(f);
-        hi += CS_HI_D8(f);
+    cs_intp k = 0;
+#define CS_BWD_CHUNK_END()                                                            \
+    do {                                                                              \
+        lo += __builtin_convertvector(CS_SHUF(f, f, 0, 1, 2, 3, 4, 5, 6, 7), cs_d8);  \
+        hi += __builtin_convertvector(CS_SHUF(f, f, 8, 9, 10, 11, 12, 13, 14, 15), cs_d8); \
+    } while (0)
+    for (; k + 4 <= R; k += 4) {
+        f = G[k] * S[k];
+        for (int q = 1; q < 4; q++)
+            f += G[k + q] * S[k + q];
+        CS_BWD_CHUNK_END();
     }
+    f = (cs_f16){0};
+    for (int q = (int)k; q < R; q++)                /* (R = K) its last vectors */
+        f += G[q] * S[q];
+    for (; k + 4 <= K; k += 4) {                   /* (R < K) those not held */
+        for (int q = 0; q < 4; q++) {
+            cs_f16 a, b;
+            memcpy(&a, s + 16 * (k + q), sizeof a);
+            memcpy(&b, g + 16 * (k + q), sizeof b);
+            f += b * a;
+        }
+        CS_BWD_CHUNK_END();
+        f = (cs_f16){0};
+    }
+    for (cs_intp q = k > R ? k : R; q < K; q++) {
+        cs_f16 a, b;
+        memcpy(&a, s + 16 * q, sizeof a);
+        memcpy(&b, g + 16 * q, sizeof b);
+        f += b * a;
+    }
+    if (t > 0) {
+        /* lanes 16 - t and on: the row's last t entries (+0 elsewhere,
+           which leaves a lane's sum as it is: a sum from +0 is never -0) */
+        const cs_i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        f += (cs_f16)((cs_i16)(Ge * Se) & (lane >= 16 - t));
+    }
+    if (k < K || t > 0)
+        CS_BWD_CHUNK_END();
+#undef CS_BWD_CHUNK_END
     cs_d8 a = lo + hi;
     a = a + CS_SHUF(a, a, 1, 0, 3, 2, 5, 4, 7, 6);
     a = a + CS_SHUF(a, a, 2, 3, 0, 1, 6, 7, 4, 5);
     a = a + CS_SHUF(a, a, 4, 5, 6, 7, 0, 1, 2, 3);
     const float d = (float)a[0];
     const cs_f16 dv = {d, d, d, d, d, d, d, d, d, d, d, d, d, d, d, d};
-    for (int q = 0; q < K; q++) {
+    for (int q = 0; q < R; q++) {
         cs_f16 v = S[q] * (G[q] - dv);
+        memcpy(o + 16 * q, &v, sizeof v);
+    }
+    for (cs_intp q = R; q < K; q++) {
+        cs_f16 a, b;
+        memcpy(&a, s + 16 * q, sizeof a);
+        memcpy(&b, g + 16 * q, sizeof b);
+        cs_f16 v = a * (b - dv);
         memcpy(o + 16 * q, &v, sizeof v);
     }
     if (t > 0) {
@@ -2353,17 +2393,17 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
 {
 #if CS_TR && CS_VEC_BYTES >= 64
-    if (sizeof(T) == 4 && C >= CS_BWD_REG_MIN && C <= CS_BWD_REG_MAX) {
-        switch (C / 16) {
-#define CS_BWD_REG_ROWS(K)                                                                 \
+    if (sizeof(T) == 4 && C >= CS_BWD_REG_MIN && C <= CS_BWD_REG_WIDE) {
+        switch (C <= CS_BWD_REG_MAX ? C / 16 : 0) {
+#define CS_BWD_REG_ROWS(K, R)                                                              \
     case K:                                                                                \
         for (cs_intp i = 0; i < nrows; i++)                                                \
-            CS_FN(backward_regs)(s + i * ss, g + i * gs, out + i * os, C, K);              \
+            CS_FN(backward_regs)(s + i * ss, g + i * gs, out + i * os, C, K ? K : C / 16, R); \
         return;
-            CS_BWD_REG_ROWS(2) CS_BWD_REG_ROWS(3) CS_BWD_REG_ROWS(4)
-            CS_BWD_REG_ROWS(5) CS_BWD_REG_ROWS(6) CS_BWD_REG_ROWS(7) CS_BWD_REG_ROWS(8)
-            CS_BWD_REG_ROWS(9) CS_BWD_REG_ROWS(10) CS_BWD_REG_ROWS(11) CS_BWD_REG_ROWS(12)
-            CS_BWD_REG_ROWS(13) CS_BWD_REG_ROWS(14)
+            CS_BWD_REG_ROWS(2, 2) CS_BWD_REG_ROWS(3, 3) CS_BWD_REG_ROWS(4, 4)
+            CS_BWD_REG_ROWS(5, 5) CS_BWD_REG_ROWS(6, 6) CS_BWD_REG_ROWS(7, 7) CS_BWD_REG_ROWS(8, 8)
+            CS_BWD_REG_ROWS(9, 9) CS_BWD_REG_ROWS(10, 10) CS_BWD_REG_ROWS(11, 11) CS_BWD_REG_ROWS(12, 12)
+            CS_BWD_REG_ROWS(13, 13) CS_BWD_REG_ROWS(14, 14) CS_BWD_REG_ROWS(0, CS_BWD_HELD)
 #undef CS_BWD_REG_ROWS
         }
     }
