@@ -2388,7 +2388,12 @@ CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, 
 }
 #endif
 
-/* out = s * (g - <g, s>) */
+/* out = s * (g - <g, s>): float32 rows of CS_BWD_REG_MIN to CS_BWD_REG_WIDE
+   entries at x86-64-v4 by backward_regs; otherwise narrow rows by blocks,
+   mid-width rows four at a time (one at a time in a call that streams), wide
+   rows by row_dot and an output pass (the figures of backward_mid and
+   line_head at v4 for the widths backward_regs now takes were measured
+   before it). */
 static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs_intp gs,
                                          T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
 {
