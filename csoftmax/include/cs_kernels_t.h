@@ -2399,16 +2399,20 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
 {
 #if CS_TR && CS_VEC_BYTES >= 64
     if (sizeof(T) == 4 && C >= CS_BWD_REG_MIN && C <= CS_BWD_REG_WIDE) {
-        switch (C <= CS_BWD_REG_MAX ? C / 16 : 0) {
-#define CS_BWD_REG_ROWS(K, R)                                                              \
-    case K:                                                                                \
-        for (cs_intp i = 0; i < nrows; i++)                                                \
-            CS_FN(backward_regs)(s + i * ss, g + i * gs, out + i * os, C, K ? K : C / 16, R); \
+        if (C > CS_BWD_REG_MAX) {
+            for (cs_intp i = 0; i < nrows; i++)
+                CS_FN(backward_regs)(s + i * ss, g + i * gs, out + i * os, C, C / 16, CS_BWD_HELD);
+            return;
+        }
+        switch (C / 16) {   /* the vectors held, a constant in each case */
+#define CS_BWD_REG_ROWS(K)                                                      \
+    case K:                                                                     \
+        for (cs_intp i = 0; i < nrows; i++)                                     \
+            CS_FN(backward_regs)(s + i * ss, g + i * gs, out + i * os, C, K, K); \
         return;
-            CS_BWD_REG_ROWS(2, 2) CS_BWD_REG_ROWS(3, 3) CS_BWD_REG_ROWS(4, 4)
-            CS_BWD_REG_ROWS(5, 5) CS_BWD_REG_ROWS(6, 6) CS_BWD_REG_ROWS(7, 7) CS_BWD_REG_ROWS(8, 8)
-            CS_BWD_REG_ROWS(9, 9) CS_BWD_REG_ROWS(10, 10) CS_BWD_REG_ROWS(11, 11) CS_BWD_REG_ROWS(12, 12)
-            CS_BWD_REG_ROWS(13, 13) CS_BWD_REG_ROWS(14, 14) CS_BWD_REG_ROWS(0, CS_BWD_HELD)
+            CS_BWD_REG_ROWS(2) CS_BWD_REG_ROWS(3) CS_BWD_REG_ROWS(4) CS_BWD_REG_ROWS(5) CS_BWD_REG_ROWS(6)
+            CS_BWD_REG_ROWS(7) CS_BWD_REG_ROWS(8) CS_BWD_REG_ROWS(9) CS_BWD_REG_ROWS(10) CS_BWD_REG_ROWS(11)
+            CS_BWD_REG_ROWS(12) CS_BWD_REG_ROWS(13) CS_BWD_REG_ROWS(14)
 #undef CS_BWD_REG_ROWS
         }
     }
