@@ -16,7 +16,7 @@ import numpy as np
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
-from csoftmax._task cimport check_like, dtype_code, stride
+from csoftmax._task cimport check_aligned, check_like, dtype_code, stride
 
 cnp.import_array()
 
@@ -162,6 +162,8 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
     memset(&t, 0, sizeof(t))
     if N == 0:
         return
+    for a in (x, b, y, sign):
+        check_aligned(a, "a logsumexp kernel array")
     if stride(x, 1) != 1:
         raise ValueError("the logsumexp kernel needs contiguous rows")
     t.x, t.xs0, t.C = cnp.PyArray_DATA(x), stride(x, 0), C
@@ -203,6 +205,8 @@ def logsumexp_cols(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y
     if cnp.PyArray_NDIM(x) != 3:
         raise ValueError("the logsumexp column kernel takes (outer, C, inner) arrays")
     cdef cs_intp outer = cnp.PyArray_DIM(x, 0), C = cnp.PyArray_DIM(x, 1), inner = cnp.PyArray_DIM(x, 2)
+    for a in (x, b, y, sign):
+        check_aligned(a, "a logsumexp kernel array")
     if stride(x, 2) != 1:
         raise ValueError("the logsumexp column kernel needs a contiguous inner axis")
     if b is not None:

@@ -7,7 +7,7 @@ cimport numpy as cnp
 
 from csoftmax._kernels cimport cs_intp, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for
-from csoftmax._task cimport dtype_code, stride
+from csoftmax._task cimport check_aligned, dtype_code, stride
 
 cnp.import_array()
 
@@ -24,6 +24,8 @@ def jacobian(cnp.ndarray x, cnp.ndarray J, int n_threads):
     if (cnp.PyArray_DIM(J, 0) != N or cnp.PyArray_DIM(J, 1) != C or cnp.PyArray_DIM(J, 2) != C
             or not cnp.PyArray_IS_C_CONTIGUOUS(J) or (C > 1 and stride(x, 1) != 1)):
         raise ValueError("the Jacobian kernel needs contiguous rows and a C-contiguous (N, C, C) result")
+    check_aligned(x, "the Jacobian kernel's logits")
+    check_aligned(J, "the Jacobian kernel's result")
     if N == 0 or C == 0:
         return
     cdef cs_task t

@@ -54,8 +54,8 @@ cdef cnp.ndarray _as_labels(cnp.ndarray t, cs_intp N):
 
 cdef inline int _per_row(cnp.ndarray a, cs_intp N, int typenum, str name) except -1:
     if (cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_NDIM(a) != 1 or cnp.PyArray_DIM(a, 0) != N
-            or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
-        raise ValueError(f"{name} must be a contiguous array of one entry per row")
+            or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISALIGNED(a)):
+        raise ValueError(f"{name} must be a contiguous, aligned array of one entry per row")
     return 0
 
 

@@ -1,5 +1,7 @@
 # Filling a kernel task from ndarrays: their dtype as the kernels' code and
-# their strides in elements (the Python layer hands over aligned arrays).
+# their strides in elements.  The kernels load entries through typed pointers,
+# so an array read as it lies must be aligned (the Python layer copies one
+# that is not; check_aligned refuses it, should one get through).
 cimport numpy as cnp
 
 from csoftmax._kernels cimport CS_F32, CS_F64, cs_intp
@@ -28,4 +30,13 @@ cdef inline int check_like(cnp.ndarray x, cnp.ndarray y, int ndim) except -1:
             or not cnp.PyArray_SAMESHAPE(x, y)):
         raise ValueError(f"kernel arrays must share one dtype and a {ndim}-d shape, "
                          f"got {(<object>x).dtype} {(<object>x).shape} and {(<object>y).dtype} {(<object>y).shape}")
+    return 0
+
+
+cdef inline int check_aligned(cnp.ndarray a, str what) except -1:
+    """a (unless None) is aligned for its dtype: its address and every stride
+    used multiples of the itemsize's alignment (NumPy's flag), so that the
+    strides in elements are exact and every load is aligned."""
+    if a is not None and not cnp.PyArray_ISALIGNED(a):
+        raise ValueError(f"{what} must be aligned for its dtype (the kernel reads it as it lies)")
     return 0

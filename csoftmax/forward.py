@@ -41,13 +41,14 @@ def _mask(where, shape):
 def _tiled(a, dims):
     """``a`` (None, or an array of x's shape) as the (outer, C, inner) array
     the column kernels read, its inner axis contiguous: a view when it has
-    one (a broadcast one too), else a C-ordered copy -- x's order, so not a
-    transposed one."""
+    one (a broadcast one too) that is aligned, else a C-ordered copy -- x's
+    order, so not a transposed one.  (A copy, not ``ascontiguousarray``: that
+    returns a contiguous array as it is, aligned or not.)"""
     if a is None:
         return None
     v = a.reshape(dims)
     if dims[2] > 1 and v.strides[2] != v.itemsize or not v.flags.aligned:
-        v = np.ascontiguousarray(v)
+        v = np.array(v, order="C")
     return v
 
 

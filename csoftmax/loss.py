@@ -43,7 +43,8 @@ def _scales(w, reduction, grad_output, N, single):
         if go.ndim == 0:
             return w, float(go)
         k = np.broadcast_to(go.reshape(-1), (N,))
-        return np.ascontiguousarray(k if w is None else k * w), 1.0
+        # a new array (aligned): grad_output itself may lie unaligned
+        return (np.array(k) if w is None else k * w), 1.0
     if go.ndim != 0:
         raise ValueError(f"grad_output must be a scalar with reduction={reduction!r}, got shape {go.shape}")
     return w, float(go)
