@@ -141,8 +141,10 @@ def shape_for(rng, ndim_max=3, wide=True):
     shape = [int(s) for s in sides]
     r = rng.random()
     if wide and r < 0.15:
-        # (whole vectors at some level: 48, 64, 96, 128, 256; or not)
-        shape[int(rng.integers(ndim))] = int(rng.choice([48, 64, 96, 100, 128, 256, 257, 1000]))
+        # (whole vectors at some level: 48, 64, 96, 128, 256; or not; 37 to 640:
+        # float32 softmax_backward's rows held in registers at x86-64-v4, all
+        # of them up to 224, the first 192 past it)
+        shape[int(rng.integers(ndim))] = int(rng.choice([37, 48, 64, 96, 100, 128, 225, 256, 257, 640, 1000]))
     elif wide and r < 0.18:   # the threaded path
         shape = [int(rng.choice([70, 300])), 1000][:max(ndim, 2)] + [1] * (ndim - 2)
     elif wide and r < 0.20:   # rows past 8 KiB (softmax_backward's backwards output pass)
