@@ -181,14 +181,18 @@ def test_row_bits_do_not_depend_on_where_the_rows_start(isa, dtype, kind, rng):
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 def test_every_width_to_700(isa, dtype, kind, rng):
     # every length of a row's last partial vector at every level; at
-    # x86-64-v4, float32 rows of 37 to 640 entries go one at a time held in
-    # vector registers (wider than 224, their first 192 entries), their last
-    # 16 entries as one more vector over the whole ones: against the oracle,
-    # the same bits with the rows padded apart (starting anywhere in a line),
-    # and in place over s and over g
+    # x86-64-v4, float32 rows go one at a time held in vector registers
+    # (softmax_backward 37 to 640 entries, wider than 224 their first 192;
+    # log_softmax_backward 17 to 159 but 24), their last 16 entries as one
+    # more vector over the whole ones: against the oracle, the same bits
+    # with the rows padded apart (starting anywhere in a line), and in place
+    # over s and over g.  For log_softmax one row holds entries above 0 (not
+    # a log-softmax), which takes the general exponential.
     func = FUNCS[kind][0]
     for C in range(1, 701):
         a, g = make(rng, (5, C), -1, dtype, kind)
+        if kind == "log_softmax":
+            a[2] = rng.standard_normal(C).astype(dtype)
         want = check(kind, a, g, -1, dtype)
         pa, pg = np.zeros((5, C + 3), dtype), np.zeros((5, C + 5), dtype)
         pa[:, 1:C + 1], pg[:, 3:C + 3] = a, g

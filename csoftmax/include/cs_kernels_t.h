@@ -2474,6 +2474,160 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
     }
 }
 
+/* Rows of CS_LOG_REG_MIN to CS_LOG_REG_MAX float32 entries at x86-64-v4
+   go one at a time, held in vector registers, as backward_regs takes
+   softmax_backward's: the sum of g and the test for an entry above 0 load
+   l and g once, and the output is computed from the registers.  A row is
+   its K = C / 16 whole vectors and, unless C is a multiple of 16, its last
+   16 entries as one more vector, overlapping the one before (its lanes
+   already counted are masked off the sum).  The sum takes each vector's
+   two halves added in float, then added into 8 double lanes, in order, and
+   the lanes added in a tree (log_sum_lanes and lanes_sum: the same bits as
+   the other paths where C is a multiple of 8).  The exponential is
+   cs_expneg_fma_f32 written for whole vectors (the same operations, the
+   same bits).  A row holding an entry above 0 takes log_backward_exp_row.
+   The last vector's output is stored after the others, over the entries
+   they share, with the same values; every load comes before any store, so
+   the output may be l or g.  A row's bits depend on its width alone.
+   Kernel-only, AMD Zen 4, one thread, 409600 entries in cache, the arrays
+   16 bytes past a line, log-softmax inputs, min of 3 interleaved rounds, ns
+   an entry, against the four-row path (to 64 entries) and the pipeline:
+   C = 17 0.66 against 0.72, C = 20 0.56 against 0.64, C = 28 0.40 against
+   0.61, C = 31 0.36 against 0.79, C = 32 0.35 against 0.36, C = 33 0.45
+   against 0.52, C = 40 0.37 against 0.45, C = 48 0.31 against 0.35, C = 64
+   0.29 against 0.33, C = 72 0.31 against 0.37, C = 100 0.31 against 0.34,
+   C = 128 0.28 against 0.30, C = 150 0.30 against 0.35, C = 159 0.28
+   against 0.39.  Not at C = 16 (0.49 against 0.46) or 24 (0.47 against
+   0.45), where the four rows share the test for an entry above 0 and a
+   width given as a constant, nor past 159, where the ten or more vectors of
+   l and g no longer fit beside the exponential's (C = 160 even, C = 192 0.34
+   against 0.29, C = 256 0.38 against 0.28). */
+#if CS_TR && CS_VEC_BYTES >= 64
+/* 8 floats to 8 doubles: GCC 12 lowers the generic conversion to two
+   conversions of 4 and a shuffle; with AVX-512 at hand (GCC defines the
+   level's macros inside its target region), the one instruction */
+#undef CS_CVT_D8
+#undef CS_FMA16
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
+#define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#else
+#define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
+/* d = a b + c rounded once, lane by lane (one instruction where the
+   compiler vectorises it, as clang does; a call per lane at worst) */
+#define CS_FMA16(d, a, b, c)                            \
+    do {                                                \
+        const cs_f16 a_ = (a), b_ = (b), c_ = (c);      \
+        for (int i_ = 0; i_ < 16; i_++)                 \
+            (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
+    } while (0)
+#endif
+#define CS_LOG_REG_MIN 17
+#define CS_LOG_REG_MAX 159
+CS_INLINE void CS_FN(expneg_fma_f16)(const cs_f16 *xp, cs_f16 *yp)
+{
+    /* (through pointers: a vector argument of 64 bytes has an ABI of its
+       own where AVX-512 is off, as in the v4-kernels-for-v3 test build) */
+    const cs_f16 x = *xp, zero = {0};
+    const cs_f16 l2e = zero + 0x1.715476p0f, shift = zero + 0x1.8p23f;
+    const cs_f16 ln2 = zero - CS_LN2_F32, ln2lo = zero - CS_LN2_LO_F32;
+    /* the range reduction's multiply-adds fused, as the scalar function's
+       fmaf: exact whatever the compiler contracts */
+    cs_f16 z, r;
+    CS_FMA16(z, x, l2e, shift);
+    const cs_f16 kd = z - shift;
+    CS_FMA16(r, kd, ln2, x);
+    CS_FMA16(r, kd, ln2lo, r);
+    cs_f16 q = r * 0x1.6d431504c53d3p-10f + 0x1.123d818823e7fp-7f;
+    q = q * r + 0x1.5554e9114ecf9p-5f;
+    q = q * r + 0x1.55547cb290b03p-3f;
+    q = q * r + 0x1.0000000b8f62bp-1f;
+    q = q * r + 0x1.0000002e43777p+0f;
+    cs_f16 scale = (cs_f16)(((cs_i16)z << 23) + 0x3f800000);
+    cs_f16 y = (q * r + 1.0f) * scale;
+    *yp = (cs_f16)((cs_i16)y & ~(x < -87.5f));
+}
+
+/* One row (see above): 0 when its output is written; 1 when it holds an
+   entry above 0, its sum in *ka (nothing written). */
+CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp C, cs_intp K, T *ka)
+{
+    const float *l = (const float *)l0, *g = (const float *)g0;
+    float *o = (float *)o0;
+    cs_f16 L[CS_LOG_REG_MAX / 16], G[CS_LOG_REG_MAX / 16], Le, Ge;
+    for (cs_intp k = 0; k < K; k++) {
+        memcpy(&L[k], l + 16 * k, sizeof L[k]);
+        memcpy(&G[k], g + 16 * k, sizeof G[k]);
+    }
+    const int t = (int)(C - 16 * K);     /* entries past the whole vectors */
+    memcpy(&Le, l + C - 16, sizeof Le);
+    memcpy(&Ge, g + C - 16, sizeof Ge);
+    cs_d8 q = {0};
+    cs_i16 above = {0};
+    for (cs_intp k = 0; k < K; k++) {
+        q += CS_CVT_D8(CS_SHUF(G[k], G[k], 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(G[k], G[k], 8, 9, 10, 11, 12, 13, 14, 15));
+        above |= L[k] > 0;
+    }
+    if (t > 0) {
+        /* lanes 16 - t and on: the row's last t entries (+0 elsewhere) */
+        const cs_i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        const cs_f16 v = (cs_f16)((cs_i16)Ge & (lane >= 16 - t));
+        q += CS_CVT_D8(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+        above |= Le > 0;
+    }
+    q = q + CS_SHUF(q, q, 4, 5, 6, 7, 0, 1, 2, 3);
+    q = q + CS_SHUF(q, q, 2, 3, 0, 1, 6, 7, 4, 5);
+    q = q + CS_SHUF(q, q, 1, 0, 3, 2, 5, 4, 7, 6);
+    const float k = (float)q[0];
+    above |= CS_SHUF(above, above, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    above |= CS_SHUF(above, above, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+    above |= CS_SHUF(above, above, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    above |= CS_SHUF(above, above, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    if (above[0]) {
+        *ka = (T)k;
+        return 1;
+    }
+    const cs_f16 kv = {k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k};
+    for (cs_intp q = 0; q < K; q++) {
+        cs_f16 e;
+        CS_FN(expneg_fma_f16)(&L[q], &e);
+        const cs_f16 v = G[q] - e * kv;
+        memcpy(o + 16 * q, &v, sizeof v);
+    }
+    if (t > 0) {
+        cs_f16 e;
+        CS_FN(expneg_fma_f16)(&Le, &e);
+        const cs_f16 v = Ge - e * kv;
+        memcpy(o + C - 16, &v, sizeof v);
+    }
+    return 0;
+}
+
+/* Rows by log_backward_regs, K whole vectors each; those it leaves (an
+   entry above 0) by log_backward_exp_row after each batch of up to 64: a
+   call in the row loop would make the compiler reload the exponential's
+   constants every row. */
+CS_INLINE void CS_FN(log_regs_rows)(const T *ls, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os,
+                                    cs_intp nrows, cs_intp C, cs_intp K)
+{
+    for (cs_intp i0 = 0; i0 < nrows; i0 += 64) {
+        const cs_intp i1 = nrows - i0 < 64 ? nrows : i0 + 64;
+        cs_intp left[64];
+        T ks[64];
+        int nl = 0;
+        for (cs_intp i = i0; i < i1; i++) {
+            if (CS_FN(log_backward_regs)(ls + i * ss, g + i * gs, out + i * os, C, K, &ks[nl]))
+                left[nl++] = i;
+        }
+        for (int a = 0; a < nl; a++) {
+            const cs_intp i = left[a];
+            CS_FN(log_backward_exp_row)(ls + i * ss, g + i * gs, out + i * os, C, ks[a]);
+        }
+    }
+}
+#endif
+
 /* out = g - exp(log_s) * sum(g) */
 static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *g, cs_intp gs,
                                              T *out, cs_intp os, cs_intp nrows, cs_intp C, int stream)
@@ -2488,7 +2642,22 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
        by row, a row of whole vectors has the width a constant (CS_MID_WIDTHS; float32 at
        x86-64-v3, row by row: C = 16 0.79 against 1.05 ns an entry, C = 24
        0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower; four
-       at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80). */
+       at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80).
+       Before all these, float32 rows of CS_LOG_REG_MIN to CS_LOG_REG_MAX
+       entries (but 24) at x86-64-v4 take log_backward_regs. */
+#if CS_TR && CS_VEC_BYTES >= 64
+    if (sizeof(T) == 4 && C >= CS_LOG_REG_MIN && C <= CS_LOG_REG_MAX && C != 24) {
+        switch (C / 16) {   /* the whole vectors, a constant in each case */
+#define CS_LOG_REG_ROWS(K)                                               \
+    case K:                                                              \
+        CS_FN(log_regs_rows)(ls, ss, g, gs, out, os, nrows, C, K); \
+        return;
+            CS_LOG_REG_ROWS(1) CS_LOG_REG_ROWS(2) CS_LOG_REG_ROWS(3) CS_LOG_REG_ROWS(4) CS_LOG_REG_ROWS(5)
+            CS_LOG_REG_ROWS(6) CS_LOG_REG_ROWS(7) CS_LOG_REG_ROWS(8) CS_LOG_REG_ROWS(9)
+#undef CS_LOG_REG_ROWS
+        }
+    }
+#endif
     if (C < CS_LOG_BWD_NARROW && !(CS_VEC_BYTES == 32 && (C == CS_VL || C == 2 * CS_VL))) {
         CS_FN(backward_narrow)(ls, ss, g, gs, out, os, nrows, C, 1);
         return;
