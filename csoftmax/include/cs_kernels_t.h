@@ -2497,9 +2497,10 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
    against 0.52, C = 40 0.37 against 0.45, C = 48 0.31 against 0.35, C = 64
    0.29 against 0.33, C = 72 0.31 against 0.37, C = 100 0.31 against 0.34,
    C = 128 0.28 against 0.30, C = 150 0.30 against 0.35, C = 159 0.28
-   against 0.39.  Not at C = 16 (0.49 against 0.46) or 24 (0.47 against
-   0.45), where the four rows share the test for an entry above 0 and a
-   width given as a constant, nor past 159, where the ten or more vectors of
+   against 0.39.  Rows of 16 go four at a time (log_backward_regs4): 0.36
+   against 0.47 (one at a time, 0.48).  Not at C = 24 (0.47 against 0.45),
+   where the four-row path shares the test for an entry above 0 and has
+   the width as a constant, nor past 159, where the ten or more vectors of
    l and g no longer fit beside the exponential's (C = 160 even, C = 192 0.34
    against 0.29, C = 256 0.38 against 0.28). */
 #if CS_TR && CS_VEC_BYTES >= 64
@@ -2523,7 +2524,7 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
             (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
     } while (0)
 #endif
-#define CS_LOG_REG_MIN 17
+#define CS_LOG_REG_MIN 16
 #define CS_LOG_REG_MAX 159
 CS_INLINE void CS_FN(expneg_fma_f16)(const cs_f16 *xp, cs_f16 *yp)
 {
@@ -2604,10 +2605,56 @@ CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp 
     return 0;
 }
 
-/* Rows by log_backward_regs, K whole vectors each; those it leaves (an
-   entry above 0) by log_backward_exp_row after each batch of up to 64: a
-   call in the row loop would make the compiler reload the exponential's
-   constants every row. */
+/* Four rows of one vector each (C = 16) by log_backward_regs's
+   arithmetic (the same bits): one test for an entry above 0 over the four
+   (1 returned, nothing written, when a row has one) and their sums'
+   trees side by side in shared vectors. */
+CS_INLINE int CS_FN(log_backward_regs4)(const T *l0, cs_intp ss, const T *g0, cs_intp gs, T *o0, cs_intp os)
+{
+    const float *l = (const float *)l0, *g = (const float *)g0;
+    float *o = (float *)o0;
+    cs_f16 L[4], G[4];
+    for (int r = 0; r < 4; r++) {
+        memcpy(&L[r], l + r * ss, sizeof L[r]);
+        memcpy(&G[r], g + r * gs, sizeof G[r]);
+    }
+    cs_i16 above = (L[0] > 0) | (L[1] > 0) | (L[2] > 0) | (L[3] > 0);
+    above |= CS_SHUF(above, above, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    above |= CS_SHUF(above, above, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+    above |= CS_SHUF(above, above, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    above |= CS_SHUF(above, above, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    if (above[0])
+        return 1;
+    cs_d8 q[4];
+    for (int r = 0; r < 4; r++) {
+        q[r] = (cs_d8){0};
+        q[r] += CS_CVT_D8(CS_SHUF(G[r], G[r], 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(G[r], G[r], 8, 9, 10, 11, 12, 13, 14, 15));
+    }
+    /* lanes_sum's halvings, two rows to a vector and then four */
+    const cs_d8 x01 = CS_SHUF(q[0], q[1], 0, 1, 2, 3, 8, 9, 10, 11) + CS_SHUF(q[0], q[1], 4, 5, 6, 7, 12, 13, 14, 15);
+    const cs_d8 x23 = CS_SHUF(q[2], q[3], 0, 1, 2, 3, 8, 9, 10, 11) + CS_SHUF(q[2], q[3], 4, 5, 6, 7, 12, 13, 14, 15);
+    cs_d8 y = CS_SHUF(x01, x23, 0, 1, 4, 5, 8, 9, 12, 13) + CS_SHUF(x01, x23, 2, 3, 6, 7, 10, 11, 14, 15);
+    y = y + CS_SHUF(y, y, 1, 0, 3, 2, 5, 4, 7, 6);     /* row r's sum in lane 2 r */
+    const cs_f8 k = __builtin_convertvector(y, cs_f8);
+    cs_f16 kv[4];
+    kv[0] = CS_SHUF(k, k, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    kv[1] = CS_SHUF(k, k, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2);
+    kv[2] = CS_SHUF(k, k, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4);
+    kv[3] = CS_SHUF(k, k, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6);
+    for (int r = 0; r < 4; r++) {
+        cs_f16 e;
+        CS_FN(expneg_fma_f16)(&L[r], &e);
+        const cs_f16 v = G[r] - e * kv[r];
+        memcpy(o + r * os, &v, sizeof v);
+    }
+    return 0;
+}
+
+/* Rows by log_backward_regs, K whole vectors each (rows of 16 four at a
+   time by log_backward_regs4, a group holding an entry above 0 one at a
+   time); those it leaves (an entry above 0) by log_backward_exp_row after
+   each batch of up to 64: a call in the row loop would make the compiler
+   reload the exponential's constants every row. */
 CS_INLINE void CS_FN(log_regs_rows)(const T *ls, cs_intp ss, const T *g, cs_intp gs, T *out, cs_intp os,
                                     cs_intp nrows, cs_intp C, cs_intp K)
 {
@@ -2616,7 +2663,15 @@ CS_INLINE void CS_FN(log_regs_rows)(const T *ls, cs_intp ss, const T *g, cs_intp
         cs_intp left[64];
         T ks[64];
         int nl = 0;
-        for (cs_intp i = i0; i < i1; i++) {
+        cs_intp i = i0;
+        for (; K == 1 && C == 16 && i + 4 <= i1; i += 4) {
+            if (!CS_FN(log_backward_regs4)(ls + i * ss, ss, g + i * gs, gs, out + i * os, os))
+                continue;
+            for (cs_intp j = i; j < i + 4; j++)
+                if (CS_FN(log_backward_regs)(ls + j * ss, g + j * gs, out + j * os, C, K, &ks[nl]))
+                    left[nl++] = j;
+        }
+        for (; i < i1; i++) {
             if (CS_FN(log_backward_regs)(ls + i * ss, g + i * gs, out + i * os, C, K, &ks[nl]))
                 left[nl++] = i;
         }
@@ -2644,7 +2699,7 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
        0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower; four
        at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80).
        Before all these, float32 rows of CS_LOG_REG_MIN to CS_LOG_REG_MAX
-       entries (but 24) at x86-64-v4 take log_backward_regs. */
+       entries (but 24) at x86-64-v4 take log_regs_rows. */
 #if CS_TR && CS_VEC_BYTES >= 64
     if (sizeof(T) == 4 && C >= CS_LOG_REG_MIN && C <= CS_LOG_REG_MAX && C != 24) {
         switch (C / 16) {   /* the whole vectors, a constant in each case */
