@@ -2504,9 +2504,11 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
    l and g no longer fit beside the exponential's (C = 160 even, C = 192 0.34
    against 0.29, C = 256 0.38 against 0.28). */
 #if CS_TR && CS_VEC_BYTES >= 64
-/* 8 floats to 8 doubles: GCC 12 lowers the generic conversion to two
-   conversions of 4 and a shuffle; with AVX-512 at hand (GCC defines the
-   level's macros inside its target region), the one instruction */
+/* CS_CVT_D8, 8 floats to 8 doubles, and CS_FMA16, d = a b + c rounded
+   once in 16 lanes: where GCC has AVX-512 at hand (it defines the level's
+   macros inside its target region), each one instruction; elsewhere by
+   generic code (GCC 12 lowers that conversion to two conversions of 4 and
+   a shuffle). */
 #undef CS_CVT_D8
 #undef CS_FMA16
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
@@ -2515,8 +2517,8 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
 #define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #else
 #define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
-/* d = a b + c rounded once, lane by lane (one instruction where the
-   compiler vectorises it, as clang does; a call per lane at worst) */
+/* lane by lane: one instruction where the compiler vectorises it, a call
+   per lane at worst */
 #define CS_FMA16(d, a, b, c)                            \
     do {                                                \
         const cs_f16 a_ = (a), b_ = (b), c_ = (c);      \
