@@ -2305,6 +2305,20 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
 #define CS_BWD_REG_MAX (16 * CS_BWD_REGS)
 #define CS_BWD_HELD 12
 #define CS_BWD_REG_WIDE 640
+/* The first n vectors of the rows a and b (16 entries each) into A and B,
+   and their last 16 entries into Ae and Be: a row of C >= 16 entries held
+   in vector registers (after inlining, n a constant). */
+CS_INLINE void CS_FN(regs_load)(const float *a, const float *b, cs_intp n, cs_intp C, cs_f16 *A, cs_f16 *B,
+                                cs_f16 *Ae, cs_f16 *Be)
+{
+    for (cs_intp k = 0; k < n; k++) {
+        memcpy(&A[k], a + 16 * k, sizeof A[k]);
+        memcpy(&B[k], b + 16 * k, sizeof B[k]);
+    }
+    memcpy(Ae, a + C - 16, sizeof *Ae);
+    memcpy(Be, b + C - 16, sizeof *Be);
+}
+
 CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, cs_intp K, int R)
 {
     /* K = C / 16 whole vectors, the first R of them held: R = K, or
@@ -2313,13 +2327,8 @@ CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, 
     const float *s = (const float *)s0, *g = (const float *)g0;
     float *o = (float *)o0;
     cs_f16 S[CS_BWD_REGS], G[CS_BWD_REGS], Se, Ge, f;
-    for (int k = 0; k < R; k++) {
-        memcpy(&S[k], s + 16 * k, sizeof S[k]);
-        memcpy(&G[k], g + 16 * k, sizeof G[k]);
-    }
+    CS_FN(regs_load)(s, g, R, C, S, G, &Se, &Ge);
     const int t = (int)(C - 16 * K);     /* entries past the whole vectors */
-    memcpy(&Se, s + C - 16, sizeof Se);
-    memcpy(&Ge, g + C - 16, sizeof Ge);
     /* the products by chunks of up to four vectors, in order (the last
        vector in the last chunk), each chunk summed in float lanes, then in
        double lanes */
@@ -2559,13 +2568,8 @@ CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp 
     const float *l = (const float *)l0, *g = (const float *)g0;
     float *o = (float *)o0;
     cs_f16 L[CS_LOG_REG_MAX / 16], G[CS_LOG_REG_MAX / 16], Le, Ge;
-    for (cs_intp k = 0; k < K; k++) {
-        memcpy(&L[k], l + 16 * k, sizeof L[k]);
-        memcpy(&G[k], g + 16 * k, sizeof G[k]);
-    }
+    CS_FN(regs_load)(l, g, K, C, L, G, &Le, &Ge);
     const int t = (int)(C - 16 * K);     /* entries past the whole vectors */
-    memcpy(&Le, l + C - 16, sizeof Le);
-    memcpy(&Ge, g + C - 16, sizeof Ge);
     cs_d8 q = {0};
     cs_i16 above = {0};
     for (cs_intp k = 0; k < K; k++) {
