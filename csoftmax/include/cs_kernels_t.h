@@ -2535,6 +2535,16 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
             (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
     } while (0)
 #endif
+/* a vector's two halves added in float, as 8 doubles (log_sum_lanes's pairs) */
+#define CS_PAIRS_D8(v) CS_CVT_D8(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15))
+/* every lane of the int vector a set to the OR of its lanes */
+#define CS_OR_LANES(a)                                                                 \
+    do {                                                                               \
+        (a) |= CS_SHUF(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);   \
+        (a) |= CS_SHUF(a, a, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);   \
+        (a) |= CS_SHUF(a, a, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);   \
+        (a) |= CS_SHUF(a, a, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);   \
+    } while (0)
 #define CS_LOG_REG_MIN 16
 #define CS_LOG_REG_MAX 159
 CS_INLINE void CS_FN(expneg_fma_f16)(const cs_f16 *xp, cs_f16 *yp)
@@ -2573,24 +2583,21 @@ CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp 
     cs_d8 q = {0};
     cs_i16 above = {0};
     for (cs_intp k = 0; k < K; k++) {
-        q += CS_CVT_D8(CS_SHUF(G[k], G[k], 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(G[k], G[k], 8, 9, 10, 11, 12, 13, 14, 15));
+        q += CS_PAIRS_D8(G[k]);
         above |= L[k] > 0;
     }
     if (t > 0) {
         /* lanes 16 - t and on: the row's last t entries (+0 elsewhere) */
         const cs_i16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
         const cs_f16 v = (cs_f16)((cs_i16)Ge & (lane >= 16 - t));
-        q += CS_CVT_D8(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+        q += CS_PAIRS_D8(v);
         above |= Le > 0;
     }
     q = q + CS_SHUF(q, q, 4, 5, 6, 7, 0, 1, 2, 3);
     q = q + CS_SHUF(q, q, 2, 3, 0, 1, 6, 7, 4, 5);
     q = q + CS_SHUF(q, q, 1, 0, 3, 2, 5, 4, 7, 6);
     const float k = (float)q[0];
-    above |= CS_SHUF(above, above, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-    above |= CS_SHUF(above, above, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-    above |= CS_SHUF(above, above, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    above |= CS_SHUF(above, above, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    CS_OR_LANES(above);
     if (above[0]) {
         *ka = (T)k;
         return 1;
@@ -2625,16 +2632,13 @@ CS_INLINE int CS_FN(log_backward_regs4)(const T *l0, cs_intp ss, const T *g0, cs
         memcpy(&G[r], g + r * gs, sizeof G[r]);
     }
     cs_i16 above = (L[0] > 0) | (L[1] > 0) | (L[2] > 0) | (L[3] > 0);
-    above |= CS_SHUF(above, above, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-    above |= CS_SHUF(above, above, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-    above |= CS_SHUF(above, above, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    above |= CS_SHUF(above, above, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    CS_OR_LANES(above);
     if (above[0])
         return 1;
     cs_d8 q[4];
     for (int r = 0; r < 4; r++) {
         q[r] = (cs_d8){0};
-        q[r] += CS_CVT_D8(CS_SHUF(G[r], G[r], 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(G[r], G[r], 8, 9, 10, 11, 12, 13, 14, 15));
+        q[r] += CS_PAIRS_D8(G[r]);
     }
     /* lanes_sum's halvings, two rows to a vector and then four */
     const cs_d8 x01 = CS_SHUF(q[0], q[1], 0, 1, 2, 3, 8, 9, 10, 11) + CS_SHUF(q[0], q[1], 4, 5, 6, 7, 12, 13, 14, 15);
