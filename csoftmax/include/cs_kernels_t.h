@@ -2298,13 +2298,42 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
    C = 512 0.156 against 0.171, C = 640 0.170 against 0.174; wider rows
    gain nothing (C = 768 even, C = 1000 0.169 against 0.166), nor do
    narrower ones, which do not amortise the reduction (C = 33 0.224 against
-   0.169, C = 36 0.190 against 0.185). */
+   0.169, C = 36 0.190 against 0.185).  Rows held whole add each chunk's
+   halves into the double lanes by one conversion of 8 floats (CS_CVT_D8;
+   GCC's generic conversion was two of 4 and a shuffle): C = 37 0.167
+   against 0.197, C = 40 0.155 against 0.182, C = 48 0.140 against 0.152,
+   C = 56 0.136 against 0.148, C = 64 0.134 against 0.139, C = 128 0.141
+   against 0.144 (same bits).  Wider rows keep the generic one: with
+   CS_CVT_D8 there too, C = 300-512 were 2-6 % faster but C = 520-640 5-7 %
+   slower. */
 #if CS_TR && CS_VEC_BYTES >= 64
 #define CS_BWD_REGS 14
 #define CS_BWD_REG_MIN 37
 #define CS_BWD_REG_MAX (16 * CS_BWD_REGS)
 #define CS_BWD_HELD 12
 #define CS_BWD_REG_WIDE 640
+/* CS_CVT_D8, 8 floats to 8 doubles, and CS_FMA16, d = a b + c rounded
+   once in 16 lanes: where GCC has AVX-512 at hand (it defines the level's
+   macros inside its target region), each one instruction; elsewhere by
+   generic code (GCC 12 lowers that conversion to two conversions of 4 and
+   a shuffle). */
+#undef CS_CVT_D8
+#undef CS_FMA16
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
+#define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#else
+#define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
+/* lane by lane: one instruction where the compiler vectorises it, a call
+   per lane at worst */
+#define CS_FMA16(d, a, b, c)                            \
+    do {                                                \
+        const cs_f16 a_ = (a), b_ = (b), c_ = (c);      \
+        for (int i_ = 0; i_ < 16; i_++)                 \
+            (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
+    } while (0)
+#endif
 /* The first n vectors of the rows a and b (16 entries each) into A and B,
    and their last 16 entries into Ae and Be: a row of C >= 16 entries held
    in vector registers (after inlining, n a constant). */
@@ -2334,10 +2363,18 @@ CS_INLINE void CS_FN(backward_regs)(const T *s0, const T *g0, T *o0, cs_intp C, 
        double lanes */
     cs_d8 lo = {0}, hi = {0};
     cs_intp k = 0;
+    /* (the conversion: see above; R < K only in wide rows) */
 #define CS_BWD_CHUNK_END()                                                            \
     do {                                                                              \
-        lo += __builtin_convertvector(CS_SHUF(f, f, 0, 1, 2, 3, 4, 5, 6, 7), cs_d8);  \
-        hi += __builtin_convertvector(CS_SHUF(f, f, 8, 9, 10, 11, 12, 13, 14, 15), cs_d8); \
+        const cs_f8 fl_ = CS_SHUF(f, f, 0, 1, 2, 3, 4, 5, 6, 7);                      \
+        const cs_f8 fh_ = CS_SHUF(f, f, 8, 9, 10, 11, 12, 13, 14, 15);                \
+        if (R < K) {                                                                  \
+            lo += __builtin_convertvector(fl_, cs_d8);                                \
+            hi += __builtin_convertvector(fh_, cs_d8);                                \
+        } else {                                                                      \
+            lo += CS_CVT_D8(fl_);                                                     \
+            hi += CS_CVT_D8(fh_);                                                     \
+        }                                                                             \
     } while (0)
     for (; k + 4 <= R; k += 4) {
         f = G[k] * S[k];
@@ -2513,28 +2550,6 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
    l and g no longer fit beside the exponential's (C = 160 even, C = 192 0.34
    against 0.29, C = 256 0.38 against 0.28). */
 #if CS_TR && CS_VEC_BYTES >= 64
-/* CS_CVT_D8, 8 floats to 8 doubles, and CS_FMA16, d = a b + c rounded
-   once in 16 lanes: where GCC has AVX-512 at hand (it defines the level's
-   macros inside its target region), each one instruction; elsewhere by
-   generic code (GCC 12 lowers that conversion to two conversions of 4 and
-   a shuffle). */
-#undef CS_CVT_D8
-#undef CS_FMA16
-#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
-#define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#else
-#define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
-/* lane by lane: one instruction where the compiler vectorises it, a call
-   per lane at worst */
-#define CS_FMA16(d, a, b, c)                            \
-    do {                                                \
-        const cs_f16 a_ = (a), b_ = (b), c_ = (c);      \
-        for (int i_ = 0; i_ < 16; i_++)                 \
-            (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
-    } while (0)
-#endif
 /* a vector's two halves added in float, as 8 doubles (log_sum_lanes's pairs) */
 #define CS_PAIRS_D8(v) CS_CVT_D8(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15))
 /* every lane of the int vector a set to the OR of its lanes */
