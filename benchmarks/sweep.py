@@ -21,7 +21,13 @@ these implementations:
   ``_softmax_backward_data`` / ``_log_softmax_backward_data`` with ``out=``;
   for cross_entropy_grad ``F.cross_entropy`` forward and backward;
 * ``copy``: ``np.copyto`` of the input array into a preallocated one (NumPy
-  copies on one thread): the memory floor.
+  copies on one thread): the memory floor;
+* ``mul`` (backward passes only): ``np.multiply`` of their two inputs into a
+  preallocated array, one thread: one pass that reads two arrays and writes
+  one, the backward passes' traffic with next to no arithmetic, their floor
+  as the copy is the forward's.  A backward pass needs a row's sum before its
+  output, so it reads the row twice, the second time from L1 (or holds it in
+  registers); it can approach this floor but not pass it.
 
 Each implementation is timed in bursts of back-to-back calls, bursts of the
 different implementations taken in turn (:func:`benchmarks.timing.measure`):
@@ -92,7 +98,7 @@ FULL = Mode(repeats=7, min_repeats=5, min_time=0.01, budget=0.5)
 QUICK = Mode(repeats=3, min_repeats=3, min_time=0.003, budget=0.1)
 
 PRIMARY = "cs out="
-NAMES = (PRIMARY, "csoftmax", "torch", "copy")  # the table's columns
+NAMES = (PRIMARY, "csoftmax", "torch", "copy", "mul")  # the table's columns
 # Ratios to label on the plots' log axes.
 Y_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1, 1.2, 1.5, 2, 3, 5, 10, 20, 50)
 TORCH_NOTES = {
@@ -161,6 +167,7 @@ def implementations(function, buffers, n_classes):
             else:
                 aten = torch.ops.aten._softmax_backward_data.out
                 impls["torch"] = lambda: aten(gt, st, -1, st.dtype, grad_input=ot)
+        impls["mul"] = lambda: np.multiply(src, g, out=copy_out)
     else:
         y, src = labels(*x.shape), x
         impls = {PRIMARY: lambda: csoftmax.cross_entropy_grad(x, y, out=out),
@@ -376,7 +383,8 @@ def run(options):
         f"{', '.join(map(str, threads))}; medians of up to {mode.repeats} bursts per implementation, "
         f"each >= {mode.min_time * 1e3:g} ms of back-to-back calls, bursts of the implementations in turn.",
         f"{PRIMARY}: csoftmax into a preallocated output; csoftmax: allocating it; copy: np.copyto of the input; "
-        f"cs/torch, cs/copy: {PRIMARY}'s median over theirs.", ""]
+        f"mul (backward passes): np.multiply of the two inputs, the traffic floor of a pass that reads two "
+        f"arrays and writes one; cs/torch, cs/copy: {PRIMARY}'s median over theirs.", ""]
     print("\n".join(lines), flush=True)
 
     def emit(new):
