@@ -2576,11 +2576,7 @@ CS_INLINE void CS_FN(expneg_fma_f16)(const cs_f16 *xp, cs_f16 *yp)
     const cs_f16 kd = z - shift;
     CS_FMA16(r, kd, ln2, x);
     CS_FMA16(r, kd, ln2lo, r);
-    cs_f16 q = r * 0x1.6d431504c53d3p-10f + 0x1.123d818823e7fp-7f;
-    q = q * r + 0x1.5554e9114ecf9p-5f;
-    q = q * r + 0x1.55547cb290b03p-3f;
-    q = q * r + 0x1.0000000b8f62bp-1f;
-    q = q * r + 0x1.0000002e43777p+0f;
+    cs_f16 q = CS_EXPNEG_Q_F32(r);
     cs_f16 scale = (cs_f16)(((cs_i16)z << 23) + 0x3f800000);
     cs_f16 y = (q * r + 1.0f) * scale;
     *yp = (cs_f16)((cs_i16)y & ~(x < -87.5f));
@@ -2618,11 +2614,11 @@ CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp 
         return 1;
     }
     const cs_f16 kv = {k, k, k, k, k, k, k, k, k, k, k, k, k, k, k, k};
-    for (cs_intp q = 0; q < K; q++) {
+    for (cs_intp j = 0; j < K; j++) {
         cs_f16 e;
-        CS_FN(expneg_fma_f16)(&L[q], &e);
-        const cs_f16 v = G[q] - e * kv;
-        memcpy(o + 16 * q, &v, sizeof v);
+        CS_FN(expneg_fma_f16)(&L[j], &e);
+        const cs_f16 v = G[j] - e * kv;
+        memcpy(o + 16 * j, &v, sizeof v);
     }
     if (t > 0) {
         cs_f16 e;
@@ -2652,7 +2648,7 @@ CS_INLINE int CS_FN(log_backward_regs4)(const T *l0, cs_intp ss, const T *g0, cs
         return 1;
     cs_d8 q[4];
     for (int r = 0; r < 4; r++) {
-        q[r] = (cs_d8){0};
+        q[r] = (cs_d8){0};    /* from +0, as log_backward_regs's: -0 lanes sum to +0 */
         q[r] += CS_PAIRS_D8(G[r]);
     }
     /* lanes_sum's halvings, two rows to a vector and then four */

@@ -183,17 +183,18 @@ CS_INLINE double cs_expneg_fma_f64(double x)
     return cs_expneg_core_f64(x, z, r);
 }
 
+/* exp(r) = 1 + r q(r) on the reduced argument r, q of degree 5 (|error| <
+   1.2e-8 relative): q by Horner's rule, for a float or a vector of floats
+   (the kernels' vector exponentials take the same steps). */
+#define CS_EXPNEG_Q_F32(r)                                                                          \
+    (((((0x1.6d431504c53d3p-10f * (r) + 0x1.123d818823e7fp-7f) * (r) + 0x1.5554e9114ecf9p-5f) * (r) + \
+       0x1.55547cb290b03p-3f) * (r) + 0x1.0000000b8f62bp-1f) * (r) + 0x1.0000002e43777p+0f)
+
 /* exp(x) for x <= 0 or nan in float, as cs_expneg_f64: flushed to 0 below
    exp(-87.5) (about FLT_MIN). */
 CS_INLINE float cs_expneg_core_f32(float x, float z, float r)
 {
-    /* exp(r) = 1 + r q(r), q of degree 5 (|error| < 1.2e-8 relative) */
-    float q = 0x1.6d431504c53d3p-10f;
-    q = q * r + 0x1.123d818823e7fp-7f;
-    q = q * r + 0x1.5554e9114ecf9p-5f;
-    q = q * r + 0x1.55547cb290b03p-3f;
-    q = q * r + 0x1.0000000b8f62bp-1f;
-    q = q * r + 0x1.0000002e43777p+0f;
+    float q = CS_EXPNEG_Q_F32(r);
     float scale = cs_from_bits_f32((cs_bits_f32(z) << 23) + 0x3f800000U);
     float y = (q * r + 1.0f) * scale;
     /* a bit mask here, a ternary in the float64 version: each is the form
