@@ -77,6 +77,9 @@ def machine_info(threads):
         "numpy": np.__version__,
         "scipy": version(_optional("scipy")),
         "torch": version(torch),
+        # the vector level PyTorch's CPU kernels run at (ATEN_CPU_CAPABILITY lowers it)
+        "torch_cpu_capability": (getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+                                 if torch else None),
         "jax": version(jax),
         "sklearn": version(_optional("sklearn")),
         "xla_flags": os.environ.get("XLA_FLAGS"),

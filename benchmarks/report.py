@@ -107,11 +107,20 @@ def summary(rows, headings=GROUPS):
     return lines
 
 
+def levels(machine):
+    """The CPU and the vector levels timed on it: csoftmax's kernels and, when it
+    is there, PyTorch's (each can be lowered, by CSOFTMAX_ISA and ATEN_CPU_CAPABILITY)."""
+    torch_level = machine.get("torch_cpu_capability")
+    return f"{machine['cpu']} ({machine['csoftmax_isa']}" + (f"; torch {torch_level})" if torch_level else ")")
+
+
 def header(machine):
     """The first lines of a run: what was timed, on what, beside which peers."""
+    torch_level = machine.get("torch_cpu_capability")
     return [f"csoftmax {machine['csoftmax']} ({machine['csoftmax_isa']}) from {machine['csoftmax_file']}",
             f"{machine['cpu']} x{machine['cpu_count']}, load average {machine['load_average']}; "
-            f"numpy {machine['numpy']}, scipy {machine['scipy']}, torch {machine['torch']}, jax {machine['jax']}, "
+            f"numpy {machine['numpy']}, scipy {machine['scipy']}, torch {machine['torch']}"
+            + (f" ({torch_level})" if torch_level else "") + f", jax {machine['jax']}, "
             f"sklearn {machine['sklearn']}"]
 
 

@@ -133,7 +133,7 @@ def run(options):
     report.write_json(stem.with_suffix(".json"), results, machine, settings, sweep=sweep_rows)
     stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     written = [stem.with_suffix(".json"), stem.with_suffix(".txt")]
-    title = f"csoftmax benchmarks, {options.threads} threads, {machine['cpu']} ({machine['csoftmax_isa']})"
+    title = f"csoftmax benchmarks, {options.threads} threads, {report.levels(machine)}"
     if report.write_plot(stem.with_suffix(".png"), results, title):
         written.append(stem.with_suffix(".png"))
     print("wrote " + ", ".join(map(str, written)))

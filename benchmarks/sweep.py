@@ -406,6 +406,6 @@ def run(options):
     report.write_json(stem.with_suffix(".json"), [], machine, settings, sweep=rows)
     stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")
     written = [stem.with_suffix(".json"), stem.with_suffix(".txt")]
-    written += write_plots(stem, rows, f"{machine['cpu']} ({machine['csoftmax_isa']})")
+    written += write_plots(stem, rows, report.levels(machine))
     print("wrote " + ", ".join(map(str, written)))
     return rows
