@@ -14,6 +14,7 @@
 #include "cs_transpose.h"
 
 #define T float
+#define CS_T_BYTES 4   /* sizeof(T), for the preprocessor */
 #define TI cs_i32a
 #define EXP cs_exp_f32
 #define EXPNEG cs_expneg_f32
@@ -21,6 +22,7 @@
 #define CS_FN(name) CS_CAT3(name, f32, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
+#undef CS_T_BYTES
 #undef TI
 #undef EXP
 #undef EXPNEG
@@ -28,6 +30,7 @@
 #undef CS_FN
 
 #define T double
+#define CS_T_BYTES 8
 #define TI cs_i64a
 #define EXP cs_exp_f64
 #define EXPNEG cs_expneg_f64
@@ -35,6 +38,7 @@
 #define CS_FN(name) CS_CAT3(name, f64, CS_LEVEL)
 #include "cs_kernels_t.h"
 #undef T
+#undef CS_T_BYTES
 #undef TI
 #undef EXP
 #undef EXPNEG
