@@ -214,16 +214,27 @@ def test_extreme_logits(isa, dtype):
     np.testing.assert_array_equal(grad[0, [1, 3]], 0)
 
 
-def _check_rows_alone(z, y, loss, grad, dtype):
-    """Each row of z alone (y its targets) gets the loss and gradient it got
-    in the call of all rows, bit for bit; the rows with finite logits, the
+def _check_rows_alone(z, y, loss, grad, dtype, **opts):
+    """Each row of z alone (y its targets), and the rows from the second to
+    the fifth on, get the loss and gradient they got in the call of all rows
+    (with the options opts), bit for bit; the rows with finite logits, the
     oracle's values."""
     for i in range(z.shape[0]):
-        li, gi = cs.cross_entropy_grad(z[i:i + 1], y[i:i + 1], reduction="none")
+        li, gi = cs.cross_entropy_grad(z[i:i + 1], y[i:i + 1], reduction="none", **opts)
         np.testing.assert_array_equal(li, loss[i:i + 1], err_msg=f"row {i}")
         np.testing.assert_array_equal(gi, grad[i:i + 1], err_msg=f"row {i}")
+    for start in (1, 2, 3, 5):
+        ls, gs = cs.cross_entropy_grad(z[start:], y[start:], reduction="none", **opts)
+        np.testing.assert_array_equal(ls, loss[start:], err_msg=f"rows from {start}")
+        np.testing.assert_array_equal(gs, grad[start:], err_msg=f"rows from {start}")
     fine = np.isfinite(z).all(axis=1)
-    check_ce(z[fine], y[fine], dtype, reduction="none")
+    if not opts:
+        check_ce(z[fine], y[fine], dtype, reduction="none")
+        return
+    want_loss, want_grad = ref.cross_entropy_grad(z[fine], y[fine], reduction="none", **opts)
+    rtol, atol = (2e-5, 2e-6) if dtype == F32 else (1e-12, 1e-14)
+    np.testing.assert_allclose(loss[fine], want_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad[fine], want_grad.astype(float), rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -245,26 +256,32 @@ def test_probability_rows_in_blocks(isa, rng, C, dtype):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [10, 16, 24, 32, 33, 100])
-def test_index_rows_in_blocks(isa, rng, C, dtype):
+@pytest.mark.parametrize("C", [8, 10, 16, 24, 32, 33, 63, 100, 127, 128])
+@pytest.mark.parametrize("options", ["plain", "smoothing", "smoothing+weights"])
+def test_index_rows_in_blocks(isa, rng, C, dtype, options):
     # Rows with class indices go a block at a time: narrow ones transposed,
     # mid-width ones and narrow ones of whole vectors four rows side by side
-    # (the last rows of a block through a buffer).  Every row, also those
+    # (the last rows of a block through a buffer); with label smoothing the
+    # float32 rows' weighted sums of logits four rows at a time too, below
+    # 128 entries (a spare row repeating the first).  Every row, also those
     # with +inf, -inf or nan logits and ignored ones, must get what it gets
-    # alone, with the gradient apart or over the logits, and the oracle's
-    # values where they are finite.
+    # alone or from another first row, with the gradient apart or over the
+    # logits, and the oracle's values where they are finite.
+    opts = {} if options == "plain" else dict(label_smoothing=0.1)
+    if options == "smoothing+weights":
+        opts["weight"] = np.linspace(0.5, 2.0, C)
     N = 203
     z = (4 * rng.standard_normal((N, C))).astype(dtype)
     y = rng.integers(0, C, N)
     z[5, 3], z[17, :] = np.inf, -np.inf
     z[40, C - 1], z[41, 0] = np.nan, -np.inf
     y[[60, 61, N - 1]] = -100
-    loss, grad = cs.cross_entropy_grad(z, y, reduction="none")
+    loss, grad = cs.cross_entropy_grad(z, y, reduction="none", **opts)
     z2 = z.copy()
-    loss2, _ = cs.cross_entropy_grad(z2, y, reduction="none", out=z2)
+    loss2, _ = cs.cross_entropy_grad(z2, y, reduction="none", out=z2, **opts)
     np.testing.assert_array_equal(loss2, loss)
     np.testing.assert_array_equal(z2, grad)
-    _check_rows_alone(z, y, loss, grad, dtype)
+    _check_rows_alone(z, y, loss, grad, dtype, **opts)
 
 
 def test_nan_logits_propagate():
