@@ -657,33 +657,33 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
     return m;
 }
 
-/* The smoothing's sum of row_max_wdiff, d[q] = sum_j w_j (x_q[j] - x_q[0]), for
-   four float32 rows x_q at once, each row in CS_VL lanes of its own: its
-   whole vectors, then its last CS_VL entries as one more vector whose lanes
-   already counted add w_j times 0, the lanes added by halving (a[l] + a[l + h], h =
-   CS_VL / 2, ..., 1); a row shorter than a vector in order.  In the last
-   vector the lanes masked off take the row's x_q[0] in place of x_q[j], so
-   that every term is w_j (x - x_q[0]) as in the loop before: a compiler
-   that fuses the multiply and the add then does so for every row alike (a
-   select of the product or 0 let GCC fuse some rows' terms and not others',
-   and a row's bits depended on its place among the four).  The same
-   operations whichever of the four a row is, so a spare row may repeat
-   another.  For rows of fewer than CS_STREAM_WIDE_BYTES, which never go one
-   at a time (row_max_wdiff, with the max, takes wider rows everywhere): the
-   four rows' reductions overlap, where each row's own pass ended on a chain
-   of them.  With vector extensions the four rows' halvings go together, a
-   vector at a step (rows4_tree); in arrays, a store and a reload a step,
-   they cost the four-row sum most of its gain at x86-64-v4, as did a scalar
-   tail.  The cross-entropy with label smoothing, kernel-only, AMD Zen 4,
-   409600 entries in cache, one thread, min of 3 interleaved rounds, ns an
-   entry, against a row at a time: x86-64-v4 C = 8 1.48 against 2.22, C = 16
-   1.10 against 1.33, C = 24 1.12 against 1.37, C = 33 0.89 against 1.01,
-   C = 48 0.62 against 0.69, C = 64 0.55 against 0.61, C = 100 0.55 against
-   0.61, C = 127 0.61 against 0.70 (without smoothing: C = 24 0.85, C = 100
-   0.49); with class weights
-   too C = 8 1.53 against 2.26, C = 100 0.57 against 0.63; x86-64-v3 C =
-   24-100 1-2 % faster, C = 8 3 % slower; baseline 1-4 % faster.  Float64
-   keeps row_max_wdiff (C = 8-24 at most 5 % faster this way, C = 10 5 %
+/* The smoothing's sum of row_max_wdiff, d[q] = sum_j w_j (x_q[j] - x_q[0]),
+   for four float32 rows x_q at once, each row in CS_VL lanes of its own:
+   its whole vectors, then its last CS_VL entries as one more vector, then
+   the lanes added by halving (a[l] + a[l + h], h = CS_VL / 2, ..., 1); a
+   row shorter than a vector in order.  In that last vector the lanes
+   already counted take the row's x_q[0] in place of x_q[j] (adding w_j
+   times 0), so that every term is w_j (x - x_q[0]) as in the loop before:
+   a compiler that fuses the multiply and the add then does so for every
+   row alike (a select of the product or 0 let GCC fuse some rows' terms
+   and not others', and a row's bits depended on its place among the four).
+   The same operations whichever of the four a row is, so a spare row may
+   repeat another.  For rows of fewer than CS_STREAM_WIDE_BYTES bytes, which
+   no call takes one at a time (row_max_wdiff, with the max, takes wider
+   rows everywhere): the four rows' reductions overlap, where each row's own
+   pass ended on a chain of them.  With vector extensions the four rows'
+   halvings go together, a vector a step (rows4_tree); in arrays, a store
+   and a reload a step, they cost the four-row sum most of its gain at
+   x86-64-v4, as did a scalar tail.  The cross-entropy with label
+   smoothing, kernel-only, AMD Zen 4, 409600 entries in cache, one thread,
+   min of 3 interleaved rounds, ns an entry, against a row at a time:
+   x86-64-v4 C = 8 1.48 against 2.22, C = 16 1.10 against 1.33, C = 24 1.12
+   against 1.37, C = 33 0.89 against 1.01, C = 48 0.62 against 0.69, C = 64
+   0.55 against 0.61, C = 100 0.55 against 0.61, C = 127 0.61 against 0.70
+   (without smoothing: C = 24 0.85, C = 100 0.49); with class weights too
+   C = 8 1.53 against 2.26, C = 100 0.57 against 0.63; x86-64-v3 C = 24-100
+   1-2 % faster, C = 8 3 % slower; baseline 1-4 % faster.  Float64 keeps
+   row_max_wdiff (C = 8-24 at most 5 % faster this way, C = 10 5 %
    slower). */
 #if CS_TR && (CS_VEC_BYTES / CS_T_BYTES == 2 || CS_VEC_BYTES / CS_T_BYTES == 4 || \
               CS_VEC_BYTES / CS_T_BYTES == 8 || CS_VEC_BYTES / CS_T_BYTES == 16)
@@ -751,7 +751,8 @@ static inline void CS_FN(rows4_wdiff)(const T *x0, const T *x1, const T *x2, con
         for (int l = 0; l < 4 * (int)CS_VL; l++)
             a[l] = 0;
         /* whole vectors, then the last CS_VL entries as one more vector,
-           its lanes before the last t (counted already) adding w_j times 0 */
+           its lanes before the last t (counted already) adding w_j (x_q[0]
+           - x_q[0]) */
         const cs_intp e = C - CS_VL;
         if (w != NULL) {
             for (cs_intp j = 0; j < n; j += CS_VL) {
