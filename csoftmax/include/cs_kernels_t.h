@@ -685,8 +685,7 @@ static inline T CS_FN(row_max_wdiff)(const T *x, cs_intp C, const T *w, double *
    1-2 % faster, C = 8 3 % slower; baseline 1-4 % faster.  Float64 keeps
    row_max_wdiff (C = 8-24 at most 5 % faster this way, C = 10 5 %
    slower). */
-#if CS_TR && (CS_VEC_BYTES / CS_T_BYTES == 2 || CS_VEC_BYTES / CS_T_BYTES == 4 || \
-              CS_VEC_BYTES / CS_T_BYTES == 8 || CS_VEC_BYTES / CS_T_BYTES == 16)
+#if CS_TR
 typedef T CS_FN(vec) __attribute__((vector_size(CS_VEC_BYTES)));
 /* s[q] = the halving sum of row q's lanes a[q * CS_VL ...], four rows: each
    step adds a half of every row's lanes to the other half, the rows packed
@@ -719,7 +718,7 @@ CS_INLINE void CS_FN(rows4_tree)(const T *a, T *s)
     CS_FN(vec) v = CS_SHUF(A2, A3, 0, 1, 4, 5) + CS_SHUF(A2, A3, 2, 3, 6, 7);
     CS_FN(vec) r = CS_SHUF(u, v, 0, 2, 4, 6) + CS_SHUF(u, v, 1, 3, 5, 7);
     s[0] = r[0], s[1] = r[1], s[2] = r[2], s[3] = r[3];
-#else
+#else /* 2 lanes */
     CS_FN(vec) u = CS_SHUF(A0, A1, 0, 2) + CS_SHUF(A0, A1, 1, 3);
     CS_FN(vec) v = CS_SHUF(A2, A3, 0, 2) + CS_SHUF(A2, A3, 1, 3);
     s[0] = u[0], s[1] = u[1], s[2] = v[0], s[3] = v[1];
@@ -754,43 +753,23 @@ static inline void CS_FN(rows4_wdiff)(const T *x0, const T *x1, const T *x2, con
            its lanes before the last t (counted already) adding w_j (x_q[0]
            - x_q[0]) */
         const cs_intp e = C - CS_VL;
-        if (w != NULL) {
-            for (cs_intp j = 0; j < n; j += CS_VL) {
+        for (cs_intp j = 0; j < n; j += CS_VL) {
 #pragma omp simd
-                for (int l = 0; l < (int)CS_VL; l++) {
-                    const T wl = w[j + l];
-                    a0[l] += wl * (x0[j + l] - z0), a1[l] += wl * (x1[j + l] - z1);
-                    a2[l] += wl * (x2[j + l] - z2), a3[l] += wl * (x3[j + l] - z3);
-                }
+            for (int l = 0; l < (int)CS_VL; l++) {
+                const T wl = w != NULL ? w[j + l] : (T)1;
+                a0[l] += wl * (x0[j + l] - z0), a1[l] += wl * (x1[j + l] - z1);
+                a2[l] += wl * (x2[j + l] - z2), a3[l] += wl * (x3[j + l] - z3);
             }
-            if (t > 0) {
+        }
+        if (t > 0) {
 #pragma omp simd
-                for (int l = 0; l < (int)CS_VL; l++) {
-                    const int k = l >= (int)CS_VL - t;
-                    const T wl = w[e + l];
-                    const T v0 = k ? x0[e + l] : z0, v1 = k ? x1[e + l] : z1;
-                    const T v2 = k ? x2[e + l] : z2, v3 = k ? x3[e + l] : z3;
-                    a0[l] += wl * (v0 - z0), a1[l] += wl * (v1 - z1);
-                    a2[l] += wl * (v2 - z2), a3[l] += wl * (v3 - z3);
-                }
-            }
-        } else {
-            for (cs_intp j = 0; j < n; j += CS_VL) {
-#pragma omp simd
-                for (int l = 0; l < (int)CS_VL; l++) {
-                    a0[l] += x0[j + l] - z0, a1[l] += x1[j + l] - z1;
-                    a2[l] += x2[j + l] - z2, a3[l] += x3[j + l] - z3;
-                }
-            }
-            if (t > 0) {
-#pragma omp simd
-                for (int l = 0; l < (int)CS_VL; l++) {
-                    const int k = l >= (int)CS_VL - t;
-                    const T v0 = k ? x0[e + l] : z0, v1 = k ? x1[e + l] : z1;
-                    const T v2 = k ? x2[e + l] : z2, v3 = k ? x3[e + l] : z3;
-                    a0[l] += v0 - z0, a1[l] += v1 - z1;
-                    a2[l] += v2 - z2, a3[l] += v3 - z3;
-                }
+            for (int l = 0; l < (int)CS_VL; l++) {
+                const int k = l >= (int)CS_VL - t;
+                const T wl = w != NULL ? w[e + l] : (T)1;
+                const T v0 = k ? x0[e + l] : z0, v1 = k ? x1[e + l] : z1;
+                const T v2 = k ? x2[e + l] : z2, v3 = k ? x3[e + l] : z3;
+                a0[l] += wl * (v0 - z0), a1[l] += wl * (v1 - z1);
+                a2[l] += wl * (v2 - z2), a3[l] += wl * (v3 - z3);
             }
         }
         CS_FN(rows4_tree)(a, s);
