@@ -246,7 +246,8 @@ def _one_hot(labels, n_classes, dtype, ignore_index):
     bad = labels[((labels < 0) | (labels >= n_classes)) & (labels != ignore_index)]
     if bad.size:
         raise ValueError(f"class label {bad.flat[0]!r} is out of range [0, {n_classes})")
-    return (labels[..., None] == np.arange(n_classes)).astype(dtype)
+    hot = (labels[..., None] == np.arange(n_classes)) & (labels[..., None] != ignore_index)
+    return hot.astype(dtype)
 
 
 def _cross_entropy_terms(logits, target, sample_weight, reduction, dtype=None, weight=None,
@@ -357,6 +358,10 @@ def _cross_entropy_grad(logits, target, sample_weight, reduction, grad_output, d
         # softmax (as scipy.special.softmax) though its log_softmax is finite or -inf
         s = _softmax(log_s, -1)
         grad = c[:, None] * (s * np.sum(A, axis=-1, keepdims=True) - A)
+    t = np.asarray(target)
+    if t.shape != logits.shape:
+        # an ignored row's gradient is 0 whatever its logits (nan, inf) or scale
+        grad[(t == ignore_index).reshape(-1)] = 0
     loss = _reduce(L, w, d, reduction, logits.ndim == 1)
     return loss, grad.reshape(logits.shape)
 
