@@ -124,6 +124,21 @@ def test_ignore_index_is_never_out_of_range(rng):
         assert np.isnan(cs.cross_entropy(z, np.full(4, -100)))
 
 
+def test_ignore_index_may_be_a_class(rng):
+    """A label equal to ignore_index is ignored even where it names a class:
+    as PyTorch, and the oracle's one-hot rows are 0 there."""
+    z = rng.standard_normal((6, 4))
+    t = np.array([0, 2, 1, 2, 3, 2])
+    for opts in ({}, dict(weight=np.array([0.5, 1.0, 2.0, 1.5]), label_smoothing=0.2)):
+        loss, grad = cs.cross_entropy_grad(z, t, ignore_index=2, reduction="none", **opts)
+        want_loss, want_grad = ref.cross_entropy_grad(z, t, ignore_index=2, reduction="none", **opts)
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grad, want_grad.astype(float), rtol=1e-12, atol=1e-14)
+        assert not loss[[1, 3, 5]].any() and not grad[[1, 3, 5]].any()
+        mean = cs.cross_entropy(z, t, ignore_index=2, **opts)
+        np.testing.assert_allclose(mean, ref.cross_entropy(z, t, ignore_index=2, **opts), rtol=1e-12)
+
+
 def test_in_place_with_options(rng):
     z, t = case(rng, "index", np.float64)
     opts = OPTIONS[-1]
