@@ -139,6 +139,67 @@ def test_ignore_index_may_be_a_class(rng):
         np.testing.assert_allclose(mean, ref.cross_entropy(z, t, ignore_index=2, **opts), rtol=1e-12)
 
 
+def _non_finite_rows(C, dtype):
+    """Rows of C logits holding -inf, +inf or nan where the options make the
+    difference (x_0 the smoothing's reference point; classes 0 and 2 of weight
+    0), with their labels."""
+    big = 2e38 if dtype == np.float32 else 1e300
+    rows, labels = [], []
+    for put, label in [({0: -np.inf}, 1),                  # the first logit -inf
+                       ({0: -np.inf, 2: -np.inf}, 1),      # -inf on the classes of weight 0
+                       ({1: -np.inf}, 3),                  # -inf on a class of weight
+                       ({j: -np.inf for j in range(C)}, 0),
+                       ({2: np.inf}, 1), ({1: np.inf}, 3), ({0: np.inf}, 0),
+                       ({2: np.nan}, 1), ({0: np.nan}, 0),
+                       ({0: -np.inf}, 0),                  # the label, of weight 0, at -inf
+                       ({}, 0),                            # the label of weight 0
+                       ({0: -big, 1: big}, 1),             # x_1 - x_0 past the largest float32
+                       ({1: np.nan}, -100), ({}, -100)]:   # ignored rows
+        x = np.linspace(-3.0, 2.0, C)
+        for j, v in put.items():
+            if j < C:
+                x[j] = v
+        rows.append(x)
+        labels.append(label if label < C else C - 1)
+    return np.array(rows).astype(dtype), np.array(labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [3, 10, 24, 40, 100, 1000, 5000])
+@pytest.mark.parametrize("opts", [dict(label_smoothing=0.1), dict(weight="zeros"),
+                                  dict(weight="zeros", label_smoothing=0.1),
+                                  dict(weight="none", label_smoothing=1.0)], ids=str)
+@pytest.mark.parametrize("in_place", [False, True])
+def test_non_finite_logits_with_options(isa, dtype, width, opts, in_place):
+    """-inf, +inf and nan among the logits, against the oracle: a term of
+    coefficient 0 adds nothing whatever its logit (classes of weight 0, the
+    label's term with smoothing 1, ignored rows); the smoothing's sum is not
+    thrown by a first logit of -inf nor by logits whose differences pass the
+    type's range; every path (narrow blocks, four rows side by side, wide
+    rows), in place too."""
+    z, t = _non_finite_rows(width, dtype)
+    z, t = np.concatenate([z, z[::-1]]), np.concatenate([t, t[::-1]])   # each row in two places of a group
+    kw = dict(opts)
+    if kw.get("weight") == "zeros":
+        kw["weight"] = np.where(np.isin(np.arange(width), [0, 2]), 0.0, np.linspace(0.5, 2.0, width))
+    elif "weight" in kw:
+        del kw["weight"]
+    with np.errstate(all="ignore"):
+        want_loss, want_grad = ref.cross_entropy_grad(z, t, reduction="none", **kw)
+    zz = z.copy()
+    loss, grad = cs.cross_entropy_grad(zz, t, reduction="none", out=zz if in_place else None, **kw)
+    want_loss, want_grad = np.asarray(want_loss, float), np.asarray(want_grad, float)
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want_loss), err_msg="nan losses")
+    fin = np.isfinite(want_loss)
+    np.testing.assert_array_equal(loss[~fin & ~np.isnan(want_loss)], want_loss[~fin & ~np.isnan(want_loss)])
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss[fin], want_loss[fin], rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad), err_msg="nan gradients")
+    ok = ~np.isnan(want_grad)
+    np.testing.assert_allclose(grad[ok], want_grad[ok], rtol=rtol, atol=rtol)
+    assert not grad[t == -100].any() and not loss[t == -100].any()
+
+
 def test_in_place_with_options(rng):
     z, t = case(rng, "index", np.float64)
     opts = OPTIONS[-1]

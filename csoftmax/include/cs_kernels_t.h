@@ -604,6 +604,37 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s, const 
     return m;
 }
 
+/* The smoothing's sum sum_j w_j (x_j - x_0) of a row where the quick one
+   (row_max_wdiff, rows4_wdiff) or x_0 is not finite: over the classes of
+   nonzero weight alone, as the loss counts them (a class of weight 0 adds
+   nothing, whatever its logit), from the first finite logit among them
+   (*x0; 0 if none), in double.  The sum is -inf where such a class's logit
+   is -inf (the loss is then +inf), nan where one is +inf or nan (its
+   log-softmax is nan).  Such rows are rare; the quick sums give inf - inf
+   or 0 times inf on them, or overflow T. */
+CS_NOINLINE double CS_FN(row_wdiff_careful)(const T *x, cs_intp C, const double *w, T *x0)
+{
+    cs_intp j0 = 0;
+    while (j0 < C && !((w == NULL || w[j0] != 0.0) && isfinite(x[j0])))
+        j0++;
+    const double ref = j0 < C ? (double)x[j0] : 0.0;
+    double sum = 0.0;
+    int ninf = 0, bad = 0;
+    for (cs_intp j = 0; j < C; j++) {
+        const double wj = w != NULL ? w[j] : 1.0, v = (double)x[j];
+        if (wj == 0.0)
+            continue;
+        if (v == -INFINITY)
+            ninf = 1;
+        else if (!isfinite(v))
+            bad = 1;
+        else
+            sum += wj * (v - ref);
+    }
+    *x0 = (T)ref;
+    return bad ? (double)NAN : ninf ? -(double)INFINITY : sum;
+}
+
 /* A row's max, and *d = sum_j w_j (x_j - x_0) over it (w NULL: all 1; x_0 =
    x[0]), in one pass: the cross-entropy's smoothing term rides on the pass
    that brings the row in from memory.  The sum goes in T by chunks of
@@ -3109,6 +3140,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
     unsigned char zn[CS_BLOCK];   /* the row holds a nan (row_nan), where z is overwritten */
     const int opts = cw != NULL || eps != 0.0;
     const double u = eps / (double)C;
+    const int us = u != 0.0 && wsum != 0.0;   /* the smoothing adds to the loss */
     /* mid-width rows: a block of them, their sums four rows at a time; in
        a call that streams from memory (pf), rows of CS_STREAM_WIDE_BYTES or
        more one at a time, as softmax takes them (float32 C = 1000, kernel
@@ -3156,6 +3188,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
            float32 rows that no call takes one at a time four at a time
            (rows4_wdiff), a spare row repeating the group's first */
         if (u != 0.0 && (narrow || mid)) {
+            int odd = 0;
             for (cs_intp r = 0; r < nb; r++)
                 z0[r] = zb[r * zs];
             if (sizeof(T) == 4 && C * (cs_intp)sizeof(T) < CS_STREAM_WIDE_BYTES) {
@@ -3166,11 +3199,22 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                         zr[q] = zb + (r + q < nb ? r + q : r) * zs;
                     CS_FN(rows4_wdiff)(zr[0], zr[1], zr[2], zr[3], C, cwt, d4);
                     for (cs_intp q = 0; q < CS_MID_ROWS && r + q < nb; q++)
-                        dz[r + q] = d4[q];
+                        dz[r + q] = d4[q], odd |= !(d4[q] - d4[q] == 0.0);
                 }
             } else {
-                for (cs_intp r = 0; r < nb; r++)
+                for (cs_intp r = 0; r < nb; r++) {
                     (void)CS_FN(row_max_wdiff)(zb + r * zs, C, cwt, &dz[r]);
+                    odd |= !(dz[r] - dz[r] == 0.0);
+                }
+            }
+            /* the rare rows whose sum is not finite (a first logit that is not
+               finite makes its own term, w_0 (x_0 - x_0), nan) */
+            for (cs_intp r = 0; odd && r < nb; r++) {
+                if (!isfinite(dz[r])) {
+                    T x0;
+                    dz[r] = CS_FN(row_wdiff_careful)(zb + r * zs, C, cw, &x0);
+                    z0[r] = x0;
+                }
             }
         }
         if (narrow) {
@@ -3189,6 +3233,11 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 if (u != 0.0) {
                     z0[r] = zr[0];
                     m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
+                    if (!isfinite(dz[r])) {
+                        T x0;
+                        dz[r] = CS_FN(row_wdiff_careful)(zr, C, cw, &x0);
+                        z0[r] = x0;
+                    }
                 } else {
                     m[r] = CS_FN(row_max)(zr, C);
                 }
@@ -3206,24 +3255,34 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             for (cs_intp r = 0; r < nb; r++)
                 loss[i0 + r] = ((double)m[r] - (double)zc[r]) + ls[r];
         } else {
+            /* a term of coefficient 0 adds nothing, even where its logit is
+               -inf (so is the smoothing's where all class weights are 0) */
+#pragma omp simd
             for (cs_intp r = 0; r < nb; r++) {
-                double l = ac[r] * (((double)m[r] - (double)zc[r]) + ls[r]);
-                if (u != 0.0)
+                double l = ac[r] != 0.0 ? ac[r] * (((double)m[r] - (double)zc[r]) + ls[r]) : 0.0;
+                if (us)
                     l += u * (wsum * (((double)m[r] - (double)z0[r]) + ls[r]) - dz[r]);
                 loss[i0 + r] = l;
             }
         }
-        /* a max that is not finite: log_softmax's rule, lse = +inf with +inf in
-           the row, so the loss is +inf (times a_c') unless z[c] is +inf, the
-           smoothing brings inf - inf, or a nan is in the row (looked for in
-           z, or in place in zn, taken while z was intact) */
+        /* a max that is not finite: log_softmax's rule, lse = +inf with +inf
+           in the row (each other term's log-softmax -inf, its own nan), nan
+           with a nan in it (looked for in z, or in place in zn, taken while z
+           was intact) or all -inf.  So the loss is +inf unless a nonzero
+           coefficient falls on a +inf logit (z[c]'s, or a weighted class's,
+           which the smoothing's careful sum marks nan), and 0 where every
+           coefficient is 0. */
         const int some = CS_FN(any_nonfinite)(m, nb);
         for (cs_intp r = 0; some && r < nb; r++) {
             if (isfinite(m[r]))
                 continue;
-            int inf = m[r] == INFINITY && zc[r] != INFINITY && (!opts || (u == 0.0 && ac[r] != 0.0));
             int nan = over ? zn[r] : CS_FN(row_nan)(zb + r * zs, C, m[r]);
-            loss[i0 + r] = inf && !nan ? INFINITY : NAN;
+            double l = NAN;
+            if (ac[r] == 0.0 && !us)
+                l = 0.0;
+            else if (!nan && m[r] == INFINITY && !(ac[r] != 0.0 && zc[r] == INFINITY) && !(us && isnan(dz[r])))
+                l = INFINITY;
+            loss[i0 + r] = l;
         }
         if (gb == NULL)
             continue;
