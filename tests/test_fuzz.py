@@ -1,6 +1,7 @@
 """Differential fuzzing: every public function against ``csoftmax.reference``
-(and ``scipy.special`` where installed) on random layouts, dtypes, axes, values
-and ``out`` arrays, within the accuracy bounds of the other test files.
+(and ``scipy.special`` where installed) on random layouts, dtypes, axes, values,
+``out`` arrays and the cross-entropy's options (class weights, ignored rows,
+label smoothing), within the accuracy bounds of the other test files.
 
 Case ``i`` is built from ``np.random.default_rng(i)`` alone, so any failure is
 replayed by its number:
@@ -15,6 +16,7 @@ thread gives bitwise the same result as the default count.
 """
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -228,15 +230,30 @@ def _draw(i, rng):
         one = rng.random() < 0.1
         dt = choose(rng, [F16, F32, F64, F64, np.dtype(np.int64)])
         z = layout(rng, values(rng, (N, C), c["values"], dt), choose(rng, LAYOUTS))
+        kw = {}
         if rng.random() < 0.5:
             t = rng.integers(0, C, N)
-            t = layout(rng, t.astype(choose(rng, [np.int64, np.int32, np.uint8, F64])), choose(rng, LAYOUTS))
+            tdt = np.dtype(choose(rng, [np.int64, np.int32, np.uint8, F64]))
+            if rng.random() < 0.25:
+                # ignored rows (some, all or none), labelled by the default
+                # ignore_index, another negative one or a class's own index
+                ignore = int(choose(rng, [-100, -100, -1, 0, C - 1] if tdt != np.uint8 else [0, C - 1]))
+                if ignore != -100:
+                    kw["ignore_index"] = ignore
+                t = np.where(rng.random(N) < choose(rng, [0.3, 1.0]), ignore, t)
+            t = layout(rng, t.astype(tdt), choose(rng, LAYOUTS))
         else:
             t = rng.random((N, C)) * (rng.random((N, C)) < 0.7)
             t = layout(rng, t.astype(choose(rng, [F32, F64])), choose(rng, LAYOUTS))
+        if rng.random() < 0.25:
+            # class weights, zeros among them (or all 0)
+            cw = rng.random(C) * 2 * (rng.random(C) < choose(rng, [0.85, 0.0]))
+            kw["weight"] = layout(rng, cw.astype(choose(rng, [F32, F64])), choose(rng, LAYOUTS))
+        if rng.random() < 0.25:
+            kw["label_smoothing"] = float(choose(rng, [1e-3, 0.1, 0.5, 1.0]))
         if one:
             z, t = z[0], t[0]
-        kw = {"reduction": choose(rng, ["mean", "sum", "none"])}
+        kw["reduction"] = choose(rng, ["mean", "sum", "none"])
         if rng.random() < 0.5 and not one:
             w = rng.random(N) * 3
             w[0] = max(w[0], 0.5)
@@ -260,6 +277,7 @@ def _draw(i, rng):
 
 
 OUT_MODES = [None, None, "fresh", "input", "overlap", "wrong_dtype", "wrong_shape"]
+OPTIONS = {"weight", "ignore_index", "label_smoothing"}   # the cross-entropy's
 HAS_OUT = {"softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad", "logsumexp"}
 
 
@@ -283,7 +301,9 @@ def call(c, args, out=None):
         kw["axis"] = c["axis"]
     if out is not None:
         kw["out"] = out
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # a mean over weights summing to 0 (ignored rows, class weights of 0) is nan, with a warning
+        warnings.filterwarnings("ignore", "cross_entropy: the weights of the counted samples", RuntimeWarning)
         return func(*args, **kw)
 
 
@@ -370,9 +390,25 @@ def compare(c, args, got):
         kw = c["kw"]
         go = kw.get("grad_output", 1.0)
         C = z.shape[-1]
-        # the shape decides: shaped like the logits, probabilities; else labels
-        probs = t if t.shape == z.shape else np.eye(C)[np.asarray(t, np.int64)]
-        lb, gb = ce_bounds(z.reshape(-1, C), probs.reshape(-1, C), kw.get("sample_weight"), kw["reduction"], go, rdt)
+        # the target coefficients a of each row (the options applied; one-hot
+        # rows for labels, 0 where ignored) and the mean's denominator, from
+        # the oracle.  Label smoothing's sum sum_k w_k (z_k - z_0) is taken in
+        # the input's precision: up to C additions, each off by eps/2 of the
+        # sum so far, scaled by eps_s / C, stay within eps_s eps sum_k w_k
+        # |z_k - z_0|; m - z_0, rounded once, adds eps_s eps W |m - z_0|.
+        # Twice that, a bound of its own.
+        with np.errstate(all="ignore"):
+            _, probs, _, _, d = ref._cross_entropy_terms(z, t, kw.get("sample_weight"), kw["reduction"],
+                                                         **{k: kw[k] for k in OPTIONS & set(kw)})
+            probs, denom = np.asarray(probs, F64), float(np.sum(np.asarray(d, F64)))
+            zz = np.asarray(z, F64).reshape(-1, C)
+            cw = np.ones(C) if kw.get("weight") is None else np.asarray(kw["weight"], F64)
+            dev = np.abs(zz - zz[:, :1])
+            dev = np.where(np.isfinite(dev), dev, 0)
+            extra = 2 * kw.get("label_smoothing", 0.0) * eps_of(rdt) * (np.sum(cw * dev, axis=1) +
+                                                                      cw.sum() * dev.max(axis=1, initial=0))
+            lb, gb = ce_bounds(z.reshape(-1, C), probs.reshape(-1, C), kw.get("sample_weight"), kw["reduction"], go,
+                               rdt, denom=denom, extra=extra)
         # the bounds are nan on rows holding inf or nan: exact results there
         lb, gb = np.nan_to_num(lb, nan=0.0, posinf=np.inf), np.nan_to_num(gb, nan=0.0, posinf=np.inf)
         loss, grad = (got, None) if name == "cross_entropy" else got

@@ -32,11 +32,14 @@ def as_probs(target, C, dtype=F64):
     return (t[..., None] == np.arange(C)).astype(dtype)
 
 
-def ce_bounds(logits, target, w, reduction, go, dtype):
+def ce_bounds(logits, target, w, reduction, go, dtype, denom=None, extra=0.0):
     """The bounds on the loss and the gradient (docs/derivations.md, "Accuracy"):
     each row's log-sum-exp is off
     by at most the softmax bound of the row's spread, every term is rounded a
-    few times in ``dtype``, and sums are accumulated in double."""
+    few times in ``dtype``, and sums are accumulated in double.  ``target``
+    may be any rows of coefficients (the options' ``a``); ``denom`` replaces
+    the mean's sum of the sample weights and ``extra`` adds a bound of its
+    own to each row's loss (before its sample weight)."""
     z = np.asarray(logits, F64).reshape(-1, np.shape(logits)[-1])
     N, C = z.shape
     Y = as_probs(np.asarray(target).reshape((N, C) if np.ndim(target) == np.ndim(logits) else (N,)), C)
@@ -51,14 +54,14 @@ def ce_bounds(logits, target, w, reduction, go, dtype):
         L = np.where(Y != 0, -Y * np.log(s), 0).sum(axis=1)
         # a row without target mass adds no term, whatever its logits (nan too)
         ysum = np.abs(Y).sum(axis=1)
-        per = np.where(ysum != 0, ysum * rel + 4 * C * EPS64 * zterm + 2 * eps * np.abs(L), 0.0)
+        per = np.where(ysum != 0, ysum * rel + 4 * C * EPS64 * zterm + 2 * eps * np.abs(L) + extra, 0.0)
     w = np.ones(N) if w is None else np.asarray(w, F64).reshape(N)
     go = np.broadcast_to(np.asarray(go, F64).reshape(-1), (N,))
     if reduction == "none":
         lb = w * per + 2 * eps * np.abs(w * L)
         k = go * w
     else:
-        tot = w.sum() if reduction == "mean" else 1.0
+        tot = (w.sum() if denom is None else denom) if reduction == "mean" else 1.0
         lb = (np.sum(w * per) + 4 * N * EPS64 * np.sum(np.abs(w * L))) / tot + 2 * eps * abs(np.sum(w * L) / tot)
         k = go * w / tot
     sy = np.abs(Y.sum(axis=1, keepdims=True))
