@@ -3178,9 +3178,15 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         /* the sums write the exponentials over z (in place, outside the
            narrow block): whether a row holds a nan is taken before */
         int over = !narrow && gb == zb && gs == zs;
+        /* float64 narrow rows take z[c] from the block once it is loaded
+           (below): kernel-only, AMD Zen 4, v4, one thread, 409600 entries,
+           ns an entry, C = 4 1.93 against 2.00, C = 10 1.38 against 1.42,
+           C = 16 1.25 against 1.30; float32 rows lost 2-3 % that way */
+        const int zc_late = narrow && sizeof(T) == 8;
         for (cs_intp r = 0; r < nb; r++) {
             int ok = lb[r] >= 0 && lb[r] < C;
-            zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
+            if (!zc_late)
+                zc[r] = ok ? zb[r * zs + lb[r]] : (T)NAN;
             ac[r] = ok ? (1.0 - eps) * (cw != NULL ? cw[lb[r]] : 1.0) : 0.0;
         }
         /* the smoothing's sum where the pass that takes the max does not
@@ -3219,6 +3225,10 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         }
         if (narrow) {
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
+            for (cs_intp r = 0; zc_late && r < nb; r++) {
+                cs_intp c = lb[r];
+                zc[r] = c >= 0 && c < C ? t[c * nb + r] : (T)NAN;
+            }
             CS_FN(narrow_sumexp)(t, nb, C, m, s, gb != NULL && !flat);
         } else if (mid) {
 #define CS_CE_SUMS(W) CS_FN(mid_sums_w)(zb, zs, gb, gs, nb, W, m, s, over ? zn : NULL)
