@@ -9,6 +9,7 @@ import pytest
 import csoftmax as cs
 from csoftmax import reference as ref
 from gradcheck import assert_grad_matches
+from helpers import assert_within
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -189,14 +190,11 @@ def test_non_finite_logits_with_options(isa, dtype, width, opts, in_place):
     zz = z.copy()
     loss, grad = cs.cross_entropy_grad(zz, t, reduction="none", out=zz if in_place else None, **kw)
     want_loss, want_grad = np.asarray(want_loss, float), np.asarray(want_grad, float)
-    np.testing.assert_array_equal(np.isnan(loss), np.isnan(want_loss), err_msg="nan losses")
-    fin = np.isfinite(want_loss)
-    np.testing.assert_array_equal(loss[~fin & ~np.isnan(want_loss)], want_loss[~fin & ~np.isnan(want_loss)])
+    # nan where the oracle has nan, its infinities exactly, the rest within rtol
     rtol = 2e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(loss[fin], want_loss[fin], rtol=rtol, atol=rtol)
-    np.testing.assert_array_equal(np.isnan(grad), np.isnan(want_grad), err_msg="nan gradients")
-    ok = ~np.isnan(want_grad)
-    np.testing.assert_allclose(grad[ok], want_grad[ok], rtol=rtol, atol=rtol)
+    with np.errstate(invalid="ignore"):
+        assert_within(loss, want_loss, rtol * (1 + np.abs(want_loss)), err_msg="loss")
+        assert_within(grad, want_grad, rtol * (1 + np.abs(want_grad)), err_msg="grad")
     assert not grad[t == -100].any() and not loss[t == -100].any()
 
 

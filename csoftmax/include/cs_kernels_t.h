@@ -3215,13 +3215,9 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             }
             /* the rare rows whose sum is not finite (a first logit that is not
                finite makes its own term, w_0 (x_0 - x_0), nan) */
-            for (cs_intp r = 0; odd && r < nb; r++) {
-                if (!isfinite(dz[r])) {
-                    T x0;
-                    dz[r] = CS_FN(row_wdiff_careful)(zb + r * zs, C, cw, &x0);
-                    z0[r] = x0;
-                }
-            }
+            for (cs_intp r = 0; odd && r < nb; r++)
+                if (!isfinite(dz[r]))
+                    dz[r] = CS_FN(row_wdiff_careful)(zb + r * zs, C, cw, &z0[r]);
         }
         if (narrow) {
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
@@ -3243,11 +3239,8 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 if (u != 0.0) {
                     z0[r] = zr[0];
                     m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
-                    if (!isfinite(dz[r])) {
-                        T x0;
-                        dz[r] = CS_FN(row_wdiff_careful)(zr, C, cw, &x0);
-                        z0[r] = x0;
-                    }
+                    if (!isfinite(dz[r]))
+                        dz[r] = CS_FN(row_wdiff_careful)(zr, C, cw, &z0[r]);
                 } else {
                     m[r] = CS_FN(row_max)(zr, C);
                 }
