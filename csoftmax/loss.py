@@ -69,6 +69,13 @@ def _smoothing(label_smoothing):
     return eps
 
 
+def _ignore_index(ignore_index):
+    try:
+        return operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+
+
 def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, want_grad, n_threads=None,
                    loss_dtype=None, weight=None, ignore_index=-100, label_smoothing=0.0):
     if reduction not in _REDUCTIONS:
@@ -80,13 +87,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
     N, C = (1,) + z.shape if single else z.shape
     if C == 0:
         raise ValueError("logits need at least one class")
-    if type(ignore_index) is int:
-        ignore = ignore_index
-    else:
-        try:
-            ignore = operator.index(ignore_index)
-        except TypeError:
-            raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    ignore = ignore_index if type(ignore_index) is int else _ignore_index(ignore_index)
     eps = label_smoothing if type(label_smoothing) is float and 0.0 <= label_smoothing <= 1.0 else \
         _smoothing(label_smoothing)
     cw = None if weight is None else _class_weight(weight, C)
