@@ -13,7 +13,8 @@ caller asks, and any chunking is accepted:
       M = max(m₁, m₂),   S = s₁ exp(m₁ - M) + s₂ exp(m₂ - M),
 
   and every block is then finished on its own: ``softmax = exp(x - M) / S``,
-  ``log_softmax = (x - M) - log S``, ``-log s_y = (M - z_y) + log S``.  Sums are
+  ``log_softmax = (x - M) - log S``, and the cross-entropy's part
+  ``Σ_k a_k ((M - z_k) + log S)`` over the block's classes.  Sums are
   kept in float64, also for float32 data.  A slice holding ``nan`` or ``+inf``, or
   only ``-inf``, gives what SciPy gives (see :func:`_pair_combine`).
 
@@ -34,6 +35,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 import csoftmax
+from csoftmax.loss import _class_weight, _ignore_index, _smoothing
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad"]
 
@@ -234,8 +236,8 @@ def _logsumexp(a, axis=None, keepdims=False):
 # ---------------------------------------------------------------------------
 # cross-entropy
 
-def _check_labels(t, C):
-    """Refuse labels that are not integers in ``[0, C)``, naming the first."""
+def _check_labels(t, C, ignore):
+    """Refuse labels that are not integers in ``[0, C)`` (``ignore`` aside), naming the first."""
     t = np.asarray(t)
     if t.dtype.kind == "f":
         bad = ~np.isfinite(t) | (t != np.trunc(t))
@@ -245,7 +247,9 @@ def _check_labels(t, C):
         raise TypeError(f"class labels must be integers, got dtype {t.dtype}")
     bad = (t < 0) | (t >= C)
     if bad.any():
-        raise ValueError(f"class label {t[bad].flat[0].item()!r} is out of range for {C} classes")
+        bad &= t != ignore
+        if bad.any():
+            raise ValueError(f"class label {t[bad].flat[0].item()!r} is out of range for {C} classes")
     return t.astype(np.intp)
 
 
@@ -263,55 +267,115 @@ def _rows(v, chunks, name, N):
     return v.rechunk((chunks,))
 
 
-def _per_row_split(Z, T, probs, pair, work):
-    """``L_i`` of every row when the class axis spans chunks, ``(N,)`` float64:
-    ``-log s_{i,y_i}`` or ``-Σ_k y_ik log s_ik`` from each block, summed over the
-    class chunks by a tree reduction."""
-    C = Z.shape[1]
+class _Options:
+    """The class weights ``ω`` (None: all 1), ``ignore_index`` and label smoothing ``ε``,
+    checked as the in-memory functions check them, with the number of classes ``C``."""
 
+    def __init__(self, C, weight, ignore_index, label_smoothing):
+        self.C = C
+        if isinstance(weight, da.Array):
+            weight = weight.compute()  # (C,): small
+        self.cw = _class_weight(weight, C)
+        self.ignore = _ignore_index(ignore_index)
+        self.eps = _smoothing(label_smoothing)
+        self.cwsum = float(C) if self.cw is None else float(np.sum(self.cw))
+
+    def kwargs(self):
+        return dict(weight=self.cw, ignore_index=self.ignore, label_smoothing=self.eps)
+
+    def denominator(self, T, W):
+        """A mean's denominator for class indices: ``Σ_i w_i ω_{c_i}`` over the rows not
+        ignored (``w_i`` 1 without sample weights), a 0-d Dask array."""
+        def part(t, w=None):
+            lab = _check_labels(t, self.C, self.ignore)
+            keep = lab != self.ignore
+            d = keep.astype(_F8) if self.cw is None else np.where(keep, self.cw[np.where(keep, lab, 0)], 0.0)
+            return np.array([np.sum(d if w is None else d * w, dtype=_F8)])
+
+        args = [T] + ([] if W is None else [W])
+        return da.map_blocks(part, *args, chunks=((1,) * T.numblocks[0],), dtype=_F8,
+                             meta=np.empty((0,), _F8)).sum()
+
+    def coefficients(self, t, c0, c1, probs):
+        """``(a, keep)``: the target coefficients ``a_ik = ω_k ((1 - ε) y_ik + ε / C)`` of
+        classes ``c0 ≤ k < c1`` in float64, all 0 on a row labelled ``ignore_index``, and
+        for class indices which rows count (None for probabilities: all)."""
+        keep = None
+        if probs:
+            a = t.astype(_F8)  # a new array: scaled in place below
+        else:
+            lab = _check_labels(t, self.C, self.ignore)
+            keep = lab != self.ignore
+            a = np.zeros((lab.size, c1 - c0))
+            rows = np.nonzero(keep & (lab >= c0) & (lab < c1))[0]
+            a[rows, lab[rows] - c0] = 1.0
+        if self.eps:
+            a *= 1.0 - self.eps
+            a += self.eps / self.C if keep is None else np.where(keep, self.eps / self.C, 0.0)[:, None]
+        if self.cw is not None:
+            a *= self.cw[c0:c1]
+        return a, keep
+
+    def row_sums(self, t, probs, ysum):
+        """``Σ_k a_ik`` of every row (a column): from the labels, or from ``ysum``,
+        the probability rows' ``Σ_k ω_k y_ik``."""
+        if probs:
+            return (1.0 - self.eps) * ysum + self.eps * self.cwsum / self.C
+        lab = _check_labels(t, self.C, self.ignore)
+        keep = lab != self.ignore
+        wc = 1.0 if self.cw is None else self.cw[np.where(keep, lab, 0)]
+        return np.where(keep, (1.0 - self.eps) * wc + self.eps * self.cwsum / self.C, 0.0)[:, None]
+
+
+def _per_row_split(Z, T, probs, pair, opt, work):
+    """``L_i = Σ_k a_ik (log S_i - (z_ik - M_i))`` of every row when the class axis spans
+    chunks, ``(N,)`` float64: each block's part, summed over the class chunks by a
+    tree reduction.  A term of coefficient 0 adds nothing, even where ``z_ik`` is
+    infinite."""
     def block(z, t, p, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
-        z = z.astype(work, copy=False)
+        a, _ = opt.coefficients(t if probs else t[:, 0], c0, c1, probs)
         M, S = p["m"], p["s"]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if probs:
-                nll = (_shift(M) - z) + np.log(S)
-                part = np.sum(np.where(t != 0, t * nll, 0.0), axis=1, dtype=_F8)
-            else:
-                lab = _check_labels(t.reshape(-1), C)
-                inside = (lab >= c0) & (lab < c1)
-                zy = np.take_along_axis(z, np.where(inside, lab - c0, 0)[:, None], axis=1)
-                part = np.where(inside[:, None], (_shift(M) - zy) + np.log(S), 0.0)[:, 0]
-        return part[:, None].astype(_F8, copy=False)
+            nll = (_shift(M) - z.astype(work, copy=False)) + np.log(S)
+            part = np.sum(np.where(a != 0, a * nll, 0.0), axis=1, dtype=_F8)
+        return part[:, None]
 
     parts = da.map_blocks(block, Z, T if probs else T[:, None], pair, dtype=_F8,
                           chunks=(Z.chunks[0], (1,) * Z.numblocks[1]), meta=np.empty((0, 0), _F8))
     return parts.sum(axis=1)
 
 
-def _grad_split(Z, T, probs, pair, scale, work, rdt):
-    """``scale_i (s_i Σ_k y_ik - y_i)`` block by block, the softmax finished from the pair."""
-    C = Z.shape[1]
-
+def _grad_split(Z, T, probs, pair, scale, opt, work, rdt):
+    """``scale_i (s_i Σ_k a_ik - a_i)`` block by block, the softmax finished from the
+    pair; a row labelled ``ignore_index`` gets 0, whatever its logits and scale."""
     def block(z, t, p, c, ysum=None, block_info=None):
-        c0 = block_info[0]["array-location"][1][0]
+        c0, c1 = block_info[0]["array-location"][1]
+        labels = None if probs else t[:, 0]
         s = _finish_softmax(z, p, work, _F8)
-        if probs:
-            g = s * ysum - t
-        else:
-            g = s
-            lab = _check_labels(t[:, 0], C)
-            rows = np.nonzero((lab >= c0) & (lab < c0 + z.shape[1]))[0]
-            g[rows, lab[rows] - c0] -= 1.0
-        return (c * g).astype(rdt, copy=False)
+        a, keep = opt.coefficients(t if probs else labels, c0, c1, probs)
+        with np.errstate(invalid="ignore", over="ignore"):
+            g = c * (s * opt.row_sums(labels, probs, ysum) - a)
+        if keep is not None:
+            g[~keep] = 0.0
+        return g.astype(rdt, copy=False)
 
     args = [Z, T if probs else T[:, None], pair, scale[:, None]]
     if probs:
-        args.append(T.sum(axis=1, keepdims=True, dtype=_F8))
+        Y = T.astype(_F8)
+        args.append((Y if opt.cw is None else Y * opt.cw).sum(axis=1, keepdims=True, dtype=_F8))
     return da.map_blocks(block, *args, dtype=rdt, meta=np.empty((0, 0), rdt))
 
 
-def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_grad):
+def _mean_of(total, denominator):
+    """``total / denominator``; nan where the denominator is 0 (no sample counts), as
+    the in-memory functions give for the mean and for its gradient's scale."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0, np.nan, total / denominator)
+
+
+def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_grad, weight, ignore_index,
+                   label_smoothing):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     Z = _as_dask(logits)
@@ -324,6 +388,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
     N, C = Z.shape
     if C == 0:
         raise ValueError("logits need at least one class")
+    opt = _Options(C, weight, ignore_index, label_smoothing)
     T = _as_dask(target)
     if T.shape == Z.shape[int(single):]:
         probs = True
@@ -347,48 +412,53 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
         raise ValueError(f"grad_output must be a scalar with reduction={reduction!r}, got shape {go.shape}")
     total = None
     if reduction == "mean":
-        total = da.asarray(float(N)) if W is None else W.sum()
+        # Σ w_i over the rows, weighted by their classes and without the ignored
+        # ones for class indices; nan (no warning) where it is 0, as 0 / 0
+        if not probs:
+            total = opt.denominator(T, W)
+        else:
+            total = da.asarray(float(N)) if W is None else W.sum()
     # the factor on each row's gradient: grad_output, times 1/Σw for a mean
-    scale = go if total is None else go / total
+    scale = go if total is None else da.map_blocks(_mean_of, go, total, dtype=_F8)
     scale = scale.reshape(-1).rechunk((Z.chunks[0],)) if scale.ndim else \
         da.broadcast_to(scale, (N,), chunks=(Z.chunks[0],))
 
     if Z.numblocks[1] == 1:
-        per, grad = _fused_rows(Z, T, W, scale, probs, want_grad, rdt)
+        per, grad = _fused_rows(Z, T, W, scale, probs, want_grad, opt, rdt)
     else:
         pair = _pair(Z, (1,), work)
-        per = _per_row_split(Z, T, probs, pair, work)
+        per = _per_row_split(Z, T, probs, pair, opt, work)
         if W is not None:
             per = per * W
         per = per.astype(rdt)
         grad = None
         if want_grad:
             rscale = scale if W is None else scale * W
-            grad = _grad_split(Z, T, probs, pair, rscale, work, rdt)
+            grad = _grad_split(Z, T, probs, pair, rscale, opt, work, rdt)
 
     if reduction == "none":
         loss = per[0] if single else per
     else:
         loss = per.sum(dtype=_F8)
         if reduction == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                loss = loss / total
+            loss = da.map_blocks(_mean_of, loss, total, dtype=_F8)
         loss = loss.astype(rdt)
     if not want_grad:
         return loss
     return loss, grad[0] if single else grad
 
 
-def _fused_rows(Z, T, W, scale, probs, want_grad, rdt):
+def _fused_rows(Z, T, W, scale, probs, want_grad, opt, rdt):
     """The class axis in one chunk: the compiled kernel on each row block, once."""
     ci = "ic" if probs else "i"
     args = [Z, "ic", T, ci, scale, "i"] + ([] if W is None else [W, "i"])
+    options = opt.kwargs()
 
     def block(z, t, g, w=None):
         if not want_grad:
-            return csoftmax.cross_entropy(z, t, sample_weight=w, reduction="none")
+            return csoftmax.cross_entropy(z, t, sample_weight=w, reduction="none", **options)
         # grad_output carries 1/Σw of a mean; the loss comes back as w_i L_i
-        loss, grad = csoftmax.cross_entropy_grad(z, t, sample_weight=w, reduction="none", grad_output=g)
+        loss, grad = csoftmax.cross_entropy_grad(z, t, sample_weight=w, reduction="none", grad_output=g, **options)
         out = np.empty(z.shape[:1], dtype=[("loss", rdt), ("grad", rdt, (z.shape[1],))])
         out["loss"], out["grad"] = loss, grad
         return out
@@ -406,12 +476,17 @@ def _fused_rows(Z, T, W, scale, probs, want_grad, rdt):
     return per, grad
 
 
-def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
+def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
+                  reduction="mean"):
     r"""Softmax cross-entropy of Dask logits, lazily, as :func:`csoftmax.cross_entropy`.
 
-    ``L_i = -log s_{i, y_i}`` (class indices) or ``-Σ_k y_ik log s_ik``
-    (probabilities), reduced to the weighted mean ``Σ w_i L_i / Σ w_i``, the sum,
-    or kept per sample (``"none"``: ``w_i L_i``).
+    ``L_i = -Σ_k a_ik log s_ik`` with the target coefficients
+    ``a_ik = ω_k ((1 - ε) y_ik + ε / C)``: ``y`` the one-hot rows of class indices
+    (all 0 on a row labelled ``ignore_index``) or the probabilities, ``ω`` the class
+    weights and ``ε`` the label smoothing, as in PyTorch's ``cross_entropy``.
+    Reduced to the weighted mean ``Σ w_i L_i / Σ d_i`` (``d_i = w_i ω_{c_i}`` for
+    class indices, 0 on ignored rows; ``w_i`` for probabilities), the sum, or kept
+    per sample (``"none"``: ``w_i L_i``).  A mean over no weight is nan.
 
     Parameters
     ----------
@@ -419,8 +494,13 @@ def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
         Any chunking; a class axis over several chunks is reduced by a tree.
     target : dask.array.Array or array_like
         Class indices ``(N,)`` or probabilities ``(N, C)``, rechunked to the logits' rows.
-        A label outside ``[0, C)`` raises ``ValueError`` when computed.
+        A label outside ``[0, C)`` (but ``ignore_index``) raises ``ValueError`` when computed.
     sample_weight : dask.array.Array or array_like, (N,), optional
+    weight : array_like, (C,), optional
+        Class weights ``ω``, finite and ``>= 0`` (a Dask array is computed: it is small).
+    ignore_index : int, default -100
+        Rows labelled so add nothing, count in no mean and get a zero gradient.
+    label_smoothing : float in [0, 1], default 0
     reduction : {"mean", "sum", "none"}
 
     Returns
@@ -435,17 +515,22 @@ def cross_entropy(logits, target, *, sample_weight=None, reduction="mean"):
     >>> z = da.from_array(np.log([[0.25, 0.75], [0.5, 0.5]]), chunks=1)
     >>> cross_entropy(z, [1, 0]).compute().round(6)   # (-log 0.75 - log 0.5) / 2
     np.float64(0.490415)
+    >>> cross_entropy(z, [1, -100]).compute().round(6)   # the second row ignored
+    np.float64(0.287682)
     """
-    return _cross_entropy(logits, target, sample_weight, reduction, 1.0, False)
+    return _cross_entropy(logits, target, sample_weight, reduction, 1.0, False, weight, ignore_index,
+                          label_smoothing)
 
 
-def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", grad_output=1.0):
+def cross_entropy_grad(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
+                       reduction="mean", grad_output=1.0):
     r"""Cross-entropy and its gradient with respect to Dask logits, lazily.
 
-    As :func:`csoftmax.cross_entropy_grad`: the gradient of row ``i`` is
-    ``grad_output · c_i (s_i Σ_k y_ik - y_i)`` with ``c_i = w_i / Σ w`` for
-    ``"mean"`` and ``w_i`` otherwise.  When the class axis lies in one chunk each row
-    block goes once through the fused compiled kernel.
+    As :func:`csoftmax.cross_entropy_grad`, with the options of :func:`cross_entropy`:
+    the gradient of row ``i`` is ``grad_output · c_i (s_i Σ_k a_ik - a_i)`` with
+    ``c_i = w_i / Σ d`` for ``"mean"`` and ``w_i`` otherwise, and 0 on a row labelled
+    ``ignore_index``.  When the class axis lies in one chunk each row block goes once
+    through the fused compiled kernel.
 
     Returns
     -------
@@ -462,4 +547,5 @@ def cross_entropy_grad(logits, target, *, sample_weight=None, reduction="mean", 
     >>> grad.compute()
     array([[ 0.25, -0.25]])
     """
-    return _cross_entropy(logits, target, sample_weight, reduction, grad_output, True)
+    return _cross_entropy(logits, target, sample_weight, reduction, grad_output, True, weight, ignore_index,
+                          label_smoothing)

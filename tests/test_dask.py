@@ -19,7 +19,8 @@ pytest.importorskip("scipy")
 
 import csoftmax  # noqa: E402
 import csoftmax.dask as cdask  # noqa: E402
-from csoftmax import SoftmaxRegression, softmax_regression_loss_grad  # noqa: E402
+from csoftmax import SoftmaxRegression, reference, softmax_regression_loss_grad  # noqa: E402
+from helpers import assert_within  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,113 @@ def test_cross_entropy_float32_one_sample_and_bad_labels():
         cdask.cross_entropy(zd, np.zeros(10, int), reduction="avg")
     with pytest.raises(ValueError, match="shape"):
         cdask.cross_entropy(zd, np.zeros(9, int))
+
+
+_OPTIONS = {
+    "plain": {},
+    "class weights": dict(weight=[0.5, 0.0, 2.0, 1.0, 3.0, 0.0, 1.5] * 2 + [1.0, 0.25, 4.0]),
+    "smoothing": dict(label_smoothing=0.2),
+    "smoothing 1": dict(label_smoothing=1.0),
+    "ignore a class": dict(ignore_index=3),
+    "all": dict(weight=np.linspace(0.0, 2.0, 17), ignore_index=-1, label_smoothing=0.1),
+}
+
+
+def _options_target(rng, kind, options, N=23, C=17):
+    """Class indices with some rows labelled ignore_index (the default -100 when
+    the options name none), or probabilities."""
+    if kind == "probs":
+        return rng.dirichlet(np.ones(C), N)
+    t = rng.integers(0, C, N)
+    t[rng.random(N) < 0.3] = options.get("ignore_index", -100)
+    return t
+
+
+@pytest.mark.parametrize("chunks", [(23, 17), (8, 17), (8, 5), (23, 4)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("options", list(_OPTIONS))
+def test_cross_entropy_options_match_in_memory(chunks, reduction, kind, options):
+    # class weights, ignored rows and label smoothing, fused (the class axis in one
+    # chunk) and split over class chunks; "plain" labels hold the default -100
+    opts = _OPTIONS[options]
+    rng = np.random.default_rng(list(_OPTIONS).index(options))
+    z = rng.standard_normal((23, 17)) * 5
+    t = _options_target(rng, kind, opts)
+    w = rng.random(23)
+    w[::5] = 0.0
+    zd = da.from_array(z, chunks=chunks)
+    td = da.from_array(t, chunks=6)
+    go = rng.random(23) if reduction == "none" else 0.5
+    for sw in [None, w]:
+        loss, grad = cdask.cross_entropy_grad(zd, td, sample_weight=sw, reduction=reduction, grad_output=go, **opts)
+        ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, t, sample_weight=sw, reduction=reduction,
+                                                         grad_output=go, **opts)
+        np.testing.assert_allclose(loss.compute(), ref_loss, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(grad.compute(), ref_grad, rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(cdask.cross_entropy(zd, td, sample_weight=sw, reduction=reduction, **opts).compute(),
+                                   ref_loss, rtol=1e-13, atol=1e-15)
+    if kind == "labels":  # and the oracle, for the ignored rows' part of the mean
+        np.testing.assert_allclose(cdask.cross_entropy(zd, td, reduction=reduction, **opts).compute(),
+                                   reference.cross_entropy(z, t, reduction=reduction, **opts), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("chunks", [(7, 9), (3, 4), (7, 2)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_options_non_finite_logits(chunks, dtype):
+    # -inf, +inf and nan on the label, on a class of weight 0 and on ignored rows:
+    # the same nan and infinities as the in-memory functions, which document them
+    z = np.random.default_rng(8).standard_normal((7, 9)).astype(dtype)
+    z[0, 0] = z[1, 4] = z[2, :] = -np.inf
+    z[3, 2], z[4, 1], z[5, 7], z[6, 3] = np.inf, np.inf, np.nan, -np.inf
+    t = np.array([0, 4, 2, 2, 5, 7, 3])
+    t[[2, 5]] = -1
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    zd = da.from_array(z, chunks=chunks)
+    for opts in [dict(weight=[1.0, 0.0, 2.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.5], ignore_index=-1),
+                 dict(label_smoothing=0.3, ignore_index=-1), dict(label_smoothing=1.0, ignore_index=-1)]:
+        for reduction in ["none", "sum"]:
+            loss, grad = cdask.cross_entropy_grad(zd, t, reduction=reduction, **opts)
+            ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, t, reduction=reduction, **opts)
+            assert_within(loss.compute(), ref_loss, tol * (1 + np.abs(ref_loss)), err_msg=f"{opts} {reduction}")
+            assert_within(grad.compute(), ref_grad, tol * (1 + np.abs(ref_grad)), err_msg=f"{opts} {reduction}")
+
+
+@pytest.mark.parametrize("chunks", [(4, 3), (2, 1)])
+def test_cross_entropy_mean_over_no_weight_is_nan(chunks):
+    # every row ignored, or every label's class of weight 0: the in-memory functions
+    # give a nan mean and nan scale (with a warning); ignored rows keep a 0 gradient
+    z = np.random.default_rng(9).standard_normal((4, 3))
+    zd = da.from_array(z, chunks=chunks)
+    for t, opts in [([-100] * 4, {}), ([1, 1, -100, 1], dict(weight=[1.0, 0.0, 1.0])),
+                    ([1, 1, -100, 1], dict(weight=[1.0, 0.0, 1.0], label_smoothing=0.5))]:
+        loss, grad = cdask.cross_entropy_grad(zd, t, **opts)
+        with pytest.warns(RuntimeWarning, match="sum to zero"):
+            ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, t, **opts)
+        assert np.isnan(loss.compute()) and np.isnan(ref_loss)
+        np.testing.assert_array_equal(grad.compute(), ref_grad)
+
+
+def test_cross_entropy_options_are_checked():
+    zd = da.from_array(np.zeros((4, 3)), chunks=(2, 2))
+    t = np.array([0, 1, 2, -100])
+    for f in [cdask.cross_entropy, cdask.cross_entropy_grad]:
+        with pytest.raises(ValueError, match="weight"):
+            f(zd, t, weight=[1.0, 2.0])
+        with pytest.raises(ValueError, match="weights must be finite"):
+            f(zd, t, weight=[1.0, -2.0, 1.0])
+        with pytest.raises(ValueError, match="label_smoothing"):
+            f(zd, t, label_smoothing=1.5)
+        with pytest.raises(TypeError, match="ignore_index"):
+            f(zd, t, ignore_index=1.5)
+    # a label out of range that is not ignore_index, when computed
+    for chunks in [(2, 3), (2, 2)]:
+        zd = da.from_array(np.zeros((4, 3)), chunks=chunks)
+        with pytest.raises(ValueError, match="-5"):
+            cdask.cross_entropy(zd, [0, -5, 2, -100]).compute()
+        with pytest.raises(ValueError, match="-100"):
+            cdask.cross_entropy_grad(zd, t, ignore_index=-1)[1].compute()
+    np.testing.assert_allclose(cdask.cross_entropy(zd, t, weight=da.ones(3, chunks=2)).compute(), np.log(3.0))
 
 
 # ---------------------------------------------------------------------------
