@@ -449,31 +449,23 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
 
 
 def _fused_rows(Z, T, W, scale, probs, want_grad, opt, rdt):
-    """The class axis in one chunk: the compiled kernel on each row block, once."""
-    ci = "ic" if probs else "i"
-    args = [Z, "ic", T, ci, scale, "i"] + ([] if W is None else [W, "i"])
+    """The class axis in one chunk: the compiled kernel on each row block, once.
+    The loss and the gradient come out of one task each block (a generalised
+    ufunc of two outputs), so neither is copied on the way."""
     options = opt.kwargs()
 
     def block(z, t, g, w=None):
         if not want_grad:
             return csoftmax.cross_entropy(z, t, sample_weight=w, reduction="none", **options)
         # grad_output carries 1/Σw of a mean; the loss comes back as w_i L_i
-        loss, grad = csoftmax.cross_entropy_grad(z, t, sample_weight=w, reduction="none", grad_output=g, **options)
-        out = np.empty(z.shape[:1], dtype=[("loss", rdt), ("grad", rdt, (z.shape[1],))])
-        out["loss"], out["grad"] = loss, grad
-        return out
+        return csoftmax.cross_entropy_grad(z, t, sample_weight=w, reduction="none", grad_output=g, **options)
 
-    if not want_grad:
-        per = da.blockwise(block, "i", *args, concatenate=True, dtype=rdt, meta=np.empty((0,), rdt),
-                           token="cross-entropy")
-        return per, None
-    rec = np.dtype([("loss", rdt), ("grad", rdt, (Z.shape[1],))])
-    both = da.blockwise(block, "i", *args, concatenate=True, dtype=rec, meta=np.empty((0,), rec),
-                        token="cross-entropy-grad")
-    per = both.map_blocks(lambda r: r["loss"], dtype=rdt, meta=np.empty((0,), rdt))
-    grad = both.map_blocks(lambda r: r["grad"], dtype=rdt, new_axis=1, chunks=(Z.chunks[0], Z.chunks[1]),
-                           meta=np.empty((0, 0), rdt))
-    return per, grad
+    t_core = "(c)" if probs else "()"
+    w_in = "" if W is None else ",()"
+    outs = "(),(c)" if want_grad else "()"
+    per = da.apply_gufunc(block, f"(c),{t_core},(){w_in}->{outs}", Z, T, scale, *([] if W is None else [W]),
+                          output_dtypes=(rdt, rdt) if want_grad else rdt, allow_rechunk=False)
+    return per if want_grad else (per, None)
 
 
 def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,

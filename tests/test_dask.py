@@ -216,6 +216,13 @@ def test_cross_entropy_options_match_in_memory(chunks, reduction, kind, options)
         np.testing.assert_allclose(grad.compute(), ref_grad, rtol=1e-12, atol=1e-16)
         np.testing.assert_allclose(cdask.cross_entropy(zd, td, sample_weight=sw, reduction=reduction, **opts).compute(),
                                    ref_loss, rtol=1e-13, atol=1e-15)
+    # computed in one graph, calls with other options stay apart
+    same = [o for o in _OPTIONS.values() if kind == "probs" or o.get("ignore_index") == opts.get("ignore_index")]
+    together = dask.compute(*[cdask.cross_entropy(zd, td, reduction=reduction, **o) for o in same])
+    alone = [csoftmax.cross_entropy(z, t, reduction=reduction, **o) for o in same]
+    assert len(same) >= 4 - 3 * ("ignore_index" in opts)
+    for got, want in zip(together, alone):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
     if kind == "labels":  # and the oracle, for the ignored rows' part of the mean
         np.testing.assert_allclose(cdask.cross_entropy(zd, td, reduction=reduction, **opts).compute(),
                                    reference.cross_entropy(z, t, reduction=reduction, **opts), rtol=1e-13, atol=1e-15)
