@@ -1,4 +1,4 @@
-"""Softmax, log-softmax and the softmax cross-entropy on Dask arrays, lazily.
+"""Softmax, log-softmax, log-sum-exp and the softmax cross-entropy on Dask arrays, lazily.
 
 Each function takes ``dask.array`` inputs (array_likes are wrapped) and returns
 Dask arrays; a reduced loss is a 0-d Dask array.  Nothing is computed until the
@@ -16,7 +16,9 @@ caller asks, and any chunking is accepted:
   ``log_softmax = (x - M) - log S``, and the cross-entropy's part
   ``Σ_k a_k ((M - z_k) + log S)`` over the block's classes.  Sums are
   kept in float64, also for float32 data.  A slice holding ``nan`` or ``+inf``, or
-  only ``-inf``, gives what SciPy gives (see :func:`_pair_combine`).
+  only ``-inf``, gives what SciPy gives (see :func:`_pair_combine`).  Entries
+  masked off by ``where`` (or of weight 0 in ``logsumexp``) are left out of every
+  block's pair, and a weighted block's ``s = Σ b exp(x - m)`` may be negative.
 
 Install with ``pip install csoftmax[dask]``.
 
@@ -92,12 +94,24 @@ def _shift(m):
     return np.where(np.isfinite(m), m, 0.0)
 
 
-def _pair_chunk(x, axis, keepdims, work=_F8):
+def _pair_chunk(x, axis, keepdims, work=_F8, b=None, mask=None):
+    """The block's pair ``(m, s)``; with weights ``b`` or a mask, the entries of weight
+    0 or masked off take no part (not as nan or inf either) and ``s = Σ b exp(x - m)``
+    (signed)."""
     x = x.astype(work, copy=False)
+    take = None
+    if b is not None or mask is not None:
+        take = np.broadcast_to(True, x.shape) if mask is None else mask
+        if b is not None:
+            take = take & (b != 0)
+        x = np.where(take, x, np.asarray(-np.inf, work))
     with np.errstate(invalid="ignore", over="ignore"):
         m = np.max(x, axis=axis, keepdims=True) if x.size else np.full(
             tuple(1 if i in axis else n for i, n in enumerate(x.shape)), -np.inf, work)
-        s = np.sum(np.exp(x - _shift(m).astype(work)), axis=axis, keepdims=True, dtype=_F8)
+        e = np.exp(x - _shift(m).astype(work))
+        if b is not None:
+            e = np.where(take, b * e, 0.0)
+        s = np.sum(e, axis=axis, keepdims=True, dtype=_F8)
     out = np.empty(m.shape, _PAIR)
     out["m"], out["s"] = m, s
     return out
@@ -122,42 +136,85 @@ def _pair_combine(p, axis, keepdims):
     return out
 
 
-def _pair(x, axes, work):
-    """The ``(M, S)`` pair of every slice, shaped like ``x`` with 1 along ``axes``."""
-    return da.reduction(x, lambda b, axis, keepdims: _pair_chunk(b, axis, keepdims, work),
-                        _pair_combine, axis=axes, keepdims=True, dtype=_PAIR, combine=_pair_combine,
-                        concatenate=True, meta=np.empty((0,) * x.ndim, _PAIR), name="softmax-pair")
+def _pair(x, axes, work, b=None, mask=None):
+    """The ``(M, S)`` pair of every slice, shaped like ``x`` with 1 along ``axes``;
+    ``b`` and ``mask`` (None, or chunked like ``x``) as in :func:`_pair_chunk`."""
+    meta = np.empty((0,) * x.ndim, _PAIR)
+    if b is None and mask is None:
+        return da.reduction(x, lambda v, axis, keepdims: _pair_chunk(v, axis, keepdims, work),
+                            _pair_combine, axis=axes, keepdims=True, dtype=_PAIR, combine=_pair_combine,
+                            concatenate=True, meta=meta, name="softmax-pair")
+    # each block's pair from the aligned blocks of x, b and the mask, then the same tree
+    def chunk(v, *more):
+        return _pair_chunk(v, axes, True, work, more[0] if b is not None else None,
+                           more[-1] if mask is not None else None)
+
+    chunks = tuple((1,) * x.numblocks[i] if i in axes else c for i, c in enumerate(x.chunks))
+    blocks = da.map_blocks(chunk, x, *[v for v in (b, mask) if v is not None], chunks=chunks, dtype=_PAIR,
+                           meta=meta, name="softmax-pair-blocks")
+    return da.reduction(blocks, lambda p, axis, keepdims: p, _pair_combine, axis=axes, keepdims=True, dtype=_PAIR,
+                        combine=_pair_combine, concatenate=True, meta=meta, name="softmax-pair")
 
 
-def _finish_softmax(x, p, work, rdt):
+def _mask(where, x):
+    """``where`` broadcast to ``x``'s shape and chunked like it, or None."""
+    if where is None:
+        return None
+    w = _as_dask(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"where must be a boolean array, got dtype {w.dtype}")
+    try:
+        ok = np.broadcast_shapes(w.shape, x.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"where has shape {w.shape}, which does not broadcast to {x.shape}")
+    return da.broadcast_to(w, x.shape).rechunk(x.chunks)
+
+
+def _finish_softmax(x, p, mask=None, some=None, *, work, rdt):
+    """``exp(x - M) / S``; with a mask, 0 where it is False, and 0 throughout a slice
+    with no True entry (``some`` False)."""
     M, S = p["m"], p["s"]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         e = np.exp(x.astype(work, copy=False) - _shift(M).astype(work))
-        # a slice with nan, +inf or only -inf is nan throughout, as in SciPy
-        y = np.where(np.isfinite(M), e / S, np.nan)
+        y = e / S if mask is None else np.where(mask, e / S, 0.0)
+        # a slice with nan, +inf or only -inf (among its entries that count) is nan
+        # throughout, as in SciPy
+        y = np.where(np.isfinite(M), y, np.nan if some is None else np.where(some, np.nan, 0.0))
     return y.astype(rdt, copy=False)
 
 
-def _finish_log_softmax(x, p, work, rdt):
+def _finish_log_softmax(x, p, mask=None, some=None, *, work, rdt):
+    """``(x - M) - log S``; with a mask, ``-inf`` where it is False."""
     M, S = p["m"], p["s"]
     with np.errstate(invalid="ignore", divide="ignore"):
         y = (x.astype(work, copy=False) - _shift(M).astype(work)) - np.log(S)
+        if mask is not None:
+            y = np.where(mask, y, -np.inf)
     return y.astype(rdt, copy=False)
 
 
-def _forward(x, axis, log):
+def _forward(x, axis, log, where):
     x = _as_dask(x)
     rdt, work = _dtypes(x.dtype)
     axes = _axes(axis, x.ndim)
+    mask = _mask(where, x)
+    meta = np.empty((0,) * x.ndim, rdt)
     if not _split(x, axes) or x.size == 0:
         fn = csoftmax.log_softmax if log else csoftmax.softmax
-        return x.map_blocks(fn, axis=axes, dtype=rdt, meta=np.empty((0,) * x.ndim, rdt))
+        if mask is None:
+            return x.map_blocks(fn, axis=axes, dtype=rdt, meta=meta)
+        return da.map_blocks(lambda v, w: fn(v, axis=axes, where=w), x, mask, dtype=rdt, meta=meta)
     finish = _finish_log_softmax if log else _finish_softmax
-    return da.map_blocks(finish, x, _pair(x, axes, work), work=work, rdt=rdt, dtype=rdt,
-                         meta=np.empty((0,) * x.ndim, rdt))
+    pair = _pair(x, axes, work, mask=mask)
+    if mask is None:
+        return da.map_blocks(finish, x, pair, work=work, rdt=rdt, dtype=rdt, meta=meta)
+    some = mask.any(axis=axes, keepdims=True)
+    return da.map_blocks(finish, x, pair, mask, some, work=work, rdt=rdt, dtype=rdt, meta=meta)
 
 
-def softmax(x, axis=None):
+def softmax(x, axis=None, *, where=None):
     r"""Softmax of a Dask array, lazily: ``exp(x - max) / Σ exp(x - max)`` over ``axis``.
 
     The same results as :func:`csoftmax.softmax` (and ``scipy.special.softmax``),
@@ -169,6 +226,9 @@ def softmax(x, axis=None):
     x : dask.array.Array or array_like
     axis : int, tuple of ints or None, optional
         The axes of each slice; ``None`` (the default, as in SciPy) is all of them.
+    where : dask.array.Array or array_like of bool, optional
+        Broadcast to ``x``; False entries take no part and give 0 (log_softmax:
+        ``-inf``), and a slice with no True entry gives all 0 (all ``-inf``).
 
     Returns
     -------
@@ -183,10 +243,10 @@ def softmax(x, axis=None):
     >>> softmax(x).compute()
     array([0.125, 0.375, 0.25 , 0.25 ])
     """
-    return _forward(x, axis, False)
+    return _forward(x, axis, False, where)
 
 
-def log_softmax(x, axis=None):
+def log_softmax(x, axis=None, *, where=None):
     r"""Log-softmax of a Dask array, lazily: ``(x - max) - log Σ exp(x - max)`` over ``axis``.
 
     The same results as :func:`csoftmax.log_softmax` (and
@@ -199,19 +259,43 @@ def log_softmax(x, axis=None):
     >>> log_softmax(da.from_array(np.array([-np.inf, 0.0, 0.0]), chunks=1)).compute()
     array([       -inf, -0.69314718, -0.69314718])
     """
-    return _forward(x, axis, True)
+    return _forward(x, axis, True, where)
 
 
-def _lse_finish(p, rdt):
+def _lse_finish(p, rec, return_sign):
+    """``log |S| + M`` and the sign of ``S`` from the pair; without ``return_sign`` a
+    negative sum gives nan."""
+    M, S = p["m"], p["s"]
+    out = np.empty(M.shape, rec)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (_shift(p["m"]) + np.log(p["s"])).astype(rdt, copy=False)
+        r = _shift(M) + np.log(np.abs(S))
+    if return_sign:
+        out["r"], out["sign"] = r, np.sign(S)
+    else:
+        out["r"] = np.where(S < 0, np.nan, r)
+    return out
 
 
-def _logsumexp(a, axis=None, keepdims=False):
-    r"""``log Σ exp(a)`` over ``axis`` of a Dask array, lazily (as ``scipy.special.logsumexp``).
+def _logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None):
+    r"""``log Σ b exp(a)`` over ``axis`` of Dask arrays, lazily (as ``scipy.special.logsumexp``
+    and :func:`csoftmax.logsumexp`).
 
     One ``map_blocks`` of :func:`csoftmax.logsumexp` when the reduced axes lie in one
-    chunk each, else the same tree of per-chunk maxima and sums as :func:`softmax`.
+    chunk each, else the same tree of per-chunk maxima and sums as :func:`softmax`
+    (with weights, signed sums: ``S = Σ b exp(a - M)`` over the entries of nonzero
+    weight and, with ``where``, of a True mask).
+
+    Parameters
+    ----------
+    a : dask.array.Array or array_like
+    axis : int, tuple of ints or None, optional
+    b : dask.array.Array or array_like, optional
+        Weights, broadcast with ``a``; zeros take no part, negatives subtract.
+    keepdims : bool, optional
+    return_sign : bool, optional
+        Also return the sign of the sum; without it a negative sum gives nan.
+    where : dask.array.Array or array_like of bool, optional
+        Broadcast to ``a``; False entries take no part.
 
     Examples
     --------
@@ -219,18 +303,50 @@ def _logsumexp(a, axis=None, keepdims=False):
     >>> from csoftmax.dask import logsumexp
     >>> float(logsumexp(da.from_array(np.log([1.0, 3.0, 4.0]), chunks=1)).compute())
     2.0794415416798357
+    >>> r, sign = logsumexp(da.from_array(np.log([1.0, 3.0, 4.0]), chunks=1), b=[1, 1, -2], return_sign=True)
+    >>> float(r.compute()), float(sign.compute())   # log |1 + 3 - 8|, and the sum is negative
+    (1.3862943611198906, -1.0)
     """
     a = _as_dask(a)
-    rdt, work = _dtypes(a.dtype)
-    axes = _axes(axis, a.ndim)
-    meta = np.empty((0,) * a.ndim, rdt)
-    if not _split(a, axes) or a.size == 0:
-        chunks = tuple((1,) if i in axes else c for i, c in enumerate(a.chunks))
-        r = a.map_blocks(lambda b: np.asarray(csoftmax.logsumexp(b, axis=axes, keepdims=True), rdt),
-                         chunks=chunks, dtype=rdt, meta=meta)
+    if b is None:
+        rdt, work = _dtypes(a.dtype)
     else:
-        r = _pair(a, axes, work).map_blocks(_lse_finish, rdt=rdt, dtype=rdt, meta=meta)
-    return r if keepdims else r.squeeze(axis=axes)
+        b = _as_dask(b)
+        rdt = np.asarray(csoftmax.logsumexp(np.zeros(1, a.dtype), b=np.ones(1, b.dtype))).dtype
+        work = np.dtype(np.float32) if rdt.itemsize <= 4 else _F8
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"b has shape {b.shape}, which does not broadcast with a's {a.shape}") from None
+        a = da.broadcast_to(a, shape)
+        b = da.broadcast_to(b, shape).rechunk(a.chunks)
+    mask = _mask(where, a)
+    axes = _axes(axis, a.ndim)
+    rec = np.dtype([("r", rdt), ("sign", rdt)] if return_sign else [("r", rdt)])
+    more = [v for v in (b, mask) if v is not None]
+    if not _split(a, axes) or a.size == 0:
+        def block(v, *more_blocks):
+            got = csoftmax.logsumexp(v, axis=axes, b=more_blocks[0] if b is not None else None, keepdims=True,
+                                     return_sign=return_sign, where=more_blocks[-1] if mask is not None else None)
+            out = np.empty(np.shape(got[0] if return_sign else got), rec)
+            if return_sign:
+                out["r"], out["sign"] = got
+            else:
+                out["r"] = got
+            return out
+
+        chunks = tuple((1,) if i in axes else c for i, c in enumerate(a.chunks))
+        both = da.map_blocks(block, a, *more, chunks=chunks, dtype=rec, meta=np.empty((0,) * a.ndim, rec))
+    else:
+        both = _pair(a, axes, work, b, mask).map_blocks(_lse_finish, rec=rec, return_sign=return_sign, dtype=rec,
+                                                         meta=np.empty((0,) * a.ndim, rec))
+    meta = np.empty((0,) * a.ndim, rdt)
+    res = both.map_blocks(lambda o: o["r"], dtype=rdt, meta=meta)
+    res = res if keepdims else res.squeeze(axis=axes)
+    if not return_sign:
+        return res
+    sign = both.map_blocks(lambda o: o["sign"], dtype=rdt, meta=meta)
+    return res, sign if keepdims else sign.squeeze(axis=axes)
 
 
 # ---------------------------------------------------------------------------
@@ -352,7 +468,7 @@ def _grad_split(Z, T, probs, pair, scale, opt, work, rdt):
     def block(z, t, p, c, ysum=None, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
         labels = None if probs else t[:, 0]
-        s = _finish_softmax(z, p, work, _F8)
+        s = _finish_softmax(z, p, work=work, rdt=_F8)
         a, keep = opt.coefficients(t if probs else labels, c0, c1, probs)
         with np.errstate(invalid="ignore", over="ignore"):
             g = c * (s * opt.row_sums(labels, probs, ysum) - a)

@@ -124,6 +124,90 @@ def test_logsumexp_only_where_the_package_has_one(monkeypatch):
             assert np.allclose(got, ref, rtol=1e-14, equal_nan=True)
 
 
+def _close(got, want, rtol):
+    """Equal nan positions and infinities, the rest within ``rtol``."""
+    assert_within(got, want, rtol * np.abs(np.asarray(want, dtype=np.float64)))
+
+
+def _close_forward(got, want, log, dtype, C):
+    """Within the accuracy bounds, with ``|x_i - max|`` bounded through the result
+    itself: ``|x_i - max| <= |log s_i| <= |x_i - max| + log C``."""
+    want = np.asarray(want, dtype=np.float64)
+    eps = np.finfo(dtype).eps
+    unit, base = (4.5e-16, 16) if dtype == np.float64 else (2.4e-7, 8)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.abs(want) if log else np.abs(np.log(want))
+        bound = eps * (8 + spread + 2 * np.log(C)) if log else \
+            np.where(want > np.finfo(dtype).tiny, unit * (base + spread) * want, np.finfo(dtype).tiny)
+    assert_within(got, want, bound)
+
+
+_SPECIAL_ROWS = np.array([[1, 2, 3, 4, 5, 6], [-np.inf] * 6, [np.inf, 1, 2, 3, 4, 5], [np.nan, 1, 2, 3, 4, 5],
+                          [np.inf, np.inf, 1, 2, 3, 4], [-np.inf, 1, -np.inf, 2, -np.inf, 3],
+                          [700, 700, -700, 0, 1, 2], [0] * 6, [np.inf, -np.inf, 0, 1, np.nan, 2]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", [(9, 6), (4, 6), (9, 2), (4, 1)])
+@pytest.mark.parametrize("axis", [1, 0, None])
+def test_forward_where_matches_in_memory(dtype, chunks, axis):
+    # False entries take no part (not as nan or inf either) and give 0 / -inf; a slice
+    # with no True entry gives all 0 / all -inf; the special rows keep SciPy's nan
+    rng = np.random.default_rng(11)
+    x = np.vstack([_SPECIAL_ROWS, rng.standard_normal((9, 6)) * 20]).astype(dtype)
+    xd = da.from_array(x, chunks=chunks)
+    masks = [rng.random(x.shape) < 0.6, np.zeros(x.shape, bool), rng.random(6) < 0.5]
+    masks[0][:, 1] = False
+    masks[0][4] = False  # a slice with no True entry, for axis=1
+    C = x.size if axis is None else x.shape[axis]
+    for where in masks:
+        for fd, f, log in [(cdask.softmax, csoftmax.softmax, False), (cdask.log_softmax, csoftmax.log_softmax, True)]:
+            got = fd(xd, axis=axis, where=where)
+            assert got.chunks == xd.chunks and got.dtype == dtype
+            _close_forward(got.compute(), f(x, axis=axis, where=where), log, dtype, C)
+        # the mask as a Dask array of other chunks
+        wd = da.from_array(np.broadcast_to(where, x.shape), chunks=(3, 4))
+        _close_forward(cdask.softmax(xd, axis=axis, where=wd).compute(), csoftmax.softmax(x, axis=axis, where=where),
+                       False, dtype, C)
+
+
+@pytest.mark.parametrize("chunks", [(9, 6), (4, 6), (9, 2), (4, 1)])
+@pytest.mark.parametrize("axis", [1, 0, None, (0, 1)])
+def test_logsumexp_weights_signs_and_where(chunks, axis):
+    rng = np.random.default_rng(12)
+    a = np.vstack([_SPECIAL_ROWS, rng.standard_normal((9, 6)) * 20])
+    ad = da.from_array(a, chunks=chunks)
+    weights = [None, rng.standard_normal(a.shape), np.array([1.0, -1.0, 2.0, 0.0, 0.5, 0.0]),
+               -rng.random(a.shape), np.where(rng.random(a.shape) < 0.5, 0.0, 1.0)]
+    for b, where, keepdims in [(b, w, k) for b in weights for w in [None, rng.random(a.shape) < 0.7]
+                               for k in [False, True]]:
+        bd = None if b is None else da.from_array(b, chunks=(5, 3)) if b.ndim == 2 else b
+        got, sign = cdask.logsumexp(ad, axis=axis, b=bd, keepdims=keepdims, return_sign=True, where=where)
+        with np.errstate(all="ignore"):
+            want, want_sign = csoftmax.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=True, where=where)
+            plain = csoftmax.logsumexp(a, axis=axis, b=b, keepdims=keepdims, where=where)
+        assert got.shape == np.shape(want)
+        _close(got.compute(), want, 1e-13)
+        np.testing.assert_array_equal(sign.compute(), want_sign)
+        _close(cdask.logsumexp(ad, axis=axis, b=bd, keepdims=keepdims, where=where).compute(), plain, 1e-13)
+    # float32 with float64 weights is computed in float64, as in memory
+    r = cdask.logsumexp(ad.astype(np.float32), axis=axis, b=np.ones(6))
+    assert r.dtype == np.float64 == csoftmax.logsumexp(a.astype(np.float32), axis=axis, b=np.ones(6)).dtype
+
+
+def test_where_and_weights_are_checked():
+    xd = da.from_array(np.zeros((4, 3)), chunks=2)
+    for f in [cdask.softmax, cdask.log_softmax, cdask.logsumexp]:
+        with pytest.raises(TypeError, match="boolean"):
+            f(xd, axis=1, where=np.ones((4, 3)))
+        with pytest.raises(ValueError, match="broadcast"):
+            f(xd, axis=1, where=np.ones((4, 2), bool))
+        with pytest.raises(ValueError, match="broadcast"):
+            f(xd, axis=1, where=np.ones((2, 4, 3), bool))
+    with pytest.raises(ValueError, match="broadcast"):
+        cdask.logsumexp(xd, axis=1, b=np.ones(4))
+
+
 # ---------------------------------------------------------------------------
 # cross-entropy
 
