@@ -198,6 +198,28 @@ def test_non_finite_logits_with_options(isa, dtype, width, opts, in_place):
     assert not grad[t == -100].any() and not loss[t == -100].any()
 
 
+@pytest.mark.parametrize("width", [3, 10, 24, 40, 100, 1000, 5000])
+@pytest.mark.parametrize("opts", [dict(label_smoothing=0.1), dict(weight=True, label_smoothing=1.0)], ids=str)
+def test_huge_float64_logits_with_smoothing(isa, width, opts):
+    """Float64 logits of 1e300 to 1e307: the smoothing's terms, sum_k w_k (x_k -
+    x_0) and W (m - x_0), each pass float64's range where the loss does not; it
+    must come out finite (and positive) as the oracle's, on every path."""
+    rng = np.random.default_rng(width)
+    kw = dict(opts)
+    if kw.pop("weight", False):
+        kw["weight"] = rng.random(width) * 2
+    for scale in [1e300, 1e305, 1e306, 1e307]:
+        z = rng.standard_normal((9, width)) * scale
+        t = rng.integers(0, width, 9)
+        with np.errstate(all="ignore"):
+            want_loss, want_grad = ref.cross_entropy_grad(z, t, reduction="none", **kw)
+        loss, grad = cs.cross_entropy_grad(z, t, reduction="none", **kw)
+        want_loss, want_grad = np.asarray(want_loss, float), np.asarray(want_grad, float)
+        assert np.isfinite(want_loss).all()
+        assert_within(loss, want_loss, 1e-12 * (1 + np.abs(want_loss)), err_msg=f"loss, logits of {scale:g}")
+        assert_within(grad, want_grad, 1e-12 * (1 + np.abs(want_grad)), err_msg=f"grad, logits of {scale:g}")
+
+
 def test_in_place_with_options(rng):
     z, t = case(rng, "index", np.float64)
     opts = OPTIONS[-1]

@@ -604,32 +604,37 @@ static inline T CS_FN(row_sumexp)(const T *x, cs_intp C, T *e, double *s, const 
     return m;
 }
 
-/* The smoothing's sum sum_j w_j (x_j - x_0) of a row where the quick one
-   (row_max_wdiff, rows4_wdiff) or x_0 is not finite: over the classes of
+/* The smoothing's sum, scaled, u sum_j w_j (x_j - x_0), of a row where the
+   quick one (row_max_wdiff, rows4_wdiff) is not finite: over the classes of
    nonzero weight alone, as the loss counts them (a class of weight 0 adds
-   nothing, whatever its logit), from the first finite logit among them
-   (*x0; 0 if none), in double.  The sum is -inf where such a class's logit
-   is -inf (the loss is then +inf), nan where one is +inf or nan (its
-   log-softmax is nan).  Such rows are rare; the quick sums give inf - inf
-   or 0 times inf on them, or overflow T. */
-CS_NOINLINE double CS_FN(row_wdiff_careful)(const T *x, cs_intp C, const double *w, T *x0)
+   nothing, whatever its logit), from the largest finite logit among them
+   (*x0; 0 if none), in double.  Every term is then <= 0 and scaled before it
+   is added, so the sum overflows only where the loss itself does (float64
+   logits past about 1e305 overflow the quick sum).  The sum is -inf where
+   such a class's logit is -inf (the loss is then +inf), nan where one is +inf
+   or nan (its log-softmax is nan).  Such rows are rare; the quick sums give
+   inf - inf or 0 times inf on them, or overflow. */
+CS_NOINLINE double CS_FN(row_wdiff_careful)(const T *x, cs_intp C, const double *w, double u, T *x0)
 {
-    cs_intp j0 = 0;
-    while (j0 < C && !((w == NULL || w[j0] != 0.0) && isfinite(x[j0])))
-        j0++;
-    const double ref = j0 < C ? (double)x[j0] : 0.0;
-    double sum = 0.0;
+    double ref = -INFINITY;
     int ninf = 0, bad = 0;
     for (cs_intp j = 0; j < C; j++) {
-        const double wj = w != NULL ? w[j] : 1.0, v = (double)x[j];
-        if (wj == 0.0)
+        const double v = (double)x[j];
+        if (w != NULL && w[j] == 0.0)
             continue;
         if (v == -INFINITY)
             ninf = 1;
         else if (!isfinite(v))
             bad = 1;
-        else
-            sum += wj * (v - ref);
+        else if (v > ref)
+            ref = v;
+    }
+    ref = ref == -INFINITY ? 0.0 : ref;
+    double sum = 0.0;
+    for (cs_intp j = 0; j < C && !bad && !ninf; j++) {
+        const double uw = w != NULL ? u * w[j] : u;
+        if (uw != 0.0)
+            sum += uw * ((double)x[j] - ref);
     }
     *x0 = (T)ref;
     return bad ? (double)NAN : ninf ? -(double)INFINITY : sum;
@@ -3120,9 +3125,12 @@ CS_INLINE void CS_FN(scale_rows)(T *g, cs_intp gs, const double *q, const double
      grad = k (A s - a):  k (A / S) (e - (a_c' / A) S onehot(c)) - k u w,
    with e = exp(z - m) and S their sum: the plain pass with A / S for 1 / S,
    the label's entry taken down by (a_c' / A) S, and k u w subtracted.  The
-   sum sum_j w_j (lse - z_j) is taken as wsum (m - z_0 + log S) - sum_j w_j
-   (z_j - z_0), z_0 the row's first entry: only the row's spread cancels, not
-   its magnitude, and it is read before the gradient may overwrite z.  cwt:
+   sum u sum_j w_j (lse - z_j) is taken as u wsum (m - z_0 + log S) - u sum_j
+   w_j (z_j - z_0), z_0 the row's first entry: only the row's spread cancels,
+   not its magnitude, and it is read before the gradient may overwrite z.
+   Where wsum (m - z_0) overflows (float64 logits of some 1e305 at C = 1000,
+   far below the loss's own overflow), both terms are scaled by u before the
+   difference; row_wdiff_careful takes the sums that overflow themselves.  cwt:
    the class weights in T (for the vector loops), NULL when cw is.  pf: the
    call streams from memory (big_call); then each wide row's exponentials
    prefetch the row after it, the block's next or `after` past its last
@@ -3138,9 +3146,11 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
     T t[CS_BLOCK + CS_NARROW], e[CS_BLOCK + CS_NARROW], m[CS_BLOCK], zc[CS_BLOCK], z0[CS_BLOCK], ec[CS_BLOCK];
     double s[CS_BLOCK], ls[CS_BLOCK], q[CS_BLOCK], ac[CS_BLOCK], dz[CS_BLOCK], ku[CS_BLOCK];
     unsigned char zn[CS_BLOCK];   /* the row holds a nan (row_nan), where z is overwritten */
+    unsigned char scaled[CS_BLOCK];   /* dz is row_wdiff_careful's, scaled by u */
     const int opts = cw != NULL || eps != 0.0;
     const double u = eps / (double)C;
     const int us = u != 0.0 && wsum != 0.0;   /* the smoothing adds to the loss */
+    const double uw = u * wsum;
     /* mid-width rows: a block of them, their sums four rows at a time; in
        a call that streams from memory (pf), rows of CS_STREAM_WIDE_BYTES or
        more one at a time, as softmax takes them (float32 C = 1000, kernel
@@ -3196,7 +3206,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
         if (u != 0.0 && (narrow || mid)) {
             int odd = 0;
             for (cs_intp r = 0; r < nb; r++)
-                z0[r] = zb[r * zs];
+                z0[r] = zb[r * zs], scaled[r] = 0;
             if (sizeof(T) == 4 && C * (cs_intp)sizeof(T) < CS_STREAM_WIDE_BYTES) {
                 for (cs_intp r = 0; r < nb; r += CS_MID_ROWS) {
                     const T *zr[CS_MID_ROWS];
@@ -3216,8 +3226,10 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             /* the rare rows whose sum is not finite (a first logit that is not
                finite makes its own term, w_0 (x_0 - x_0), nan) */
             for (cs_intp r = 0; odd && r < nb; r++)
-                if (!isfinite(dz[r]))
-                    dz[r] = CS_FN(row_wdiff_careful)(zb + r * zs, C, cw, &z0[r]);
+                if (!isfinite(dz[r])) {
+                    dz[r] = CS_FN(row_wdiff_careful)(zb + r * zs, C, cw, u, &z0[r]);
+                    scaled[r] = 1;
+                }
         }
         if (narrow) {
             CS_FN(narrow_load)(zb, zs, nb, C, t, m);
@@ -3239,8 +3251,9 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
                 if (u != 0.0) {
                     z0[r] = zr[0];
                     m[r] = CS_FN(row_max_wdiff)(zr, C, cwt, &dz[r]);
-                    if (!isfinite(dz[r]))
-                        dz[r] = CS_FN(row_wdiff_careful)(zr, C, cw, &z0[r]);
+                    scaled[r] = !isfinite(dz[r]);
+                    if (scaled[r])
+                        dz[r] = CS_FN(row_wdiff_careful)(zr, C, cw, u, &z0[r]);
                 } else {
                     m[r] = CS_FN(row_max)(zr, C);
                 }
@@ -3263,8 +3276,16 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
 #pragma omp simd
             for (cs_intp r = 0; r < nb; r++) {
                 double l = ac[r] != 0.0 ? ac[r] * (((double)m[r] - (double)zc[r]) + ls[r]) : 0.0;
-                if (us)
-                    l += u * (wsum * (((double)m[r] - (double)z0[r]) + ls[r]) - dz[r]);
+                if (us) {
+                    /* u (wsum a - dz), or where that overflows (float64 logits
+                       of some 1e305) u wsum a - u dz; the careful sum comes
+                       scaled already */
+                    double a = ((double)m[r] - (double)z0[r]) + ls[r];
+                    double lq = l + u * (wsum * a - dz[r]);
+                    if (scaled[r] || (!(lq - lq == 0.0) && dz[r] - dz[r] == 0.0))
+                        lq = l + (uw * a - (scaled[r] ? dz[r] : u * dz[r]));
+                    l = lq;
+                }
                 loss[i0 + r] = l;
             }
         }
@@ -3296,7 +3317,7 @@ static void CS_FN(ce_index_block)(const T *z, cs_intp zs, const cs_intp *label, 
             /* in row order: the exponentials again (the same bits as the
                sum's), scaled; then each label's entry, from its logit read
                before any write */
-            CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, u * wsum, u, s, q, ku, nb);
+            CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, uw, u, s, q, ku, nb);
 #pragma omp simd
             for (cs_intp r = 0; r < nb; r++) {
                 ec[r] = EXPNEG(zc[r] - m[r]);
@@ -3309,7 +3330,7 @@ CS_FLOAT_LANES
             for (cs_intp i = 0; i < nb * C; i++)
                 gb[i] = EXPNEG(zb[i] - t[i]) * e[i];
             for (cs_intp r = 0; r < nb; r++) {
-                double A = opts ? ac[r] + u * wsum : 1.0;
+                double A = opts ? ac[r] + uw : 1.0;
                 cs_intp c = lb[r];
                 if (c >= 0 && c < C && A != 0.0)
                     gb[r * C + c] = (T)((double)ec[r] - (opts ? ac[r] / A : 1.0) * s[r]) * z0[r];
@@ -3318,9 +3339,9 @@ CS_FLOAT_LANES
                 CS_FN(ce_smooth_rows)(gb, gs, nb, C, ku, cwt);
             continue;
         }
-        CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, u * wsum, u, s, q, ku, nb);
+        CS_FN(ce_scales)(rscale != NULL ? rscale + i0 : NULL, gscale, opts, ac, uw, u, s, q, ku, nb);
         for (cs_intp r = 0; r < nb; r++) {
-            double A = opts ? ac[r] + u * wsum : 1.0;
+            double A = opts ? ac[r] + uw : 1.0;
             cs_intp c = lb[r];
             if (c >= 0 && c < C && A != 0.0) {
                 T *e_c = narrow ? &t[c * nb + r] : &gb[r * gs + c];
