@@ -31,6 +31,7 @@ Examples
 array([[0.125, 0.125, 0.25 , 0.5  ]])
 """
 import numbers
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -483,9 +484,13 @@ def _grad_split(Z, T, probs, pair, scale, opt, work, rdt):
     return da.map_blocks(block, *args, dtype=rdt, meta=np.empty((0, 0), rdt))
 
 
-def _mean_of(total, denominator):
+def _mean_of(total, denominator, warn=False):
     """``total / denominator``; nan where the denominator is 0 (no sample counts), as
-    the in-memory functions give for the mean and for its gradient's scale."""
+    the in-memory functions give for the mean and for its gradient's scale, and with
+    ``warn`` their warning (where the task runs: on a worker of a cluster)."""
+    if warn and np.any(denominator == 0):
+        warnings.warn("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
+                      "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator == 0, np.nan, total / denominator)
 
@@ -557,7 +562,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
     else:
         loss = per.sum(dtype=_F8)
         if reduction == "mean":
-            loss = da.map_blocks(_mean_of, loss, total, dtype=_F8)
+            loss = da.map_blocks(_mean_of, loss, total, warn=True, dtype=_F8)
         loss = loss.astype(rdt)
     if not want_grad:
         return loss
@@ -594,7 +599,8 @@ def cross_entropy(logits, target, *, sample_weight=None, weight=None, ignore_ind
     weights and ``ε`` the label smoothing, as in PyTorch's ``cross_entropy``.
     Reduced to the weighted mean ``Σ w_i L_i / Σ d_i`` (``d_i = w_i ω_{c_i}`` for
     class indices, 0 on ignored rows; ``w_i`` for probabilities), the sum, or kept
-    per sample (``"none"``: ``w_i L_i``).  A mean over no weight is nan.
+    per sample (``"none"``: ``w_i L_i``).  A mean over no weight is nan, with a
+    ``RuntimeWarning`` as in memory (raised where the task runs).
 
     Parameters
     ----------

@@ -335,8 +335,8 @@ def test_cross_entropy_options_non_finite_logits(chunks, dtype):
 
 @pytest.mark.parametrize("chunks", [(4, 3), (2, 1)])
 def test_cross_entropy_mean_over_no_weight_is_nan(chunks):
-    # every row ignored, or every label's class of weight 0: the in-memory functions
-    # give a nan mean and nan scale (with a warning); ignored rows keep a 0 gradient
+    # every row ignored, or every label's class of weight 0: a nan mean and nan scale,
+    # with the in-memory functions' warning; ignored rows keep a 0 gradient
     z = np.random.default_rng(9).standard_normal((4, 3))
     zd = da.from_array(z, chunks=chunks)
     for t, opts in [([-100] * 4, {}), ([1, 1, -100, 1], dict(weight=[1.0, 0.0, 1.0])),
@@ -344,8 +344,13 @@ def test_cross_entropy_mean_over_no_weight_is_nan(chunks):
         loss, grad = cdask.cross_entropy_grad(zd, t, **opts)
         with pytest.warns(RuntimeWarning, match="sum to zero"):
             ref_loss, ref_grad = csoftmax.cross_entropy_grad(z, t, **opts)
-        assert np.isnan(loss.compute()) and np.isnan(ref_loss)
-        np.testing.assert_array_equal(grad.compute(), ref_grad)
+        with pytest.warns(RuntimeWarning, match="sum to zero"):
+            got_loss, got_grad = dask.compute(loss, grad, scheduler="sync")
+        assert np.isnan(got_loss) and np.isnan(ref_loss)
+        np.testing.assert_array_equal(got_grad, ref_grad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # a mean over some weight does not warn
+        cdask.cross_entropy(zd, [1, 1, -100, 1]).compute(scheduler="sync")
 
 
 def test_cross_entropy_options_are_checked():
