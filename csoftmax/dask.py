@@ -38,7 +38,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
 
 import csoftmax
-from csoftmax.loss import _class_weight, _ignore_index, _smoothing
+from csoftmax.loss import _NO_WEIGHT, _class_weight, _ignore_index, _smoothing
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_grad"]
 
@@ -400,29 +400,34 @@ class _Options:
     def kwargs(self):
         return dict(weight=self.cw, ignore_index=self.ignore, label_smoothing=self.eps)
 
+    def labels(self, t):
+        """The class indices checked, as intp, and which rows count (those not
+        labelled ``ignore_index``)."""
+        lab = _check_labels(t, self.C, self.ignore)
+        return lab, lab != self.ignore
+
+    def row_weight(self, lab, keep):
+        """``ω_{c_i}`` of every row's class, 0 on the rows that do not count."""
+        return keep.astype(_F8) if self.cw is None else np.where(keep, self.cw[np.where(keep, lab, 0)], 0.0)
+
     def denominator(self, T, W):
         """A mean's denominator for class indices: ``Σ_i w_i ω_{c_i}`` over the rows not
         ignored (``w_i`` 1 without sample weights), a 0-d Dask array."""
         def part(t, w=None):
-            lab = _check_labels(t, self.C, self.ignore)
-            keep = lab != self.ignore
-            d = keep.astype(_F8) if self.cw is None else np.where(keep, self.cw[np.where(keep, lab, 0)], 0.0)
+            d = self.row_weight(*self.labels(t))
             return np.array([np.sum(d if w is None else d * w, dtype=_F8)])
 
         args = [T] + ([] if W is None else [W])
         return da.map_blocks(part, *args, chunks=((1,) * T.numblocks[0],), dtype=_F8,
                              meta=np.empty((0,), _F8)).sum()
 
-    def coefficients(self, t, c0, c1, probs):
-        """``(a, keep)``: the target coefficients ``a_ik = ω_k ((1 - ε) y_ik + ε / C)`` of
-        classes ``c0 ≤ k < c1`` in float64, all 0 on a row labelled ``ignore_index``, and
-        for class indices which rows count (None for probabilities: all)."""
-        keep = None
-        if probs:
-            a = t.astype(_F8)  # a new array: scaled in place below
+    def coefficients(self, y, c0, c1, lab=None, keep=None):
+        """The target coefficients ``a_ik = ω_k ((1 - ε) y_ik + ε / C)`` of classes
+        ``c0 ≤ k < c1`` in float64: from the probabilities ``y``, or from the checked
+        labels ``lab`` (``y`` None), all 0 on the rows that do not count (``keep``)."""
+        if lab is None:
+            a = y.astype(_F8)  # a new array: scaled in place below
         else:
-            lab = _check_labels(t, self.C, self.ignore)
-            keep = lab != self.ignore
             a = np.zeros((lab.size, c1 - c0))
             rows = np.nonzero(keep & (lab >= c0) & (lab < c1))[0]
             a[rows, lab[rows] - c0] = 1.0
@@ -431,17 +436,14 @@ class _Options:
             a += self.eps / self.C if keep is None else np.where(keep, self.eps / self.C, 0.0)[:, None]
         if self.cw is not None:
             a *= self.cw[c0:c1]
-        return a, keep
+        return a
 
-    def row_sums(self, t, probs, ysum):
-        """``Σ_k a_ik`` of every row (a column): from the labels, or from ``ysum``,
-        the probability rows' ``Σ_k ω_k y_ik``."""
-        if probs:
-            return (1.0 - self.eps) * ysum + self.eps * self.cwsum / self.C
-        lab = _check_labels(t, self.C, self.ignore)
-        keep = lab != self.ignore
-        wc = 1.0 if self.cw is None else self.cw[np.where(keep, lab, 0)]
-        return np.where(keep, (1.0 - self.eps) * wc + self.eps * self.cwsum / self.C, 0.0)[:, None]
+    def row_sums(self, ysum=None, lab=None, keep=None):
+        """``Σ_k a_ik`` of every row (a column): from ``ysum``, the probability rows'
+        ``Σ_k ω_k y_ik``, or from the checked labels (ignored rows' too: their
+        gradient is set to 0 after)."""
+        y = ysum if lab is None else self.row_weight(lab, keep)[:, None]
+        return (1.0 - self.eps) * y + self.eps * self.cwsum / self.C
 
 
 def _per_row_split(Z, T, probs, pair, opt, work):
@@ -451,7 +453,8 @@ def _per_row_split(Z, T, probs, pair, opt, work):
     infinite."""
     def block(z, t, p, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
-        a, _ = opt.coefficients(t if probs else t[:, 0], c0, c1, probs)
+        lab, keep = (None, None) if probs else opt.labels(t[:, 0])
+        a = opt.coefficients(t if probs else None, c0, c1, lab, keep)
         M, S = p["m"], p["s"]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             nll = (_shift(M) - z.astype(work, copy=False)) + np.log(S)
@@ -468,11 +471,11 @@ def _grad_split(Z, T, probs, pair, scale, opt, work, rdt):
     pair; a row labelled ``ignore_index`` gets 0, whatever its logits and scale."""
     def block(z, t, p, c, ysum=None, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
-        labels = None if probs else t[:, 0]
         s = _finish_softmax(z, p, work=work, rdt=_F8)
-        a, keep = opt.coefficients(t if probs else labels, c0, c1, probs)
+        lab, keep = (None, None) if probs else opt.labels(t[:, 0])
+        a = opt.coefficients(t if probs else None, c0, c1, lab, keep)
         with np.errstate(invalid="ignore", over="ignore"):
-            g = c * (s * opt.row_sums(labels, probs, ysum) - a)
+            g = c * (s * opt.row_sums(ysum, lab, keep) - a)
         if keep is not None:
             g[~keep] = 0.0
         return g.astype(rdt, copy=False)
@@ -489,8 +492,7 @@ def _mean_of(total, denominator, warn=False):
     the in-memory functions give for the mean and for its gradient's scale, and with
     ``warn`` their warning (where the task runs: on a worker of a cluster)."""
     if warn and np.any(denominator == 0):
-        warnings.warn("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
-                      "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=2)
+        warnings.warn(_NO_WEIGHT, RuntimeWarning, stacklevel=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator == 0, np.nan, total / denominator)
 
@@ -534,7 +536,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, want_g
     total = None
     if reduction == "mean":
         # Σ w_i over the rows, weighted by their classes and without the ignored
-        # ones for class indices; nan (no warning) where it is 0, as 0 / 0
+        # ones for class indices (where it is 0, _mean_of gives nan)
         if not probs:
             total = opt.denominator(T, W)
         else:

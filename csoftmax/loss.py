@@ -13,6 +13,9 @@ from ._runtime import get_num_threads
 __all__ = ["cross_entropy", "cross_entropy_grad", "softmax_regression_loss_grad"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+# the warning of a mean over no weight (csoftmax.dask gives it too)
+_NO_WEIGHT = ("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
+             "so the mean loss and its gradient are nan")
 
 
 def _weights(sample_weight, N):
@@ -117,8 +120,7 @@ def _cross_entropy(logits, target, sample_weight, reduction, grad_output, out, w
                                                   mean, dtype, get_num_threads() if n_threads is None else n_threads)
     if mean and denom == 0:
         # As np.mean of nothing and torch's weighted mean: nan, with a warning.
-        warnings.warn("cross_entropy: the weights of the counted samples sum to zero (or there are no samples), "
-                      "so the mean loss and its gradient are nan", RuntimeWarning, stacklevel=3)
+        warnings.warn(_NO_WEIGHT, RuntimeWarning, stacklevel=3)
     if reduction == "none":
         loss = (per if w is None else per * w).astype(dtype)
         loss = loss[0] if single else loss
