@@ -16,7 +16,7 @@ import warnings
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 
-from csoftmax._kernels cimport CS_TILE, cs_intp, cs_kernel, cs_task
+from csoftmax._kernels cimport CS_STREAM_BYTES, CS_TILE, cs_intp, cs_kernel, cs_task
 
 cdef extern from "cs_dispatch.h" nogil:
     ctypedef struct cs_ops:
@@ -166,11 +166,12 @@ cdef int run(cs_kernel fn, const cs_task *t, cs_intp units, int nt, size_t scrat
 
 
 cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:
-    # Columns per tile of a reduction over a strided axis that reads its tiles
-    # in place (the backward passes): as many as make a tile of about 1 MiB,
-    # up to CS_TILE.  Long contiguous pieces of each class row matter more
-    # than an L2-sized tile: with a power-of-two row stride, narrow tiles map
-    # onto a few cache sets and pages.
+    # Columns per tile of a reduction over a strided axis that reads its
+    # tiles in place (the backward passes), or packs tiles that lie in cache:
+    # as many as make a tile of about 1 MiB, up to CS_TILE.  Long contiguous
+    # pieces of each class row matter more than an L2-sized tile: with a
+    # power-of-two row stride, narrow tiles map onto a few cache sets and
+    # pages.
     cdef cs_intp w = (1 << 20) // (C * itemsize)
     w = (w // 16) * 16
     if w < 16:
@@ -181,19 +182,22 @@ cdef cs_intp tile_width(cs_intp C, cs_intp itemsize) noexcept nogil:
 
 
 cdef cs_intp packed_width(cs_intp C, cs_intp itemsize) noexcept nogil:
-    # Columns per tile of a kernel that packs its tiles into scratch (softmax,
-    # log_softmax, logsumexp; itemsize: the bytes a column packs per class):
-    # a tile of about 256 KiB, in whole 128-byte pieces, leaving room in L2
-    # for the next tile and this tile's output, which the kernel prefetches
+    # Columns per tile of a kernel that packs its tiles into scratch
+    # (softmax, log_softmax, logsumexp; itemsize: the bytes a column packs per
+    # class) where an outer block of x is larger than CS_STREAM_BYTES: a tile
+    # of about 256 KiB, in whole 128-byte pieces, leaving room in L2 for the
+    # next tile and this tile's output, which the kernel prefetches
     # meanwhile; but pieces of at least 256 bytes of each class row while the
     # tile stays within 2 MiB (the prefetchers and the cache sets do poorly
     # with shorter ones); past that, tiles of about 1 MiB, 16 columns or more.
     # AMD Zen 4, two threads, x86-64-v4, softmax over axis 0, against tiles of
     # about 1 MiB: float32 (300, 30000) 0.90, (1000, 8192) 0.86-0.90,
     # (8192, 1000) 0.89-0.92; float64 (300, 15000) 0.78-0.82, (8192, 500)
-    # 0.86-0.91; logsumexp float32 (8192, 1000) 0.79; the same tiles at
-    # C <= 100.  The backward passes, which read their tiles in place, lost
-    # with these widths ((1000, 8192) float32: 1.23).
+    # 0.86-0.91, (1000, 4096) 1.02-1.07; logsumexp float32 (8192, 1000)
+    # 0.79; the same tiles at C <= 100.  In cache the tiles of about 1 MiB
+    # did better (float32 (1000, 256), one thread, 0.12-0.14 against
+    # 0.16-0.22 ms); so did the backward passes, which read their tiles in
+    # place ((1000, 8192) float32: 1.23).
     cdef cs_intp q = 128 // itemsize if itemsize < 128 else 1
     cdef cs_intp w = ((256 << 10) // (C * itemsize)) // q * q
     if w * itemsize < 256:
@@ -224,7 +228,10 @@ cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, c
     the tile it falls in."""
     cdef size_t addr = <size_t>t.x
     t.inner = inner
-    t.W = min(packed_width(t.C, packed * itemsize) if packed else tile_width(t.C, itemsize), inner)
+    if packed and t.C * inner * itemsize >= CS_STREAM_BYTES:  # an outer block streams from memory
+        t.W = min(packed_width(t.C, packed * itemsize), inner)
+    else:
+        t.W = min(tile_width(t.C, (packed if packed > 1 else 1) * itemsize), inner)
     t.shift = 0
     if (t.W < inner and _on_lines(t.W, itemsize) and _on_lines(t.xs1, itemsize)
             and (outer == 1 or _on_lines(t.xs0, itemsize)) and addr % itemsize == 0):

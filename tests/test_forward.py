@@ -213,6 +213,44 @@ def test_strided_axis(isa, name, dtype, rng, shape, axis):
     check(name, logits(rng, shape, dtype), axis)
 
 
+@pytest.mark.parametrize("shape, dtype", [
+    ((300, 7001), F32),     # tiles of about 256 KiB
+    ((2000, 1100), F32),    # pieces of 256 bytes of each class row
+    ((40000, 60), F32),     # past 2 MiB of such pieces: tiles of 16 columns
+    ((1000, 1100), F64),
+], ids=str)
+@pytest.mark.parametrize("where", [False, True], ids=["plain", "where"])
+def test_strided_axis_from_memory(isa, name, rng, shape, dtype, where):
+    # over a strided axis, an outer block of 8 MiB or more is packed in tiles
+    # of another width, its strips prefetched: each column gets the bits it
+    # gets in a narrow copy (in cache, the same arithmetic), on one and two
+    # threads, with -inf, +inf and nan among the values, and with a mask
+    fn = getattr(csoftmax, name)
+    x = logits(rng, shape, dtype)
+    x[:, 3] = -INF
+    x[shape[0] // 2, 4] = INF
+    x[shape[0] - 1, 5] = NAN
+    x[rng.random(shape) < 0.01] = -INF
+    kw = {}
+    if where:
+        kw["where"] = rng.random(shape) < 0.8
+        kw["where"][:, 6] = False
+    whole = fn(x, axis=0, **kw)
+    n = shape[1]
+    for j0, j1 in [(0, 40), (n // 2 - 17, n // 2 + 20), (n - 37, n)]:
+        part = {k: np.ascontiguousarray(v[:, j0:j1]) for k, v in kw.items()}
+        np.testing.assert_array_equal(fn(np.ascontiguousarray(x[:, j0:j1]), axis=0, **part), whole[:, j0:j1],
+                                      err_msg=f"columns {j0}-{j1}")
+    before = csoftmax.get_num_threads()
+    csoftmax.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(fn(x, axis=0, **kw), whole, err_msg="one thread")
+    finally:
+        csoftmax.set_num_threads(before)
+    if not where:
+        check(name, x[:, ::7], 0)
+
+
 @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (6, 40, 30, 12)], ids=str)
 def test_every_axis(isa, name, dtype, rng, shape):
     x = logits(rng, shape, dtype)

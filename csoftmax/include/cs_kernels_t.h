@@ -1563,9 +1563,9 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
    against 6.0-6.4; one thread, x86-64-v4, (8192, 1000) 6.6-6.9 against 9.0,
    (2000, 4096) 7.4-8.2 against 9.3-9.5. */
 static inline void CS_FN(prefetch_strip)(const T *base, cs_intp c, cs_intp C, cs_intp stride,
-                                         cs_intp W, int write)
+                                         cs_intp W, int write, int pf)
 {
-    if (c + CS_PF >= C)
+    if (!pf || c + CS_PF >= C)
         return;
     const T *p = base + (c + CS_PF) * stride;
     for (cs_intp j = 0; j < W; j += 64 / sizeof(T)) {
@@ -1630,7 +1630,7 @@ CS_INLINE void CS_FN(cols_block_sumexp)(const T *b, cs_intp W, cs_intp C, const 
    ks apart, columns contiguous; NULL: none), an entry whose mask byte is 0
    is packed as -inf, as where_select selects rows. */
 static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
-                                        cs_intp C, cs_intp W, T *buf, T *m)
+                                        cs_intp C, cs_intp W, T *buf, T *m, int pf)
 {
     if (k == NULL) {
 #pragma omp simd
@@ -1644,7 +1644,7 @@ static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, const unsigned c
     for (cs_intp c = 1; c < C; c++) {
         const T *xc = x + c * xs;
         T *bc = buf + c * W;
-        CS_FN(prefetch_strip)(x, c, C, xs, W, 0);
+        CS_FN(prefetch_strip)(x, c, C, xs, W, 0, pf);
         if (k == NULL) {
 #pragma omp simd
             for (cs_intp j = 0; j < W; j++) {
@@ -1675,10 +1675,10 @@ static inline void CS_FN(cols_pack_max)(const T *x, cs_intp xs, const unsigned c
    the masked entries are packed as -inf (cols_pack_max). */
 static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks,
                                       cs_intp C, cs_intp W, T *buf, int keep, T *m, double *s,
-                                      const T *nx, const unsigned char *nk, cs_intp nw, T *y, cs_intp ys)
+                                      const T *nx, const unsigned char *nk, cs_intp nw, T *y, cs_intp ys, int pf)
 {
     double part[CS_TILE], err[CS_TILE];
-    CS_FN(cols_pack_max)(x, xs, k, ks, C, W, buf, m);
+    CS_FN(cols_pack_max)(x, xs, k, ks, C, W, buf, m, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++) {
         s[j] = 0.0;
@@ -1716,18 +1716,19 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, const unsigned cha
    in softmax_where_rows: a masked entry gets 0, and so does every entry of a
    column with none set (its entries all packed as -inf, it came out nan). */
 static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks, T *y, cs_intp ys,
-                                cs_intp C, cs_intp W, T *buf, const T *nx, const unsigned char *nk, cs_intp nw)
+                                cs_intp C, cs_intp W, T *buf, const T *nx, const unsigned char *nk, cs_intp nw,
+                                int pf)
 {
     T m[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, y, ys);
+    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
         T *yc = y + c * ys;
-        CS_FN(prefetch_strip)(y, c, C, ys, W, 1);
+        CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             yc[j] = bc[j] * m[j];
@@ -1751,11 +1752,11 @@ static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, 
    again. */
 static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char *mk, cs_intp mks,
                                     T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf, const T *nx,
-                                    const unsigned char *nk, cs_intp nw)
+                                    const unsigned char *nk, cs_intp nw, int pf)
 {
     T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, y, ys);
+    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -1775,7 +1776,7 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char 
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
         T *yc = y + c * ys;
-        CS_FN(prefetch_strip)(y, c, C, ys, W, 1);
+        CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             yc[j] = (bc[j] - m[j]) - k[j];
@@ -3606,6 +3607,14 @@ static inline const unsigned char *CS_FN(tile_mask)(const cs_task *t, cs_intp o,
     return t->mask != NULL ? t->mask + o * t->ms0 + j0 : NULL;
 }
 
+/* Whether the tiles prefetch their strips a few classes ahead (prefetch_strip):
+   float64 always; float32 where an outer block of x is larger than
+   CS_STREAM_BYTES (in cache the prefetches cost more than they save). */
+static inline int CS_FN(strips_ahead)(const cs_task *t)
+{
+    return sizeof(T) == 8 || t->C * t->inner >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
+}
+
 static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     for (cs_intp k = lo; k < hi; k++) {
@@ -3614,7 +3623,7 @@ static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *
         CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                             CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                             nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw);
+                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, CS_FN(strips_ahead)(t));
     }
 }
 
@@ -3626,7 +3635,7 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
         CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                                 CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                                 nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw);
+                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, CS_FN(strips_ahead)(t));
     }
 }
 
@@ -4429,7 +4438,7 @@ static void CS_FN(logsumexp_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void
             CS_FN(cols_pack_weights)(x, t->xs1, CS_G(t) + o * t->gs0 + j0, t->gs1, mk, t->ms1, t->C, w, buf, wb, m);
             some = CS_FN(lse_lanes_w)(buf, wb, w, t->C, m, v, sg);
         } else {
-            CS_FN(cols_pack_max)(x, t->xs1, mk, t->ms1, t->C, w, buf, m);
+            CS_FN(cols_pack_max)(x, t->xs1, mk, t->ms1, t->C, w, buf, m, CS_FN(strips_ahead)(t));
             some = CS_FN(lse_lanes)(buf, w, t->C, m, v, nw ? CS_X(t) + no * t->xs0 + nj0 : NULL, t->xs1, nw);
         }
         CS_FN(lse_store)(v, t->g != NULL ? sg : NULL, w, some, CS_Y(t) + o * t->ys0 + j0,
