@@ -274,6 +274,31 @@ def test_a_call_large_enough_to_stream(isa, dtype, kind, rng):
 
 
 @pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("shape, dtype", [((2000, 1100), F32), ((300, 7001), F32), ((1000, 1100), F64)], ids=str)
+def test_strided_axis_from_memory(isa, shape, dtype, kind, rng):
+    # over a strided axis, a call of 8 MiB or more prefetches its tiles'
+    # strips (float32 tiles of more than 512 KiB): each column gets the bits
+    # it gets in a narrow copy (in cache), on one and two threads; and the
+    # oracle's values.  log_softmax with columns holding entries above 0.
+    func = FUNCS[kind][0]
+    a, g = make(rng, shape, 0, dtype, kind)
+    if kind == "log_softmax":
+        a[:, 5::97] = rng.standard_normal((shape[0], len(range(5, shape[1], 97)))).astype(dtype)
+    whole = func(a, g, axis=0)
+    n = shape[1]
+    for j0, j1 in [(0, 40), (n // 2 - 17, n // 2 + 20), (n - 37, n)]:
+        np.testing.assert_array_equal(func(np.ascontiguousarray(a[:, j0:j1]), np.ascontiguousarray(g[:, j0:j1]),
+                                           axis=0), whole[:, j0:j1], err_msg=f"columns {j0}-{j1}")
+    before = cs.get_num_threads()
+    cs.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(func(a, g, axis=0), whole, err_msg="one thread")
+    finally:
+        cs.set_num_threads(before)
+    check(kind, a[:, ::11], g[:, ::11], 0, dtype)
+
+
+@pytest.mark.parametrize("kind", FUNCS)
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_extreme_inputs_in_mid_width_rows(isa, dtype, kind):
     # rows of 8 to 100 classes go four at a time: a row of -inf and 0 (a
