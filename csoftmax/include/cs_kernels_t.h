@@ -1553,7 +1553,8 @@ static void CS_FN(log_softmax_block)(const T *x, cs_intp xs, T *y, cs_intp ys,
 }
 
 /* Prefetch the W entries of class c + CS_PF (one strip of a tile; classes
-   stride apart from base) if there is such a class, for writing when write.
+   stride apart from base) if there is such a class and pf, for writing when
+   write.
    The whole next tile is prefetched meanwhile too (cols_block_sumexp), but
    with a row stride of a power of two its strips share a few cache sets and
    push each other out.  Softmax over axis 0, two threads, AMD Zen 4, against
@@ -3619,9 +3620,10 @@ static inline const unsigned char *CS_FN(tile_mask)(const cs_task *t, cs_intp o,
     return t->mask != NULL ? t->mask + o * t->ms0 + j0 : NULL;
 }
 
-/* Whether the tiles prefetch their strips a few classes ahead (prefetch_strip):
-   float64 always; float32 where an outer block of x is larger than
-   CS_STREAM_BYTES (in cache the prefetches cost more than they save). */
+/* Whether the packed tiles prefetch their strips a few classes ahead
+   (prefetch_strip): float64 always; float32 where an outer block of x is
+   CS_STREAM_BYTES or more, as the tiles' widths go (packed_width in
+   _runtime.pyx), where it was measured. */
 static inline int CS_FN(strips_ahead)(const cs_task *t)
 {
     return sizeof(T) == 8 || t->C * t->inner >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
@@ -3732,7 +3734,6 @@ static void CS_FN(log_softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_in
                                       CS_Y(t) + lo * t->ys0, t->ys0, hi - lo, t->C, CS_FN(streams)(t));
 }
 
-/* Units: tiles, as for softmax_cols (x, g and y share the tiling; no scratch). */
 /* float32 tiles of more than CS_BWD_PF_BYTES in a call whose outer blocks
    stream from memory prefetch their strips a few classes ahead, in both
    passes (a tile read in place does not stay in L2 between them when its
@@ -3751,6 +3752,7 @@ static inline int CS_FN(bwd_strips_ahead)(const cs_task *t)
            && t->C * t->W * (cs_intp)sizeof(T) > CS_BWD_PF_BYTES;
 }
 
+/* Units: tiles, as for softmax_cols (x, g and y share the tiling; no scratch). */
 static void CS_FN(softmax_backward_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
