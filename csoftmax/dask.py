@@ -438,6 +438,13 @@ class _Options:
             a *= self.cw[c0:c1]
         return a
 
+    def targets(self, t, probs, c0, c1):
+        """A block's ``coefficients``, from its probabilities or from its labels
+        (``t``, a column), with the checked labels and which rows count:
+        ``(a, lab, keep)``, the last two None for probabilities."""
+        lab, keep = (None, None) if probs else self.labels(t[:, 0])
+        return self.coefficients(t if probs else None, c0, c1, lab, keep), lab, keep
+
     def row_sums(self, ysum=None, lab=None, keep=None):
         """``Σ_k a_ik`` of every row (a column): from ``ysum``, the probability rows'
         ``Σ_k ω_k y_ik``, or from the checked labels (ignored rows' too: their
@@ -453,8 +460,7 @@ def _per_row_split(Z, T, probs, pair, opt, work):
     infinite."""
     def block(z, t, p, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
-        lab, keep = (None, None) if probs else opt.labels(t[:, 0])
-        a = opt.coefficients(t if probs else None, c0, c1, lab, keep)
+        a, _, _ = opt.targets(t, probs, c0, c1)
         M, S = p["m"], p["s"]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             nll = (_shift(M) - z.astype(work, copy=False)) + np.log(S)
@@ -472,8 +478,7 @@ def _grad_split(Z, T, probs, pair, scale, opt, work, rdt):
     def block(z, t, p, c, ysum=None, block_info=None):
         c0, c1 = block_info[0]["array-location"][1]
         s = _finish_softmax(z, p, work=work, rdt=_F8)
-        lab, keep = (None, None) if probs else opt.labels(t[:, 0])
-        a = opt.coefficients(t if probs else None, c0, c1, lab, keep)
+        a, lab, keep = opt.targets(t, probs, c0, c1)
         with np.errstate(invalid="ignore", over="ignore"):
             g = c * (s * opt.row_sums(ysum, lab, keep) - a)
         if keep is not None:

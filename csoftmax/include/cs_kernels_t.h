@@ -3572,6 +3572,14 @@ static inline int CS_FN(big_call)(const cs_task *t)
     return t->N * t->C >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
 }
 
+/* Whether a call over a strided class axis streams its outer blocks from
+   memory (each of CS_STREAM_BYTES or more; packed_width in _runtime.pyx
+   takes the same test for the tiles' widths). */
+static inline int CS_FN(cols_stream)(const cs_task *t)
+{
+    return t->C * t->inner >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
+}
+
 /* ... and rows of at most CS_STREAM_ROW_BYTES, which the backward passes
    then take one at a time */
 static inline int CS_FN(streams)(const cs_task *t)
@@ -3626,30 +3634,32 @@ static inline const unsigned char *CS_FN(tile_mask)(const cs_task *t, cs_intp o,
    _runtime.pyx), where it was measured. */
 static inline int CS_FN(strips_ahead)(const cs_task *t)
 {
-    return sizeof(T) == 8 || t->C * t->inner >= CS_STREAM_BYTES / (cs_intp)sizeof(T);
+    return sizeof(T) == 8 || CS_FN(cols_stream)(t);
 }
 
 static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
+    const int pf = CS_FN(strips_ahead)(t);
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
         CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                             CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                             nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, CS_FN(strips_ahead)(t));
+                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf);
     }
 }
 
 static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
+    const int pf = CS_FN(strips_ahead)(t);
     for (cs_intp k = lo; k < hi; k++) {
         cs_intp o, j0, w = CS_FN(tile_at)(t, k, &o, &j0);
         cs_intp no, nj0, nw = k + 1 < hi ? CS_FN(tile_at)(t, k + 1, &no, &nj0) : 0;
         CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                                 CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                                 nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, CS_FN(strips_ahead)(t));
+                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf);
     }
 }
 
@@ -3748,8 +3758,7 @@ static void CS_FN(log_softmax_backward_rows)(const cs_task *t, cs_intp lo, cs_in
 #define CS_BWD_PF_BYTES ((cs_intp)512 << 10)
 static inline int CS_FN(bwd_strips_ahead)(const cs_task *t)
 {
-    return sizeof(T) == 4 && t->C * t->inner >= CS_STREAM_BYTES / (cs_intp)sizeof(T)
-           && t->C * t->W * (cs_intp)sizeof(T) > CS_BWD_PF_BYTES;
+    return sizeof(T) == 4 && CS_FN(cols_stream)(t) && t->C * t->W * (cs_intp)sizeof(T) > CS_BWD_PF_BYTES;
 }
 
 /* Units: tiles, as for softmax_cols (x, g and y share the tiling; no scratch). */
