@@ -827,20 +827,26 @@ static inline void CS_FN(rows4_wdiff)(const T *x0, const T *x1, const T *x2, con
    instead of each lying on its own row's critical path (one row at a time, a
    row of 64 cost 2.5x a row of 1000 per entry).  Up to CS_MID_BYTES a row
    (softmax; CS_MID_LOG_BYTES log_softmax, whose wide path pipelines its
-   logarithm): four rows in and out stay in L1.  log_softmax's bound was
-   1024 bytes; the four rows are ahead up to 2048 (kernel-only, AMD Zen 4,
-   one thread, 409600 entries, ns an entry: x86-64-v4 float32 C = 300 0.44
+   logarithm): four rows in and out stay in L1.  On an AMD Zen 4 core the
+   four rows of log_softmax are ahead up to 2048 bytes (kernel-only, one
+   thread, 409600 entries, ns an entry: x86-64-v4 float32 C = 300 0.44
    against 0.55-0.56, C = 384 0.40-0.41 against 0.44-0.45, C = 512 0.39-0.42
    against 0.42-0.44, float64 C = 200 0.97-0.98 against 1.05, C = 256 0.92-0.93
    against 0.98; x86-64-v3 float32 C = 384 0.52 against 0.58 (minima);
    baseline float32 C = 300 1.30 against 1.44, float64 C = 256 1-2 %
-   slower), not at 4096 (float32 C = 1000 0.45 against 0.40).  Each loop
+   slower), not at 4096 (float32 C = 1000 0.45 against 0.40).  On an Intel
+   Xeon (family 6 model 207) the wide path is ahead from 1536 bytes, by more
+   than it is behind on the AMD core (the same measure, x86-64-v4, arrays 16
+   bytes past a page: float32 C = 384 0.46-0.47 against 0.57, C = 512
+   0.44-0.45 against 0.56, float64 C = 200 0.89 against 1.17, C = 256 0.88
+   against 1.18), and float32 C = 300, 18.75 vectors, still does better four
+   rows at a time (0.54 against 0.69): hence 1280 bytes.  Each loop
    runs over whole vectors [0, n) and leaves the last C - n entries to a
    plain loop (a masked vector over the last CS_VL entries measured slower,
    2x at C = 33). */
 #define CS_MID_ROWS 4
 #define CS_MID_BYTES 4096
-#define CS_MID_LOG_BYTES 2048
+#define CS_MID_LOG_BYTES 1280
 
 /* A row of 1, 2, 3, 4, 6 or 8 whole vectors: call(W) with the width W a
    constant, so that the four-row loops are unrolled, with no remainder loop
@@ -1172,8 +1178,30 @@ CS_NOINLINE void CS_FN(softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_intp 
     CS_FN(softmax_rows4)(x, xs, y, ys, C);
 }
 
+/* y = (x - m) - l over one row: a loop of its own, so that the compiler
+   aligns its stores (see log_softmax_rows4). */
+static inline void CS_FN(shift_row)(const T *x, T *y, cs_intp C, T m, T l)
+{
+#pragma omp simd
+    for (cs_intp j = 0; j < C; j++)
+        y[j] = (x[j] - m) - l;
+}
+
 /* Four rows of log_softmax, as softmax_rows4; widths known only at run time
-   by log_softmax_rows4_any. */
+   by log_softmax_rows4_any.  The last pass, y = (x - m) - log S, goes a row
+   at a time in rows of CS_LOG_ROW_BYTES or more.  Four rows in one loop
+   leave four store streams that the compiler cannot all align; where y is
+   not on a line (NumPy's arrays lie 16 bytes past one), each vector store
+   then straddles two lines, and on an Intel core the loads of x behind it
+   wait on it (their addresses match y's in the low 12 bits where x and y
+   both lie at the same offset past a page, as large arrays do).  Kernel-
+   only, Intel Xeon (family 6 model 207), one thread, 409600 entries, x and
+   y 16 bytes past a page, ns an entry: x86-64-v4 float32 C = 128 0.41-0.46
+   against 0.59-0.61, C = 256 0.54-0.57 against 0.76-0.81, float64 C = 64
+   0.96 against 1.27, C = 128 1.08 against 1.61; x86-64-v3 float32 C = 128
+   0.73 against 0.92.  Aligned rows even; shorter rows do better four at a
+   time (float64 C = 40 1.0 against 1.3). */
+#define CS_LOG_ROW_BYTES 512
 CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp C)
 {
     const T *x0 = x, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
@@ -1185,6 +1213,13 @@ CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys
     CS_FN(log_sums)(x, xs, CS_MID_ROWS, C, m, s, ls);
     T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     T l0 = (T)ls[0], l1 = (T)ls[1], l2 = (T)ls[2], l3 = (T)ls[3];
+    if (C * (cs_intp)sizeof(T) >= CS_LOG_ROW_BYTES) {
+        CS_FN(shift_row)(x0, y0, C, m0, l0);
+        CS_FN(shift_row)(x1, y1, C, m1, l1);
+        CS_FN(shift_row)(x2, y2, C, m2, l2);
+        CS_FN(shift_row)(x3, y3, C, m3, l3);
+        return;
+    }
     const cs_intp n = C & ~(CS_VL - 1);
 #pragma omp simd
     for (cs_intp j = 0; j < n; j++) {
