@@ -53,6 +53,7 @@ def config():
                    "gil_enabled": getattr(sys, "_is_gil_enabled", lambda: True)()},
         "numpy": {"version": np.__version__},
         "kernels": {"level": _runtime.isa(), "cpu_level": _runtime.cpu_level(),
+                    "stream_tiles": _runtime.stream_tiles(),
                     "CSOFTMAX_ISA": os.environ.get("CSOFTMAX_ISA")},
         "openmp": {"enabled": _runtime.has_openmp(),
                    "specification": _OPENMP_SPECS.get(omp, str(omp)) if omp else None,

@@ -33,6 +33,7 @@ cdef extern from "cs_kernels.h" nogil:
         void *sign
         const unsigned char *mask
         cs_intp ms0, ms1
+        int nt
 
     ctypedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch) noexcept nogil
 

@@ -38,6 +38,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=[False, True], ids=["cached", "streamed"])
+def stream_tiles(request):
+    """Each way of writing the packed tiles' output (streaming stores or not)
+    for the test's duration."""
+    before = _runtime.stream_tiles(request.param)
+    yield request.param
+    _runtime.stream_tiles(before)
+
+
 @pytest.fixture(params=LEVELS)
 def isa(request):
     """Switch the kernel table to each available level for the test's duration."""

@@ -218,13 +218,16 @@ def test_strided_axis(isa, name, dtype, rng, shape, axis):
     ((2000, 1100), F32),    # pieces of 256 bytes of each class row
     ((40000, 60), F32),     # past 2 MiB of such pieces: tiles of 16 columns
     ((1000, 1100), F64),
+    ((2100, 1024), F32),    # class rows of whole lines: output strips that can stream
+    ((1100, 1024), F64),
 ], ids=str)
 @pytest.mark.parametrize("where", [False, True], ids=["plain", "where"])
-def test_strided_axis_from_memory(isa, name, rng, shape, dtype, where):
+def test_strided_axis_from_memory(isa, stream_tiles, name, rng, shape, dtype, where):
     # over a strided axis, an outer block of 8 MiB or more is packed in tiles
-    # of another width, its strips prefetched: each column gets the bits it
-    # gets in a narrow copy (in cache, the same arithmetic), on one and two
-    # threads, with -inf, +inf and nan among the values, and with a mask
+    # of another width, its strips prefetched, its output written with
+    # streaming stores or not: each column gets the bits it gets in a narrow
+    # copy (in cache, the same arithmetic), on one and two threads, with
+    # -inf, +inf and nan among the values, and with a mask
     fn = getattr(csoftmax, name)
     x = logits(rng, shape, dtype)
     x[:, 3] = -INF

@@ -55,6 +55,14 @@ enum { CS_F32 = 0, CS_F64 = 1 };
 #define CS_PREFETCH(p, rw, locality) ((void)(p))
 #endif
 
+/* Streaming (non-temporal) stores, for outputs written once and not read
+   back soon: GCC's intrinsics, declared for every target whatever the
+   compiler's flags (a function uses those its level has); clang's generic
+   builtin. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
+
 /* Widest tile of columns a *_cols kernel takes. */
 #define CS_TILE 256
 
@@ -126,6 +134,9 @@ typedef struct cs_task {
        apart, classes ms1 apart (tiles: columns contiguous) */
     const unsigned char *mask;
     cs_intp ms0, ms1;
+    /* softmax_cols, log_softmax_cols: the tiles write their output with
+       streaming stores (stream_strip) */
+    int nt;
 } cs_task;
 
 typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);

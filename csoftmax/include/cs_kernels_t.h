@@ -1747,28 +1747,83 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, const unsigned cha
         s[j] += err[j];
 }
 
+/* Streaming stores for a strip of a tile's output: y[0, W) = v[0, W), by
+   stores that write whole lines to memory without first reading them
+   into the caches.  Only for y on a line and W whole lines (stream_ok); on
+   other CPUs than x86-64 stream_ok is 0 and the caller stores as usual.
+   stream_fence orders them before what the thread writes next. */
+static inline int CS_FN(stream_ok)(const T *y, cs_intp W)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return ((size_t)y & 63) == 0 && (W * (cs_intp)sizeof(T)) % 64 == 0;
+#else
+    (void)y, (void)W;
+    return 0;
+#endif
+}
+
+static inline void CS_FN(stream_strip)(T *y, const T *v, cs_intp W)
+{
+#if defined(__x86_64__) && defined(__clang__)
+    typedef T cs_nt_vec __attribute__((vector_size(CS_VEC_BYTES)));
+    for (cs_intp j = 0; j < W; j += CS_VEC_BYTES / (cs_intp)sizeof(T)) {
+        cs_nt_vec a;
+        memcpy(&a, v + j, sizeof a);
+        __builtin_nontemporal_store(a, (cs_nt_vec *)(y + j));
+    }
+#elif defined(__x86_64__) && defined(__GNUC__) && defined(__AVX512F__)
+    for (cs_intp j = 0; j < W; j += 64 / (cs_intp)sizeof(T))
+        _mm512_stream_si512((void *)(y + j), _mm512_loadu_si512((const void *)(v + j)));
+#elif defined(__x86_64__) && defined(__GNUC__) && defined(__AVX__)
+    for (cs_intp j = 0; j < W; j += 32 / (cs_intp)sizeof(T))
+        _mm256_stream_si256((__m256i *)(y + j), _mm256_loadu_si256((const __m256i *)(v + j)));
+#elif defined(__x86_64__) && defined(__GNUC__)
+    for (cs_intp j = 0; j < W; j += 16 / (cs_intp)sizeof(T))
+        _mm_stream_si128((__m128i *)(y + j), _mm_loadu_si128((const __m128i *)(v + j)));
+#else
+    memcpy(y, v, (size_t)W * sizeof(T));
+#endif
+}
+
+static inline void CS_FN(stream_fence)(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_ia32_sfence();
+#endif
+}
+
 /* A tile of softmax over a strided class axis; with a mask k (classes ks
    apart, columns contiguous; NULL: none) only the set entries take part, as
    in softmax_where_rows: a masked entry gets 0, and so does every entry of a
    column with none set (its entries all packed as -inf, it came out nan). */
 static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, cs_intp ks, T *y, cs_intp ys,
                                 cs_intp C, cs_intp W, T *buf, const T *nx, const unsigned char *nk, cs_intp nw,
-                                int pf)
+                                int pf, int nt)
 {
     T m[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, y, ys, pf);
+    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, nt ? NULL : y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
         T *yc = y + c * ys;
+        if (nt && CS_FN(stream_ok)(yc, W)) {
+            T v[CS_TILE];
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++)
+                v[j] = bc[j] * m[j];
+            CS_FN(stream_strip)(yc, v, W);
+            continue;
+        }
         CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             yc[j] = bc[j] * m[j];
     }
+    if (nt)
+        CS_FN(stream_fence)();
     for (cs_intp j = 0; k != NULL && j < W; j++) {
         if (!isnan(s[j]))
             continue;
@@ -1788,11 +1843,11 @@ static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, 
    again. */
 static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char *mk, cs_intp mks,
                                     T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf, const T *nx,
-                                    const unsigned char *nk, cs_intp nw, int pf)
+                                    const unsigned char *nk, cs_intp nw, int pf, int nt)
 {
     T m[CS_TILE], k[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, y, ys, pf);
+    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, nt ? NULL : y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -1812,11 +1867,21 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char 
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
         T *yc = y + c * ys;
+        if (nt && CS_FN(stream_ok)(yc, W)) {
+            T v[CS_TILE];
+#pragma omp simd
+            for (cs_intp j = 0; j < W; j++)
+                v[j] = (bc[j] - m[j]) - k[j];
+            CS_FN(stream_strip)(yc, v, W);
+            continue;
+        }
         CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
             yc[j] = (bc[j] - m[j]) - k[j];
     }
+    if (nt)
+        CS_FN(stream_fence)();
     for (cs_intp j = 0; mk != NULL && j < W; j++) {
         if (isfinite(k[j]))
             continue;
@@ -3681,7 +3746,7 @@ static void CS_FN(softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, void *
         CS_FN(softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                             CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                             nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf);
+                            nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf, t->nt);
     }
 }
 
@@ -3694,7 +3759,7 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
         CS_FN(log_softmax_tile)(CS_X(t) + o * t->xs0 + j0, t->xs1, CS_FN(tile_mask)(t, o, j0), t->ms1,
                                 CS_Y(t) + o * t->ys0 + j0, t->ys1, t->C, w, (T *)scratch,
                                 nw ? CS_X(t) + no * t->xs0 + nj0 : NULL,
-                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf);
+                                nw ? CS_FN(tile_mask)(t, no, nj0) : NULL, nw, pf, t->nt);
     }
 }
 

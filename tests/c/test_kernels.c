@@ -405,6 +405,16 @@ static void test_cols(const cs_ops *ops, int dt, cs_intp outer, cs_intp C, cs_in
         if (shift)
             check_within(lg ? "log_softmax_cols" : "softmax_cols", dt, "shifted tiles, bits", 0,
                          memcmp(y, y0, bytes) == 0, 1, 0);
+        {   /* streaming stores (x86-64: the strips that lie on lines): the same bits */
+            void *yn = aligned_alloc(64, (bytes + 63) / 64 * 64);
+            cs_task tn = t;
+            tn.y = yn;
+            tn.nt = 1;
+            run(ops, lg ? CS_K_log_softmax_cols : CS_K_softmax_cols, dt, &tn, units, scratch);
+            check_within(lg ? "log_softmax_cols" : "softmax_cols", dt, "streamed tiles, bits", 0,
+                         memcmp(y, yn, bytes) == 0, 1, 0);
+            free(yn);
+        }
         for (cs_intp o = 0; o < outer; o++)
             for (cs_intp c = 0; c < inner; c++) {
                 cs_intp base = o * C * inner + c;
@@ -620,6 +630,8 @@ int main(void)
             test_cols(ops, dt, 1, 100, 20, 16, 0);
             test_cols(ops, dt, 3, 17, 70, 32, 5);
             test_cols(ops, dt, 2, 3, 40, 16, 15);
+            test_cols(ops, dt, 2, 17, 64, 16, 0);
+            test_cols(ops, dt, 3, 9, 128, 32, 0);
             test_pieces(ops, dt, 37, 16);
             test_pieces(ops, dt, 1000, 128);
             test_label_scan(ops, dt);
