@@ -1214,10 +1214,8 @@ CS_INLINE void CS_FN(log_softmax_rows4)(const T *x, cs_intp xs, T *y, cs_intp ys
     T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
     T l0 = (T)ls[0], l1 = (T)ls[1], l2 = (T)ls[2], l3 = (T)ls[3];
     if (C * (cs_intp)sizeof(T) >= CS_LOG_ROW_BYTES) {
-        CS_FN(shift_row)(x0, y0, C, m0, l0);
-        CS_FN(shift_row)(x1, y1, C, m1, l1);
-        CS_FN(shift_row)(x2, y2, C, m2, l2);
-        CS_FN(shift_row)(x3, y3, C, m3, l3);
+        for (int q = 0; q < CS_MID_ROWS; q++)
+            CS_FN(shift_row)(x + q * xs, y + q * ys, C, m[q], (T)ls[q]);
         return;
     }
     const cs_intp n = C & ~(CS_VL - 1);
