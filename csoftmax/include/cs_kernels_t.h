@@ -1745,17 +1745,23 @@ static inline void CS_FN(cols_sumexp)(const T *x, cs_intp xs, const unsigned cha
         s[j] += err[j];
 }
 
-/* Streaming stores for a strip of a tile's output: y[0, W) = v[0, W), by
-   stores that write whole lines to memory without first reading them
-   into the caches.  Only for y on a line and W whole lines (stream_ok); on
-   other CPUs than x86-64 stream_ok is 0 and the caller stores as usual.
-   stream_fence orders them before what the thread writes next. */
-static inline int CS_FN(stream_ok)(const T *y, cs_intp W)
+/* Streaming stores for a tile's output strips: y[0, W) = v[0, W), by
+   stores that write whole lines to memory without first reading them into
+   the caches.  A tile streams (stream_tile) when the caller asks for it
+   (nt) and every strip lies on a line, W whole lines: the first one on a
+   line, the class rows a whole number of lines apart.  On other CPUs than
+   x86-64 it never does.  Each strip is computed into v (strip_out) and then
+   streamed (strip_done); a tile that does not stream computes into y
+   itself, its lines prefetched for writing a few classes ahead.
+   stream_fence orders the streamed stores before what the thread writes
+   next. */
+static inline int CS_FN(stream_tile)(const T *y, cs_intp ys, cs_intp W, int nt)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    return ((size_t)y & 63) == 0 && (W * (cs_intp)sizeof(T)) % 64 == 0;
+    return nt && ((size_t)y & 63) == 0 && (W * (cs_intp)sizeof(T)) % 64 == 0
+           && (ys * (cs_intp)sizeof(T)) % 64 == 0;
 #else
-    (void)y, (void)W;
+    (void)y, (void)ys, (void)W, (void)nt;
     return 0;
 #endif
 }
@@ -1790,6 +1796,20 @@ static inline void CS_FN(stream_fence)(void)
 #endif
 }
 
+static inline T *CS_FN(strip_out)(T *y, cs_intp c, cs_intp C, cs_intp ys, cs_intp W, int pf, int st, T *v)
+{
+    if (st)
+        return v;
+    CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
+    return y + c * ys;
+}
+
+static inline void CS_FN(strip_done)(T *yc, const T *v, cs_intp W, int st)
+{
+    if (st)
+        CS_FN(stream_strip)(yc, v, W);
+}
+
 /* A tile of softmax over a strided class axis; with a mask k (classes ks
    apart, columns contiguous; NULL: none) only the set entries take part, as
    in softmax_where_rows: a masked entry gets 0, and so does every entry of a
@@ -1798,29 +1818,22 @@ static void CS_FN(softmax_tile)(const T *x, cs_intp xs, const unsigned char *k, 
                                 cs_intp C, cs_intp W, T *buf, const T *nx, const unsigned char *nk, cs_intp nw,
                                 int pf, int nt)
 {
-    T m[CS_TILE];
+    T m[CS_TILE], v[CS_TILE];
     double s[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, nt ? NULL : y, ys, pf);
+    const int st = CS_FN(stream_tile)(y, ys, W, nt);
+    CS_FN(cols_sumexp)(x, xs, k, ks, C, W, buf, 1, m, s, nx, nk, nw, st ? NULL : y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         m[j] = (T)(1.0 / s[j]);
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
-        T *yc = y + c * ys;
-        if (nt && CS_FN(stream_ok)(yc, W)) {
-            T v[CS_TILE];
-#pragma omp simd
-            for (cs_intp j = 0; j < W; j++)
-                v[j] = bc[j] * m[j];
-            CS_FN(stream_strip)(yc, v, W);
-            continue;
-        }
-        CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
+        T *o = CS_FN(strip_out)(y, c, C, ys, W, pf, st, v);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            yc[j] = bc[j] * m[j];
+            o[j] = bc[j] * m[j];
+        CS_FN(strip_done)(y + c * ys, o, W, st);
     }
-    if (nt)
+    if (st)
         CS_FN(stream_fence)();
     for (cs_intp j = 0; k != NULL && j < W; j++) {
         if (!isnan(s[j]))
@@ -1843,9 +1856,10 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char 
                                     T *y, cs_intp ys, cs_intp C, cs_intp W, T *buf, const T *nx,
                                     const unsigned char *nk, cs_intp nw, int pf, int nt)
 {
-    T m[CS_TILE], k[CS_TILE];
+    T m[CS_TILE], k[CS_TILE], v[CS_TILE];
     double s[CS_TILE], ls[CS_TILE];
-    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, nt ? NULL : y, ys, pf);
+    const int st = CS_FN(stream_tile)(y, ys, W, nt);
+    CS_FN(cols_sumexp)(x, xs, mk, mks, C, W, buf, 0, m, s, nx, nk, nw, st ? NULL : y, ys, pf);
 #pragma omp simd
     for (cs_intp j = 0; j < W; j++)
         ls[j] = cs_log_sum(s[j]);
@@ -1864,21 +1878,13 @@ static void CS_FN(log_softmax_tile)(const T *x, cs_intp xs, const unsigned char 
         k[j] = (T)ls[j];
     for (cs_intp c = 0; c < C; c++) {
         const T *bc = buf + c * W;
-        T *yc = y + c * ys;
-        if (nt && CS_FN(stream_ok)(yc, W)) {
-            T v[CS_TILE];
-#pragma omp simd
-            for (cs_intp j = 0; j < W; j++)
-                v[j] = (bc[j] - m[j]) - k[j];
-            CS_FN(stream_strip)(yc, v, W);
-            continue;
-        }
-        CS_FN(prefetch_strip)(y, c, C, ys, W, 1, pf);
+        T *o = CS_FN(strip_out)(y, c, C, ys, W, pf, st, v);
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
-            yc[j] = (bc[j] - m[j]) - k[j];
+            o[j] = (bc[j] - m[j]) - k[j];
+        CS_FN(strip_done)(y + c * ys, o, W, st);
     }
-    if (nt)
+    if (st)
         CS_FN(stream_fence)();
     for (cs_intp j = 0; mk != NULL && j < W; j++) {
         if (isfinite(k[j]))
