@@ -216,9 +216,10 @@ cdef inline bint _on_lines(cs_intp step, cs_intp itemsize) noexcept nogil:
 
 cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, cs_intp packed) noexcept nogil:
     """The tiling of a reduction over a strided axis with a contiguous inner
-    axis, set in t (inner, W, shift; t.x, its strides and t.C set), for a
-    kernel that packs `packed` arrays of a tile (0: none, its tiles are as
-    one array's); returns the number of tiles.
+    axis, set in t (inner, W, shift, nt; t.x, its strides and t.C set, and
+    t.y with its strides where the kernel writes an output shaped like x),
+    for a kernel that packs `packed` arrays of a tile (0: none, its tiles
+    are as one array's); returns the number of tiles.
 
     NumPy puts an array's data 16 bytes past a line, so every strip of a tile
     would straddle one line more than it holds and every vector load would
@@ -236,7 +237,15 @@ cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, c
     ms: float32 (1000, 8192) 3.8 against 4.7, (2000, 4096) 5.1 against 5.4,
     (8192, 1000) 5.85 against 6.0; float64 (4096, 1000) 5.2 against 5.5,
     (8192, 500) 5.8 against 6.2.  Longer strips, which the prefetchers
-    follow, did worse: float32 (300, 30000), 832 bytes, 3.2 against 3.0."""
+    follow, did worse: float32 (300, 30000), 832 bytes, 3.2 against 3.0.
+    Those tiles put the output's strips on lines (the shift taken from y's
+    address, when its strides are whole lines), not x's: a new output is
+    seldom at x's offset in a line (those of 16 MiB and more are on a line,
+    NumPy's arrays 16 bytes past one), and its strips stream only on lines.
+    Same machine, x 16 bytes past a line and y on one, ms, against the
+    shift taken from x: float32 (1000, 8192) 3.8-4.4 against 5.3-10,
+    (2000, 4096) 4.2-4.6 against 5.5-5.9; float64 (4096, 1000) 3.9-4.6
+    against 5.0-6.1."""
     cdef size_t addr = <size_t>t.x
     t.inner = inner
     t.nt = 0
@@ -245,9 +254,11 @@ cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, c
         t.nt = cs_load_int(&_stream_tiles) and t.W * itemsize <= 512
     else:
         t.W = min(tile_width(t.C, (packed if packed > 1 else 1) * itemsize), inner)
+    cdef bint lines = _on_lines(t.xs1, itemsize) and (outer == 1 or _on_lines(t.xs0, itemsize))
+    if t.nt and t.y != NULL and _on_lines(t.ys1, itemsize) and (outer == 1 or _on_lines(t.ys0, itemsize)):
+        addr, lines = <size_t>t.y, True   # the output's strips go on lines, where they can stream
     t.shift = 0
-    if (t.W < inner and _on_lines(t.W, itemsize) and _on_lines(t.xs1, itemsize)
-            and (outer == 1 or _on_lines(t.xs0, itemsize)) and addr % itemsize == 0):
+    if t.W < inner and _on_lines(t.W, itemsize) and lines and addr % itemsize == 0:
         t.shift = <cs_intp>(addr % 64) // itemsize
     return outer * ((inner + t.shift + t.W - 1) // t.W)
 
