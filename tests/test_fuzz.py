@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import csoftmax as cs
-from csoftmax import reference as ref
+from csoftmax import _runtime, reference as ref
 
 from helpers import ASSERT as FORWARD_ASSERT, F16, F32, F64, assert_within, eps_of
 from test_backward import bound as backward_bound
@@ -41,6 +41,7 @@ DTYPES = [F16, F32, F64, np.dtype(np.int64), np.dtype(np.int32), np.dtype(bool)]
 LAYOUTS = ["C", "F", "broadcast", "none_index", "unaligned", "negative", "slice", "readonly"]
 VALUES = ["normal", "huge", "specials", "neginf_rows", "constant_rows"]
 SENTINEL = 12345.0
+BIG_STRIDED = 0.01   # of the softmax and log_softmax cases
 
 
 def f16_rounding(want, rdt):
@@ -184,11 +185,22 @@ def _draw(i, rng):
         if name == "softmax_jacobian":
             shape = tuple(min(n, 40) for n in shape)
             axis = int(rng.integers(-len(shape), len(shape)))
+        elif np.random.default_rng([i, 1]).random() < BIG_STRIDED:
+            # a strided class axis whose outer block is 8 MiB and more: the
+            # packed tiles of a call that streams from memory, their output
+            # written with streaming stores or without, x laid out so that
+            # its class axis stays strided (drawn apart, so that the other
+            # cases stay as they were)
+            axis = choose(rng, [0, -2])
+            c["stream"] = bool(rng.random() < 0.8)
         else:
             axis = forward_axis(rng, len(shape), True)
         dt = choose(rng, DTYPES)
-        x = layout(rng, values(rng, shape, c["values"], dt, axis if isinstance(axis, int) else -1),
-                   choose(rng, LAYOUTS))
+        if "stream" in c:
+            shape = (2100 if result_dtype(dt).itemsize <= 4 else 1100, 1024)
+        v = values(rng, shape, c["values"], dt, axis if isinstance(axis, int) else -1)
+        x = layout(rng, v, choose(rng, ["C", "none_index", "unaligned", "negative", "slice", "readonly"]
+                                  if "stream" in c else LAYOUTS))
         c.update(args=[x], axis=axis)
         if name != "softmax_jacobian" and rng.random() < 0.35:
             # where=, laid out as any input: the second argument (see call)
@@ -496,6 +508,14 @@ def same_on_one_thread(c, args, got):
 
 def run(i):
     c = case(i)
+    before = _runtime.stream_tiles(c.get("stream"))
+    try:
+        _run(i, c)
+    finally:
+        _runtime.stream_tiles(before)
+
+
+def _run(i, c):
     args = list(c["args"])
     plain = [None if a is None else np.array(a) for a in args]   # the oracle's inputs and the snapshots
     mode = c["out"] if c["name"] in HAS_OUT else None
@@ -556,6 +576,8 @@ def _describe(i):
     parts = [f"{c['name']}", f"values={c['values']}", f"out={c['out']}"]
     if "axis" in c:
         parts.append(f"axis={c['axis']}")
+    if "stream" in c:
+        parts.append(f"stream_tiles={c['stream']}")
     for a in c["args"]:
         if a is not None:
             parts.append(f"{np.asarray(a).dtype}{a.shape} strides={a.strides} "
