@@ -239,6 +239,11 @@ def test_strided_axis_from_memory(isa, stream_tiles, name, rng, shape, dtype, wh
         kw["where"] = rng.random(shape) < 0.8
         kw["where"][:, 6] = False
     whole = fn(x, axis=0, **kw)
+    for off in (0, 48):   # out at another offset in a line than x: the tiles laid on either's lines
+        buf = np.empty(x.nbytes + 64, np.uint8)
+        out = buf[(off - buf.ctypes.data) % 64:][:x.nbytes].view(dtype).reshape(shape)
+        assert fn(x, axis=0, out=out, **kw) is out
+        np.testing.assert_array_equal(out, whole, err_msg=f"out {off} bytes past a line")
     n = shape[1]
     for j0, j1 in [(0, 40), (n // 2 - 17, n // 2 + 20), (n - 37, n)]:
         part = {k: np.ascontiguousarray(v[:, j0:j1]) for k, v in kw.items()}
