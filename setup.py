@@ -120,6 +120,10 @@ class BuildExt(build_ext):
             # No -std=c99: GCC's ISO modes turn off FMA contraction (-ffp-contract=off),
             # which the exp polynomials rely on for speed (measured 20 %).
             compile_args = ["-O3", "-fno-wrapv", "-fno-math-errno", "-fno-trapping-math"]
+            # and -fno-wrapv-pointer the rest of CPython 3.12's -fno-strict-overflow
+            # (-fwrapv and -fwrapv-pointer): the same code on every CPython
+            if _compiles(cc, ["-fno-wrapv-pointer"]):
+                compile_args.append("-fno-wrapv-pointer")
             omp = ["-fopenmp"]
             omp_code = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
             if os.environ.get("CSOFTMAX_NO_OPENMP") or not _compiles(cc, omp, omp_code):
