@@ -214,6 +214,12 @@ cdef inline bint _on_lines(cs_intp step, cs_intp itemsize) noexcept nogil:
     return (step * itemsize) % 64 == 0
 
 
+cdef inline bint _strips_on_lines(cs_intp s0, cs_intp s1, cs_intp outer, cs_intp itemsize) noexcept nogil:
+    # class rows (s1 apart) and outer blocks (s0 apart, if more than one) a
+    # whole number of lines apart: a tile's strips share one offset in a line
+    return _on_lines(s1, itemsize) and (outer == 1 or _on_lines(s0, itemsize))
+
+
 cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, cs_intp packed) noexcept nogil:
     """The tiling of a reduction over a strided axis with a contiguous inner
     axis, set in t (inner, W, shift, nt; t.x, its strides and t.C set, and
@@ -254,8 +260,8 @@ cdef cs_intp tiles(cs_task *t, cs_intp outer, cs_intp inner, cs_intp itemsize, c
         t.nt = cs_load_int(&_stream_tiles) and t.W * itemsize <= 512
     else:
         t.W = min(tile_width(t.C, (packed if packed > 1 else 1) * itemsize), inner)
-    cdef bint lines = _on_lines(t.xs1, itemsize) and (outer == 1 or _on_lines(t.xs0, itemsize))
-    if t.nt and t.y != NULL and _on_lines(t.ys1, itemsize) and (outer == 1 or _on_lines(t.ys0, itemsize)):
+    cdef bint lines = _strips_on_lines(t.xs0, t.xs1, outer, itemsize)
+    if t.nt and t.y != NULL and _strips_on_lines(t.ys0, t.ys1, outer, itemsize):
         addr, lines = <size_t>t.y, True   # the output's strips go on lines, where they can stream
     t.shift = 0
     if t.W < inner and _on_lines(t.W, itemsize) and lines and addr % itemsize == 0:

@@ -2076,6 +2076,10 @@ CS_INLINE void CS_FN(backward_rows4)(const T *const *sp, const T *const *gp, T *
         a2 += (double)(g2[j] * s2[j]), a3 += (double)(g3[j] * s3[j]);
     }
     const T d0 = (T)a0, d1 = (T)a1, d2 = (T)a2, d3 = (T)a3;
+    /* four calls, not a loop over sp, gp and op as log_softmax_rows4 has:
+       with the loop, gcc contracted this function's dot-product tail into
+       fused multiply-adds differently, and float64 rows lost the bits of
+       backward_row1 at x86-64-v3 and v4 */
     if (C * (cs_intp)sizeof(T) >= CS_BWD_ROW_BYTES) {
         CS_FN(bwd_out_row)(s0, g0, o0, C, d0);
         CS_FN(bwd_out_row)(s1, g1, o1, C, d1);
