@@ -46,25 +46,13 @@ def _clock(f, number):
 
 
 def _autorange(f, min_time):
-    """Calls per sample so that a sample lasts >= ``min_time`` (as timeit's
-    autorange), and the time of a call: the faster of two calibrations.  A
-    call held up for milliseconds while calibrating (a core taken from the
-    process for a while, as happens on a shared two-core guest) would
-    otherwise leave samples of one or two calls, each open to the next hold-up:
-    in one sweep on such a guest, 36 of the 720 in-cache csoftmax timings,
-    all on two threads, were calibrated to four calls or fewer (against about
-    a hundred), their medians up to 23 times their fastest sample."""
-    best = None
-    for _ in range(2):
-        number = 1
-        while True:
-            t = _clock(f, number)
-            if t >= min_time:
-                break
-            number = max(2 * number, int(1.2 * number * min_time / max(t, 1e-7)) + 1)
-        if best is None or t / number < best[1]:
-            best = number, t / number
-    return best
+    """Calls per sample so that a sample lasts >= ``min_time`` (as timeit's autorange)."""
+    number = 1
+    while True:
+        t = _clock(f, number)
+        if t >= min_time:
+            return number, t / number
+        number = max(2 * number, int(1.2 * number * min_time / max(t, 1e-7)) + 1)
 
 
 def _error(exc):
