@@ -1,6 +1,9 @@
 """Shared fixtures and options.
 
-* ``isa``: run a kernel test on every instruction-set level this CPU has.
+* ``isa``: run a kernel test on every instruction-set level this CPU has
+  (``CSOFTMAX_TEST_LEVELS=highest``: on the CPU's own level only, for a run
+  whose concern is not the levels, such as a build without OpenMP, whose
+  kernel units are compiled as in any other build).
 * ``slow`` tests (several seconds each) run only with ``--runslow`` or
   ``CSOFTMAX_SLOW=1`` in the environment.
 """
@@ -13,6 +16,11 @@ from csoftmax import _runtime
 _ALL = ["baseline", "x86-64-v3", "x86-64-v4"]
 _RANK = {name: i for i, name in enumerate(_ALL)}
 LEVELS = [name for name in _ALL if _RANK[name] <= _RANK[_runtime.cpu_level()]]
+_ONLY = os.environ.get("CSOFTMAX_TEST_LEVELS", "all")
+if _ONLY == "highest":
+    LEVELS = LEVELS[-1:]
+elif _ONLY != "all":
+    raise pytest.UsageError(f"CSOFTMAX_TEST_LEVELS must be 'all' or 'highest', got {_ONLY!r}")
 
 
 def pytest_addoption(parser):
