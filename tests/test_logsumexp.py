@@ -405,6 +405,23 @@ def test_accuracy_dominant_term_and_long_rows(rng, dtype):
     check_ref(x, -1)
 
 
+@pytest.mark.parametrize("C", [10, 65, 100, 256, 257, 1000])
+def test_float64_result_near_zero_keeps_its_relative_accuracy(C):
+    # A row of one 0 and C - 1 entries of -40 sums to 1 + (C - 1) e^-40, which
+    # float64 rounds to 1; the terms below the max are kept apart from those
+    # at it, so log(...) keeps them: the result (about 4e-16 (C - 1) / 100)
+    # is right relative to itself, at every width and in a block of rows as
+    # alone.  The bound is that of each term, whose reduced argument may
+    # carry half an ulp of 40 where the level has no FMA; summed as one
+    # total, the terms would be lost whole.
+    x = np.full((6, C), -40.0)
+    x[:, 0] = 0.0
+    want = float(np.log1p((C - 1) * np.exp(np.asarray(-40.0, LD))))
+    bound = (8 + 40) * eps(F64) * want
+    assert_within(lse(x, axis=-1), [want] * 6, bound)
+    assert_within(lse(x[0]), want, bound)
+
+
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("n", [256, 1000, 119000])
 def test_long_sums_of_equal_terms(dtype, n):
@@ -583,12 +600,14 @@ def test_strided_axis_without_a_transposed_copy(rng, kind):
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
-@pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65, 300, 5000])
+@pytest.mark.parametrize("C", [1, 2, 10, 33, 64, 65, 96, 128, 256, 257, 300, 1024, 1025, 5000])
 @pytest.mark.parametrize("kind", ["plain", "where", "weights", "both"])
 def test_short_rows_in_blocks(rng, dtype, C, kind):
     # Rows of up to 64 entries are taken many at a time, with where= and
-    # weights too; longer ones one at a time, masked ones of up to 16 KiB
-    # selected first (300, and 5000 past that).  A call of many rows, some
+    # weights too; plain rows of up to 4 KiB (float32: C = 1024) or 2 KiB
+    # (float64: C = 256) four at a time, a block's last ones through a buffer;
+    # longer ones one at a time, masked ones of up to 16 KiB selected first
+    # (5000 past that).  A call of many rows, some
     # dominated by one term, some
     # whose result is not finite, must give every row what it gives alone, the
     # oracle's value and sign, and SciPy's sign.  The mask and the zero
