@@ -12,9 +12,9 @@ def main(argv=None):
                     "function, then softmax at a few widths; print a table of medians, ratios and the "
                     "speed targets each case is held to, and save JSON, text and PNG results.")
     parser.add_argument("--sweep", action="store_true",
-                        help="instead of the cases, the shape sweep: every softmax-family function, float32 and "
-                             "float64, C from 2 to 32768 classes, in cache and out of cache, on 1 to N threads, "
-                             "beside PyTorch and np.copyto; a table, JSON and a plot per function (10-15 "
+                        help="instead of the cases, the shape sweep: every softmax-family function and logsumexp, "
+                             "float32 and float64, C from 2 to 32768 classes, in cache and out of cache, on 1 to N "
+                             "threads, beside PyTorch and np.copyto; a table, JSON and a plot per function (10-15 "
                              "minutes; see benchmarks/sweep.py)")
     parser.add_argument("--quick", action="store_true",
                         help="few repeats and short samples, slow cases left out (about 1 minute); with --sweep: "

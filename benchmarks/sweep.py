@@ -4,7 +4,8 @@ beside PyTorch and a memory copy.
 ``python -m benchmarks --sweep`` times, for every combination of
 
 * function: softmax, log_softmax, softmax_backward, log_softmax_backward,
-  cross_entropy_grad (over the last axis of a C-contiguous ``(N, C)`` array);
+  cross_entropy_grad, logsumexp (over the last axis of a C-contiguous
+  ``(N, C)`` array);
 * dtype: float32, float64;
 * C in ``WIDTHS`` (2 to 32768);
 * size: in cache (``SIZES["in cache"]`` = 409600 entries a call) and out of
@@ -16,8 +17,8 @@ these implementations:
 * ``cs out=``: csoftmax writing into a preallocated output; the ratios and
   targets are read from it;
 * ``csoftmax``: csoftmax allocating its output;
-* ``torch``: ``torch.softmax`` / ``torch.log_softmax`` with ``out=``; for the
-  backward passes the aten kernels behind autograd,
+* ``torch``: ``torch.softmax`` / ``torch.log_softmax`` / ``torch.logsumexp``
+  with ``out=``; for the backward passes the aten kernels behind autograd,
   ``_softmax_backward_data`` / ``_log_softmax_backward_data`` with ``out=``;
   for cross_entropy_grad ``F.cross_entropy`` forward and backward;
 * ``copy``: ``np.copyto`` of the input array into a preallocated one (NumPy
@@ -87,7 +88,8 @@ from .data import F32, F64, labels, logits, placed, tag
 from .peers import load_average, machine_info, num_threads, torch, torch_cross_entropy_fwd_bwd
 from .timing import Mode, measure
 
-FUNCTIONS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad")
+FUNCTIONS = ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy_grad",
+             "logsumexp")
 WIDTHS = (2, 8, 16, 24, 33, 48, 64, 100, 128, 200, 256, 384, 512, 1000, 2048, 4096, 10000, 32768)
 QUICK_WIDTHS = (16, 100, 1000)
 SHORT_WIDTHS = (16, 64, 100, 1000, 10000)
@@ -118,6 +120,7 @@ TORCH_NOTES = {
     "softmax_backward": "aten._softmax_backward_data(out=)",
     "log_softmax_backward": "aten._log_softmax_backward_data(out=)",
     "cross_entropy_grad": "F.cross_entropy forward + backward",
+    "logsumexp": "torch.logsumexp(out=)",
 }
 
 
@@ -179,6 +182,14 @@ def implementations(function, buffers, n_classes):
                 aten = torch.ops.aten._softmax_backward_data.out
                 impls["torch"] = lambda: aten(gt, st, -1, st.dtype, grad_input=ot)
         impls["mul"] = lambda: np.multiply(src, g, out=copy_out)
+    elif function == "logsumexp":
+        src, rows = x, x.shape[0]
+        out, torch_out = out.reshape(-1)[:rows], torch_out.reshape(-1)[:rows]
+        impls = {PRIMARY: lambda: csoftmax.logsumexp(x, axis=-1, out=out),
+                 "csoftmax": lambda: csoftmax.logsumexp(x, axis=-1)}
+        if torch:
+            xt, ot = torch.from_numpy(x), torch.from_numpy(torch_out)
+            impls["torch"] = lambda: torch.logsumexp(xt, -1, out=ot)
     else:
         y, src = labels(*x.shape), x
         impls = {PRIMARY: lambda: csoftmax.cross_entropy_grad(x, y, out=out),
