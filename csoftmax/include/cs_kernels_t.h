@@ -1244,6 +1244,18 @@ CS_NOINLINE void CS_FN(log_softmax_rows4_any)(const T *x, cs_intp xs, T *y, cs_i
     CS_FN(log_softmax_rows4)(x, xs, y, ys, C);
 }
 
+/* The last n < CS_MID_ROWS rows of a call (rows xs apart) into buf, C
+   apart, the first of them repeated to make four: the four-row loops then
+   take them as any four rows, each with the bits it gets among others. */
+static inline void CS_FN(rows4_pad)(const T *x, cs_intp xs, cs_intp n, cs_intp C, T *buf)
+{
+    for (cs_intp q = 0; q < CS_MID_ROWS; q++) {
+        const T *xr = x + (q < n ? q : 0) * xs;
+        for (cs_intp j = 0; j < C; j++)
+            buf[q * C + j] = xr[j];
+    }
+}
+
 /* Mid-width rows, four at a time by f.  The last nrows % 4 rows go through f
    too, copied into a buffer (the spare rows repeat the first): a row's bits
    must not depend on how the rows were split between threads.  With pf
@@ -1276,11 +1288,7 @@ CS_INLINE void CS_FN(mid_rows)(const T *x, cs_intp xs, T *y, cs_intp ys, cs_intp
     if (r == nrows)
         return;
     T buf[CS_MID_ROWS * (CS_MID_BYTES / sizeof(T))];
-    for (cs_intp q = 0; q < CS_MID_ROWS; q++) {
-        const T *xr = x + (r + (r + q < nrows ? q : 0)) * xs;
-        for (cs_intp j = 0; j < C; j++)
-            buf[q * C + j] = xr[j];
-    }
+    CS_FN(rows4_pad)(x + r * xs, xs, nrows - r, C, buf);
     f(buf, C, buf, C, C);
     for (cs_intp q = 0; r + q < nrows; q++) {
         T *yr = y + (r + q) * ys;
@@ -1311,11 +1319,7 @@ CS_INLINE void CS_FN(mid_sums_at)(const T *x, cs_intp xs, T *e, cs_intp es, cs_i
         return;
     T buf[CS_MID_ROWS * (CS_MID_BYTES / sizeof(T))], mb[CS_MID_ROWS];
     double sb[CS_MID_ROWS];
-    for (cs_intp q = 0; q < CS_MID_ROWS; q++) {
-        const T *xr = x + (r + (r + q < nb ? q : 0)) * xs;
-        for (cs_intp j = 0; j < C; j++)
-            buf[q * C + j] = xr[j];
-    }
+    CS_FN(rows4_pad)(x + r * xs, xs, nb - r, C, buf);
     CS_FN(rows4_max)(buf, C, C, mb);
     for (cs_intp q = 0; nan != NULL && r + q < nb; q++)
         nan[r + q] = CS_FN(row_nan)(buf + q * C, C, mb[q]);
@@ -4615,11 +4619,7 @@ CS_NOINLINE void CS_FN(lse_mid_block)(const T *x, cs_intp xs, cs_intp nb, cs_int
         return;
     T buf[CS_MID_ROWS * (CS_LSE_MID_BYTES / sizeof(T))], mb[CS_MID_ROWS];
     double vb[CS_MID_ROWS];
-    for (cs_intp q = 0; q < CS_MID_ROWS; q++) {
-        const T *xr = x + (r + (r + q < nb ? q : 0)) * xs;
-        for (cs_intp j = 0; j < C; j++)
-            buf[q * C + j] = xr[j];
-    }
+    CS_FN(rows4_pad)(x + r * xs, xs, nb - r, C, buf);
     CS_FN(rows4_max)(buf, C, C, mb);
     CS_FN(lse_rows4)(buf, C, C, mb, vb);
     for (cs_intp q = 0; r + q < nb; q++)
