@@ -604,10 +604,11 @@ def test_strided_axis_without_a_transposed_copy(rng, kind):
 @pytest.mark.parametrize("kind", ["plain", "where", "weights", "both"])
 def test_short_rows_in_blocks(rng, dtype, C, kind):
     # Rows of up to 64 entries are taken many at a time, with where= and
-    # weights too; plain rows of up to 4 KiB (float32: C = 1024) or 2 KiB
-    # (float64: C = 256) four at a time, a block's last ones through a buffer;
-    # longer ones one at a time, masked ones of up to 16 KiB selected first
-    # (5000 past that).  A call of many rows, some
+    # weights too; rows without weights of up to 4 KiB (float32: C = 1024)
+    # or 2 KiB (float64: C = 256) four at a time, masked ones selected first,
+    # a block's last ones through a buffer; longer ones one at a time, masked
+    # ones of up to 16 KiB selected first (5000 past that).  A call of many
+    # rows, some
     # dominated by one term, some
     # whose result is not finite, must give every row what it gives alone, the
     # oracle's value and sign, and SciPy's sign.  The mask and the zero
