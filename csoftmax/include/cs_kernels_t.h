@@ -4514,10 +4514,12 @@ static void CS_FN(lse_block)(const cs_task *t, cs_intp lo, cs_intp hi)
    counted (c) apart from the others' exponentials (s), both in chunks of
    CS_ROW_CHUNK entries into CS_ROW_LANES explicit lanes, the chunks' totals
    added with their rounding errors kept; then c + s rounded and its error
-   added back, as lse_lanes does.  The last C % CS_ROW_LANES entries of each
-   chunk go across the four rows as one vector.  A row's bits do not depend on
-   the rows beside it.  A v[q] that is not finite means the row must be done
-   again (lse_fallback). */
+   added back, as lse_lanes does.  A term enters s as e - k, k = 1 at the
+   max and 0 elsewhere: exact, exp(0) being 1, where gcc left the select
+   x != M ? e : 0 unvectorised ("control flow in loop").  The last
+   C % CS_ROW_LANES entries of each chunk go across the four rows as one
+   vector.  A row's bits do not depend on the rows beside it.  A v[q] that
+   is not finite means the row must be done again (lse_fallback). */
 CS_INLINE void CS_FN(lse_rows4)(const T *x, cs_intp xs, cs_intp C, const T *m, double *v)
 {
     const T *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
