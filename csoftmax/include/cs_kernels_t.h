@@ -4284,6 +4284,17 @@ static inline void CS_FN(lse_one)(const cs_task *t, cs_intp i)
    with weights, C = 10 float32 1.63 against 9.3, float64 2.33 against 10-11. */
 #define CS_LSE_NARROW 64
 
+/* Whether any of the n results v is not finite (v - v is 0 only for a
+   finite v): such a row must be done again (lse_fallback). */
+static inline int CS_FN(lse_some_odd)(const double *v, cs_intp n)
+{
+    int some = 0;
+#pragma omp simd reduction(| : some)
+    for (cs_intp r = 0; r < n; r++)
+        some |= !(v[r] - v[r] == 0);
+    return some;
+}
+
 /* v[r] = log sum_j exp(t[j * nb + r]) for nb <= max(CS_TILE, CS_BLOCK) rows
    (or columns) laid out down t, m[r] their max; a v[r] that is not finite
    means the row must be done again (lse_fallback).  Returns whether any is
@@ -4350,11 +4361,7 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
             v[r] = (double)m[r] + (cs_log_sum(tot) + err / tot);
         }
     }
-    int some = 0;
-#pragma omp simd reduction(| : some)
-    for (cs_intp r = 0; r < nb; r++)
-        some |= !(v[r] - v[r] == 0);
-    return some;
+    return CS_FN(lse_some_odd)(v, nb);
 }
 
 /* lse_lanes for weighted rows: v[r] = m[r] + log |sum_j w[j, r] exp(t[j, r] -
@@ -4655,11 +4662,7 @@ static void CS_FN(lse_mid)(const cs_task *t, cs_intp lo, cs_intp hi)
         } else {
             CS_FN(lse_mid_block)(x, t->xs0, nb, C, m, v);
         }
-        int some = 0;
-#pragma omp simd reduction(| : some)
-        for (cs_intp r = 0; r < nb; r++)
-            some |= !(v[r] - v[r] == 0);
-        CS_FN(lse_store)(v, NULL, nb, some, CS_Y(t) + i0 * t->ys0,
+        CS_FN(lse_store)(v, NULL, nb, CS_FN(lse_some_odd)(v, nb), CS_Y(t) + i0 * t->ys0,
                          t->sign != NULL ? (T *)t->sign + i0 * t->ys0 : NULL, t->ys0, x, t->xs0, 1, C,
                          NULL, 0, kb, t->ms0, m);
     }
@@ -4668,8 +4671,8 @@ static void CS_FN(lse_mid)(const cs_task *t, cs_intp lo, cs_intp hi)
 /* Units: rows of x (and of the weights g, the mask, unless NULL), rows
    contiguous; y[i] (stride ys0) receives log |sum|, sign[i] (same stride) its
    sign unless NULL, else y[i] is nan where the sum is negative.  Rows of
-   more than CS_LSE_NARROW entries go four at a time up to
-   CS_LSE_MID_BYTES (lse_mid) if they have no weights, else one at a time; with a mask (and no
+   more than CS_LSE_NARROW entries go four at a time up to CS_LSE_MID_BYTES
+   (lse_mid) if they have no weights, else one at a time; with a mask (and no
    weights), up to CS_LSE_SELECT entries, each is first selected into a
    buffer and then summed as a plain row, where lse_row's masked loops took
    two passes over x and the mask: kernel-only, 8.2M entries, two threads,
