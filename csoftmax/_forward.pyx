@@ -5,7 +5,7 @@ softmax and log_softmax run over the middle axis of an (outer, C, inner) view
 of the array (the layout plan of _alloc; copied only when it has no such
 view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
 tiles of columns, are spread over threads; one row longer than PIECE is split
-into pieces that the threads share.
+into pieces that the threads share (logsumexp's too, unless it has weights).
 """
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -14,7 +14,7 @@ cimport numpy as cnp
 import numpy as np
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
-from csoftmax._kernels cimport CS_WHERE_BYTES, cs_intp, cs_pieces_combine, cs_task
+from csoftmax._kernels cimport CS_F64, CS_WHERE_BYTES, cs_intp, cs_lse_pieces_combine, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
 from csoftmax._task cimport check_aligned, check_like, dtype_code, stride
 
@@ -146,6 +146,28 @@ def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint 
 
 
 cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")
+cdef int LOGSUMEXP_PIECES = kernel_id("logsumexp_pieces")
+
+
+cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v) except -1 nogil:
+    """logsumexp of one row of t.C > PIECE entries without weights (a mask
+    or none), in pieces as softmax's long row: each piece's max and sums,
+    merged into *v.  False when they cannot be merged (see
+    cs_lse_pieces_combine) or memory is short: the row kernel takes the row
+    then.  A masked piece is selected into the thread's scratch first."""
+    cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
+    cdef bint ok
+    t.piece = PIECE
+    t.pmax = <double *>malloc(npc * sizeof(double))
+    t.psum = <double *>malloc(2 * npc * sizeof(double))
+    ok = t.pmax != NULL and t.psum != NULL
+    if ok:
+        run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL else 0)
+        ok = cs_lse_pieces_combine(t, npc, dt == CS_F64, v)
+    free(t.pmax)
+    free(t.psum)
+    t.pmax = t.psum = NULL
+    return ok
 
 
 def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp.ndarray sign, int n_threads):
@@ -184,8 +206,18 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
     t.y, t.ys0 = cnp.PyArray_DATA(y), 1
     if sign is not None:
         t.sign = cnp.PyArray_DATA(sign)
+    cdef int nt = threads_for(N * C, n_threads)
+    cdef double v
+    cdef bint pieces = N == 1 and C > PIECE and b is None
     with nogil:
-        run(kernel(LOGSUMEXP_ROWS, dt), &t, N, threads_for(N * C, n_threads), 0)
+        if pieces:
+            pieces = _lse_long_row(&t, dt, nt, cnp.PyArray_ITEMSIZE(x), &v)
+        if not pieces:
+            run(kernel(LOGSUMEXP_ROWS, dt), &t, N, nt, 0)
+    if pieces:  # a sum of positive terms
+        y[0] = v
+        if sign is not None:
+            sign[0] = 1.0
 
 
 cdef int LOGSUMEXP_COLS = kernel_id("logsumexp_cols")

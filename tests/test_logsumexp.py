@@ -405,7 +405,7 @@ def test_accuracy_dominant_term_and_long_rows(rng, dtype):
     check_ref(x, -1)
 
 
-@pytest.mark.parametrize("C", [10, 65, 100, 256, 257, 1000])
+@pytest.mark.parametrize("C", [10, 65, 100, 256, 257, 1000, 3 * 16384 + 5])
 def test_float64_result_near_zero_keeps_its_relative_accuracy(C):
     # A row of one 0 and C - 1 entries of -40 sums to 1 + (C - 1) e^-40, which
     # float64 rounds to 1; the terms below the max are kept apart from those
@@ -420,6 +420,7 @@ def test_float64_result_near_zero_keeps_its_relative_accuracy(C):
     bound = (8 + 40) * eps(F64) * want
     assert_within(lse(x, axis=-1), [want] * 6, bound)
     assert_within(lse(x[0]), want, bound)
+    assert_within(lse(x[0, ::-1]), want, bound)   # alone, a long row's max in its last piece
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -439,6 +440,65 @@ def test_long_sums_of_equal_terms(dtype, n):
     # the columns' weighted and masked sums (weights of 1, a mask all set)
     assert_within(lse(cols, axis=0, b=np.ones_like(cols)), [want] * 3, bound)
     assert_within(lse(cols, axis=0, where=np.ones(cols.shape, bool)), [want] * 3, bound)
+
+
+PIECE = 16384  # _forward.pyx: one longer row (no weights) is split into pieces of this length
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("n", [PIECE + 1, 2 * PIECE, 5 * PIECE + 7])
+def test_long_row_in_pieces(rng, dtype, n):
+    """One long row, alone, goes in pieces that the threads share: each
+    piece's max and sums, merged.  Against the oracle, plain and with where=,
+    and within a few ulp of the same row among others (the row kernel)."""
+    x = logits(rng, (n,), dtype, scale=4.0)
+    got = check_ref(x)
+    check_ref(x.reshape(1, n), -1)
+    rows = lse(np.tile(x, (2, 1)), axis=-1)
+    assert_within(got, rows[0], 4 * eps(dtype) * (1 + abs(float(rows[0]))))
+    mask = rng.random(n) < 0.6
+    check_ref(x, where=mask)
+    # a masked span of whole pieces, and pieces partly masked
+    mask[PIECE // 2: n - 3] = False
+    check_ref(x, where=mask)
+    # the max in the last piece, the rest far below it: whole pieces' sums
+    # scale to nothing
+    x = np.full(n, -200.0, dtype)
+    x[-1] = 0.0
+    x[: PIECE // 2] = rng.normal(size=PIECE // 2) - 60
+    check_ref(x)
+    # every piece's own max far from the row's; the max in two pieces
+    x = np.arange(n, dtype=dtype) * dtype.type(1e-2)
+    check_ref(x)
+    x[0] = x[-1]
+    check_ref(x)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("where", ["first", "last"])
+@pytest.mark.parametrize("special", [INF, NAN, -INF, "masked"])
+def test_long_row_special_values(sp, rng, dtype, special, where):
+    """A piece holding +inf or nan, a piece all -inf or masked out: the row
+    kernel's rules (SciPy's) whichever piece it is in; the row all -inf or
+    all masked out gives -inf."""
+    n = 3 * PIECE
+    x = logits(rng, (n,), dtype)
+    mask = np.ones(n, bool)
+    part = slice(0, PIECE) if where == "first" else slice(2 * PIECE, n)
+    if special == -INF:
+        x[part] = -INF
+    elif special == "masked":
+        mask[part] = False
+        x[part][3] = NAN    # masked out: takes no part
+    else:
+        x[part][5] = special
+    check_ref(x, where=mask)
+    if special != "masked":
+        check_scipy(sp, x, return_sign=True)
+    x[:] = -INF
+    check_scipy(sp, x, return_sign=True)
+    got, sg = lse(logits(rng, (n,), dtype), where=np.zeros(n, bool), return_sign=True)
+    assert got == -INF and sg == 0
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)

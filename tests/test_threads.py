@@ -149,6 +149,22 @@ def test_same_bits_on_one_and_two_threads(isa, two_threads, name, shape, axis, d
     ASSERT[name](two, getattr(reference, name)(x, axis=axis), x, axis, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "where"])
+def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, masked, dtype):
+    """One long row of logsumexp goes in pieces that the threads share: the
+    pieces, and so the bits, do not depend on the number of threads."""
+    x = _data((5 * 16384 + 3,), dtype)
+    mask = np.random.default_rng(2).random(x.shape) < 0.7 if masked else None
+    csoftmax.set_num_threads(1)
+    one = csoftmax.logsumexp(x, where=mask)
+    csoftmax.set_num_threads(2)
+    two = csoftmax.logsumexp(x, where=mask)
+    assert np.asarray(one).tobytes() == np.asarray(two).tobytes()
+    want = reference.logsumexp(x, where=mask)
+    assert abs(float(two) - float(want)) <= 8 * np.finfo(dtype).eps * (1 + abs(float(want)))
+
+
 # narrow and mid-width rows whose threads' shares end in a block of one row,
 # or in a group of fewer than four
 ROWS = [(3080, 8), (1928, 12), (1544, 16), (2300, 33), (1029, 64)]

@@ -38,7 +38,7 @@ typedef int64_t cs_i64a;
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
     X(label_scan) X(ce_index_rows) X(ce_prob_rows)                            \
-    X(logsumexp_rows) X(logsumexp_cols)                                       \
+    X(logsumexp_rows) X(logsumexp_cols) X(logsumexp_pieces)                  \
     X(softmax_where_rows) X(log_softmax_where_rows)
 
 /* dtypes: the index into each field of cs_ops */
@@ -125,7 +125,8 @@ typedef struct cs_task {
     cs_intp *scan;              /* and per unit, the first bad one's index (or -1) and the ignored count */
     /* one long row in pieces of `piece` entries */
     cs_intp piece;
-    double *pmax, *psum;        /* each piece's max and sum of exp(x - max) */
+    double *pmax, *psum;        /* each piece's max and sum of exp(x - max) (logsumexp:
+                                   two sums a piece, see logsumexp_pieces) */
     double M, S;                /* the row's, once combined */
     int keep;                   /* the exponentials are kept in y */
     /* logsumexp: the sign of each row's sum (or NULL), beside y */

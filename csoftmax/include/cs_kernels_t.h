@@ -4132,14 +4132,14 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, con
     return log(fabs(tot)) + sh;
 }
 
-static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char *k, cs_intp n, T M,
-                                    const T *nx, T *nmax, double *sign)
+/* lse_row's sums, M finite: float32, *s = sum_j b_j exp(x_j - M) over all
+   the entries and *m = 0; float64, *m = the weights of the entries equal to
+   M and *s = the sum over the others. */
+CS_INLINE void CS_FN(lse_sums)(const T *x, const T *b, const unsigned char *k, cs_intp n, T M,
+                               const T *nx, T *nmax, double *m_out, double *s_out)
 {
-    if (b == NULL && k == NULL && !isfinite(M))
-        *nmax = CS_FN(row_max)(nx, n);
-    double s = 0.0, m = 0.0, out = NAN, sg = NAN;
-    int finite = isfinite(M);
-    if (finite && sizeof(T) == 4) {
+    double s = 0.0, m = 0.0;
+    if (sizeof(T) == 4) {
         if (b == NULL && k == NULL) {
             CS_LSE_NEXT_MAX_BEGIN
 #pragma omp simd reduction(+ : s) CS_LSE_NEXT_MAX_RED
@@ -4165,9 +4165,7 @@ CS_FLOAT_LANES
                 s += (double)w * (w != 0 ? EXPNEG(x[j] - M) : (T)0);
             }
         }
-        sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
-        out = log(fabs(s)) + (double)M;
-    } else if (finite) {
+    } else {
         /* chunks of CS_ROW_CHUNK entries, their totals added with their
            rounding errors kept, as row_sumexp_at adds a row's: a long row's
            sum is not a chain of n / lanes terms (rows of 10^5 equal terms
@@ -4221,12 +4219,30 @@ CS_FLOAT_LANES
         }
         s += se;
         m += me;
-        if (s != 0.0)
-            s /= m;
-        sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
-        if (s < -1.0)
-            s = -s - 2.0;
-        out = log1p(s) + log(fabs(m)) + (double)M;
+    }
+    *m_out = m;
+    *s_out = s;
+}
+
+static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char *k, cs_intp n, T M,
+                                    const T *nx, T *nmax, double *sign)
+{
+    if (b == NULL && k == NULL && !isfinite(M))
+        *nmax = CS_FN(row_max)(nx, n);
+    double s, m, out = NAN, sg = NAN;
+    if (isfinite(M)) {
+        CS_FN(lse_sums)(x, b, k, n, M, nx, nmax, &m, &s);
+        if (sizeof(T) == 4) {
+            sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
+            out = log(fabs(s)) + (double)M;
+        } else {
+            if (s != 0.0)
+                s /= m;
+            sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
+            if (s < -1.0)
+                s = -s - 2.0;
+            out = log1p(s) + log(fabs(m)) + (double)M;
+        }
     }
     if (!isfinite(out))
         out = CS_FN(lse_fallback)(x, 1, b, k, n, M, &sg);
@@ -4720,6 +4736,46 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
         double v = CS_FN(lse_row)(x, NULL, NULL, t->C, M, i + 1 < hi ? x + t->xs0 : x, &nmax, &sg);
         M = nmax;
         CS_FN(lse_put)(t, i, v, sg);
+    }
+}
+
+/* Units: pieces of one long row x of C entries without weights, `piece`
+   entries each (the mask t->mask unless NULL, each piece selected into
+   scratch first, piece entries).  pmax[p] = the piece's max m_p and, where
+   it is finite, psum[2 p], psum[2 p + 1] = its sums relative to it as
+   lse_sums takes them (float32: 0 and the whole sum; float64: the count of
+   entries equal to m_p and the sum over the others).  cs_lse_pieces_combine
+   then merges them as a row's sums.  A plain piece takes the next one's max
+   in its sum loop, as logsumexp_rows's rows do.  Where the row kernel took
+   such a row on one thread: Intel Xeon (family 6 model 207), x86-64-v4,
+   8.2M entries, two threads, ms, float32 1.8 against 4.0, with where= 3.0
+   against 5.7, float64 4.5 against 6.7. */
+static void CS_FN(logsumexp_pieces)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
+{
+    T *sel = (T *)scratch, M = 0;
+    int have = 0;   /* M is this piece's max, taken in the last one's sum loop */
+    for (cs_intp p = lo; p < hi; p++) {
+        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        const T *x = CS_X(t) + j0;
+        if (t->mask != NULL) {
+            CS_FN(where_select)(x, n, t->mask + j0, n, sel, 1, n);
+            x = sel;
+        }
+        if (!have)
+            M = CS_FN(row_max)(x, n);
+        /* the next piece's max, where it is plain, in this unit and as long */
+        have = t->mask == NULL && p + 1 < hi && t->C - (j0 + n) >= n;
+        const T *nx = have ? x + n : x;
+        T nmax = 0;
+        double c = 0.0, s = 0.0;
+        t->pmax[p] = (double)M;
+        if (isfinite(M))
+            CS_FN(lse_sums)(x, NULL, NULL, n, M, nx, &nmax, &c, &s);
+        else if (have)
+            nmax = CS_FN(row_max)(nx, n);
+        t->psum[2 * p] = c;
+        t->psum[2 * p + 1] = s;
+        M = nmax;
     }
 }
 

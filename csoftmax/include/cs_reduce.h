@@ -1,6 +1,7 @@
 /*
  * cs_reduce.h -- the arithmetic between kernel runs: the total of per-row
- * losses, the merge of a long row's pieces, the scan of class labels.
+ * losses, the merge of a long row's pieces (softmax's and logsumexp's), the
+ * scan of class labels.
  * Compiled once (no vector level matters here).
  */
 #ifndef CS_REDUCE_H
@@ -78,6 +79,43 @@ static int cs_pieces_combine(cs_task *t, cs_intp npc)
     t->M = M;
     t->S = S;
     return 1;
+}
+
+/* logsumexp of one long row (no weights) from its npc pieces after
+   logsumexp_pieces, as lse_row takes a row's sums: M = max_p m_p, and each
+   piece's sums relative to m_p scaled by exp(m_p - M) -- float32 (f64 0),
+   M + log S; float64, the counts at M apart from the rest s (a piece below
+   M adds all of its sum to s), M + log m + log1p(s / m), so that a sum
+   dominated by its largest term keeps the others' part.  The additions keep
+   their rounding errors.  A piece all -inf adds nothing.  Returns 0 when the
+   pieces cannot be merged this way -- a piece holding +inf or nan, every
+   piece -inf, a result that is not finite -- and the row kernel must take
+   the row (its rules cover those). */
+static int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double *v)
+{
+    double M = -INFINITY;
+    for (cs_intp p = 0; p < npc; p++) {
+        double m = t->pmax[p];
+        if (isnan(m) || m == INFINITY)
+            return 0;
+        M = m > M ? m : M;
+    }
+    if (M == -INFINITY)
+        return 0;
+    double m = 0.0, me = 0.0, s = 0.0, se = 0.0;
+    for (cs_intp p = 0; p < npc; p++) {
+        const double mp = t->pmax[p], c = t->psum[2 * p], r = t->psum[2 * p + 1];
+        if (mp == M) {
+            cs_two_sum(&m, &me, c);
+            cs_two_sum(&s, &se, r);
+        } else if (mp != -INFINITY) {
+            cs_two_sum(&s, &se, (c + r) * exp(mp - M));
+        }
+    }
+    m += me;
+    s += se;
+    *v = f64 ? log1p(s / m) + log(m) + M : log(s) + M;
+    return isfinite(*v);   /* a nan the pieces' max passed over gives nan here */
 }
 
 #endif /* CS_REDUCE_H */

@@ -566,7 +566,29 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
                 check(lg ? "log_softmax_piece_finish" : "softmax_piece_finish", dt, "y", j, get(y, dt, j),
                       lg ? get(x, dt, j) - lse : s[j]);
         }
-    free(x); free(y); free(s); free(pmax); free(psum);
+    /* logsumexp_pieces: each piece's max and sums, merged as a row's sums;
+       with a mask (every third entry out), each piece selected into scratch */
+    double *psum2 = malloc(sizeof(double) * 2 * npc);
+    unsigned char *k = malloc((size_t)C);
+    void *xm = alloc(dt, C), *sel = alloc(dt, piece);
+    for (int masked = 0; masked < 2; masked++) {
+        for (cs_intp j = 0; j < C; j++) {
+            k[j] = !masked || j % 3 != 0;
+            set(xm, dt, j, k[j] ? get(x, dt, j) : -INFINITY);
+        }
+        cs_task t = {0};
+        t.x = x; t.xs0 = C; t.xs1 = 1; t.C = C;
+        t.piece = piece; t.pmax = pmax; t.psum = psum2; t.mask = masked ? k : NULL;
+        run(ops, CS_K_logsumexp_pieces, dt, &t, npc, sel);
+        double v = NAN;
+        if (!cs_lse_pieces_combine(&t, npc, dt == CS_F64, &v)) {
+            fprintf(stderr, "MISMATCH %s logsumexp_pieces: pieces not combined\n", level_name);
+            failures++;
+            continue;
+        }
+        check("logsumexp_pieces", dt, masked ? "lse where" : "lse", 0, v, ref_row(xm, dt, 0, 1, C, s));
+    }
+    free(x); free(y); free(s); free(pmax); free(psum); free(psum2); free(k); free(xm); free(sel);
 }
 
 /* label_scan: per unit of CS_SCAN labels, the first bad one and the ignored
