@@ -5,7 +5,8 @@ softmax and log_softmax run over the middle axis of an (outer, C, inner) view
 of the array (the layout plan of _alloc; copied only when it has no such
 view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
 tiles of columns, are spread over threads; one row longer than PIECE is split
-into pieces that the threads share (logsumexp's too, unless it has weights).
+into pieces that the threads share (with where= too, and logsumexp's unless
+it has weights).
 """
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -45,10 +46,11 @@ WHERE_ROWS[:] = [kernel_id("softmax_where_rows"), kernel_id("log_softmax_where_r
 
 cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     """One row of t.C > PIECE entries in pieces (each piece's max and sum,
-    merged, then each piece finished).  False, with x untouched, when the
-    pieces cannot be merged (see cs_pieces_combine) or memory is short: the
-    row kernel takes the row then.  Unless y is x, the exponentials are kept
-    in y between the passes."""
+    merged, then each piece finished), with a mask (t.mask) or none.  False,
+    with x untouched, when the pieces cannot be merged (see
+    cs_pieces_combine) or memory is short: the row kernel takes the row then.
+    Unless y is x, the exponentials are kept in y between the passes.  A
+    masked piece is selected into the thread's scratch first."""
     cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
     cdef bint ok
     t.piece = PIECE
@@ -57,7 +59,7 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     t.psum = <double *>malloc(npc * sizeof(double))
     ok = t.pmax != NULL and t.psum != NULL
     if ok:
-        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, 0)
+        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, PIECE * (8 if dt == CS_F64 else 4) if t.mask != NULL else 0)
         ok = cs_pieces_combine(t, npc)
     if ok:
         run(kernel(FINISH[log], dt), t, npc, nt, 0)
@@ -137,7 +139,8 @@ def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint 
             run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         else:
             with nogil:
-                run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
+                if not (t.N == 1 and t.C > PIECE and _long_row(&t, dt, log, nt)):
+                    run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         return y
     cdef cs_intp units = tiles(&t, p.outer, p.inner, itemsize, 1)  # a contiguous inner axis
     with nogil:

@@ -367,21 +367,27 @@ print(os.waitstatus_to_exitcode(status), cs.get_num_threads())
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_long_slice_with_masked_pieces(isa, two_threads, name, dtype):
-    """Pieces of a long slice that are all -inf (a masked span) add nothing:
-    0 (log: -inf) there, the rest as the reference, the same bits on any
-    number of threads and in place."""
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "where"])
+def test_long_slice_with_masked_pieces(isa, two_threads, name, dtype, masked):
+    """Pieces of a long slice that are all -inf (a masked span; with where=,
+    also a span where it is False) add nothing: 0 (log: -inf) there, the rest
+    as the reference, the same bits on any number of threads and in place."""
     x = _data((5 * 16384 + 3,), dtype)
     x[16384:3 * 16384] = -np.inf
     x[-3:] = -np.inf
+    mask = None
+    if masked:
+        mask = np.random.default_rng(3).random(x.shape) < 0.7
+        mask[3 * 16384:4 * 16384 + 5] = False
     f = getattr(csoftmax, name)
     csoftmax.set_num_threads(1)
-    one = f(x)
+    one = f(x, where=mask)
     csoftmax.set_num_threads(2)
-    two = f(x)
+    two = f(x, where=mask)
     np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
     np.testing.assert_array_equal(two[16384:3 * 16384], 0.0 if name == "softmax" else -np.inf)
-    ASSERT[name](two, getattr(reference, name)(x), x, None, dtype)
+    ASSERT[name](two, getattr(reference, name)(x, where=mask), np.where(mask, x, -np.inf) if masked else x,
+                 None, dtype)
     y = x.copy()
-    f(y, out=y)
+    f(y, where=mask, out=y)
     np.testing.assert_array_equal(y, two)

@@ -137,6 +137,42 @@ def test_a_call_large_enough_to_stream(isa, rng, C, dtype, log):
                                  effective(x[rows], mask[rows]), 1, dtype)
 
 
+PIECE = 16384  # _forward.pyx: one longer slice is split into pieces of this length
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [PIECE + 1, 2 * PIECE, 5 * PIECE + 7])
+def test_long_slice_in_pieces(isa, rng, log, dtype, n):
+    """One long slice with a mask goes in pieces that the threads share, each
+    piece selected first: against the oracle, in place with the same bits,
+    with spans of whole pieces masked out and a piece whose set entries are
+    all -inf; a slice with none set, or holding a set nan or +inf, goes to
+    the row kernel and its rules (a masked nan or +inf takes no part)."""
+    fn, rfn = (cs.log_softmax, ref.log_softmax) if log else (cs.softmax, ref.softmax)
+    check = assert_log_softmax_close if log else assert_softmax_close
+    x = (6 * rng.standard_normal(n)).astype(dtype)
+    mask = rng.random(n) < 0.6
+    mask[PIECE // 2: PIECE // 2 + PIECE + 3] = False     # a whole piece and more
+    x[n - 5:] = -np.inf                                  # a short last piece's set entries -inf
+    x[3], mask[3] = np.nan, False                        # a masked nan: no part
+    x[PIECE - 2], mask[PIECE - 2] = np.inf, False        # a masked +inf
+    got = fn(x, where=mask)
+    with np.errstate(all="ignore"):
+        check(got, rfn(x, where=mask), effective(x, mask), None, dtype)
+    np.testing.assert_array_equal(got[~mask], -np.inf if log else 0)
+    y = x.copy()
+    assert fn(y, where=mask, out=y) is y
+    np.testing.assert_array_equal(y, got)
+    for at, special in ((PIECE // 4, np.nan), (n - 1, np.inf)):
+        xs, ks = x.copy(), mask.copy()
+        xs[at], ks[at] = special, True
+        with np.errstate(all="ignore"):
+            want = rfn(xs, where=ks).astype(dtype)
+        np.testing.assert_array_equal(fn(xs, where=ks), want)
+    np.testing.assert_array_equal(fn(x, where=np.zeros(n, bool)), np.full(n, -np.inf if log else 0, dtype))
+
+
 STRIDED = [((1000, 300), 0), ((300, 1000), 0), ((7, 257), 0), ((3, 33, 300), 1), ((2, 5, 17), 1),
            ((5000, 16), 0), ((16, 5000), 0), ((4, 3, 2, 1000), 1)]
 

@@ -3807,13 +3807,22 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
 /* Units: pieces of one long row x of C entries, `piece` entries each.  Each
    piece's max and sum of exp(x - max) go to pmax[p], psum[p] (an all -inf
    piece: -inf and 0; nan when it holds a nan besides -inf); with keep, the
-   exponentials to y.  cs_pieces_combine then merges them. */
+   exponentials to y.  cs_pieces_combine then merges them.  With a mask
+   (t->mask unless NULL, contiguous) each piece is first selected into
+   scratch (piece entries), masked entries as -inf, as where_rows selects
+   rows: their exponentials are 0.  Where softmax_where_rows took such a row
+   on one thread, selected whole into its scratch: Intel Xeon (family 6
+   model 207), x86-64-v4, float32, 8.2M entries, two threads, softmax 2.9
+   against 8.2 ms, log_softmax 3.3 against 9.6. */
 static void CS_FN(piece_sumexp)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
-    (void)scratch;
     for (cs_intp p = lo; p < hi; p++) {
         cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
         const T *x = CS_X(t) + j0;
+        if (t->mask != NULL) {
+            CS_FN(where_select)(x, n, t->mask + j0, n, (T *)scratch, 1, n);
+            x = (const T *)scratch;
+        }
         double s;
         T m = CS_FN(row_sumexp)(x, n, t->keep ? CS_Y(t) + j0 : NULL, &s, NULL, NULL);
         if (m == -INFINITY) {
@@ -3831,13 +3840,15 @@ static void CS_FN(piece_sumexp)(const cs_task *t, cs_intp lo, cs_intp hi, void *
 
 /* Units: pieces, after cs_pieces_combine: y = exp(x - M) / S, each piece from
    its kept exponentials (scaled by exp(m_p - M) / S) or, without them, from x
-   again -- the same bits either way. */
+   again -- the same bits either way.  With a mask, a masked entry gets 0 (its
+   kept exponential is 0 already). */
 static void CS_FN(softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
     for (cs_intp p = lo; p < hi; p++) {
         cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
         const T *x = CS_X(t) + j0;
+        const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
         T *y = CS_Y(t) + j0;
         double mp = t->pmax[p];
         /* an all -inf piece: exp(-inf - M) = 0 */
@@ -3847,15 +3858,20 @@ static void CS_FN(softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi
 #pragma omp simd
             for (cs_intp j = 0; j < n; j++)
                 y[j] *= b;
-        } else {
+        } else if (k == NULL) {
 #pragma omp simd
             for (cs_intp j = 0; j < n; j++)
                 y[j] = EXPNEG(x[j] - a) * b;
+        } else {
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++)
+                y[j] = EXPNEG((k[j] ? x[j] : (T)-INFINITY) - a) * b;
         }
     }
 }
 
-/* Units: pieces, after cs_pieces_combine: y = (x - M) - log S. */
+/* Units: pieces, after cs_pieces_combine: y = (x - M) - log S; with a mask,
+   -inf where it is 0. */
 static void CS_FN(log_softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     (void)scratch;
@@ -3863,10 +3879,17 @@ static void CS_FN(log_softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_int
     for (cs_intp p = lo; p < hi; p++) {
         cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
         const T *x = CS_X(t) + j0;
+        const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
         T *y = CS_Y(t) + j0;
+        if (k == NULL) {
 #pragma omp simd
-        for (cs_intp j = 0; j < n; j++)
-            y[j] = (x[j] - M) - L;
+            for (cs_intp j = 0; j < n; j++)
+                y[j] = (x[j] - M) - L;
+        } else {
+#pragma omp simd
+            for (cs_intp j = 0; j < n; j++)
+                y[j] = k[j] ? (x[j] - M) - L : (T)-INFINITY;
+        }
     }
 }
 
