@@ -5,8 +5,7 @@ softmax and log_softmax run over the middle axis of an (outer, C, inner) view
 of the array (the layout plan of _alloc; copied only when it has no such
 view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
 tiles of columns, are spread over threads; one row longer than PIECE is split
-into pieces that the threads share (with where= too, and logsumexp's unless
-it has weights).
+into pieces that the threads share.
 """
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -152,12 +151,13 @@ cdef int LOGSUMEXP_ROWS = kernel_id("logsumexp_rows")
 cdef int LOGSUMEXP_PIECES = kernel_id("logsumexp_pieces")
 
 
-cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v) except -1 nogil:
-    """logsumexp of one row of t.C > PIECE entries without weights (a mask
-    or none), in pieces as softmax's long row: each piece's max and sums,
-    merged into *v.  False when they cannot be merged (see
+cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v, double *sg) except -1 nogil:
+    """logsumexp of one row of t.C > PIECE entries (weights and a mask, or
+    not), in pieces as softmax's long row: each piece's max and sums, merged
+    into *v and its sign *sg.  False when they cannot be merged (see
     cs_lse_pieces_combine) or memory is short: the row kernel takes the row
-    then.  A masked piece is selected into the thread's scratch first."""
+    then.  A piece masked but not weighted is selected into the thread's
+    scratch first."""
     cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
     cdef bint ok
     t.piece = PIECE
@@ -165,8 +165,8 @@ cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v)
     t.psum = <double *>malloc(2 * npc * sizeof(double))
     ok = t.pmax != NULL and t.psum != NULL
     if ok:
-        run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL else 0)
-        ok = cs_lse_pieces_combine(t, npc, dt == CS_F64, v)
+        run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL and t.g == NULL else 0)
+        ok = cs_lse_pieces_combine(t, npc, dt == CS_F64, v, sg)
     free(t.pmax)
     free(t.psum)
     t.pmax = t.psum = NULL
@@ -210,17 +210,17 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
     if sign is not None:
         t.sign = cnp.PyArray_DATA(sign)
     cdef int nt = threads_for(N * C, n_threads)
-    cdef double v
-    cdef bint pieces = N == 1 and C > PIECE and b is None
+    cdef double v, sg
+    cdef bint pieces = N == 1 and C > PIECE
     with nogil:
         if pieces:
-            pieces = _lse_long_row(&t, dt, nt, cnp.PyArray_ITEMSIZE(x), &v)
+            pieces = _lse_long_row(&t, dt, nt, cnp.PyArray_ITEMSIZE(x), &v, &sg)
         if not pieces:
             run(kernel(LOGSUMEXP_ROWS, dt), &t, N, nt, 0)
-    if pieces:  # a sum of positive terms
-        y[0] = v
+    if pieces:  # as the row kernel stores a result (lse_put)
         if sign is not None:
-            sign[0] = 1.0
+            sign[0] = sg
+        y[0] = np.nan if sign is None and sg < 0 else v
 
 
 cdef int LOGSUMEXP_COLS = kernel_id("logsumexp_cols")

@@ -40,6 +40,6 @@ cdef extern from "cs_kernels.h" nogil:
 cdef extern from "cs_reduce.h" nogil:
     double cs_sum(const double *v, const double *w, cs_intp n)
     int cs_pieces_combine(cs_task *t, cs_intp npc)
-    int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double *v)
+    int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double *v, double *sg)
     double cs_mean_weight(const cs_intp *label, cs_intp n, const double *cw, const double *sw, cs_intp ignore)
     double NAN

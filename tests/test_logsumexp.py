@@ -442,7 +442,7 @@ def test_long_sums_of_equal_terms(dtype, n):
     assert_within(lse(cols, axis=0, where=np.ones(cols.shape, bool)), [want] * 3, bound)
 
 
-PIECE = 16384  # _forward.pyx: one longer row (no weights) is split into pieces of this length
+PIECE = 16384  # _forward.pyx: one longer row is split into pieces of this length
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
@@ -472,6 +472,38 @@ def test_long_row_in_pieces(rng, dtype, n):
     check_ref(x)
     x[0] = x[-1]
     check_ref(x)
+
+
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("n", [PIECE + 1, 3 * PIECE + 5])
+def test_long_row_in_pieces_with_weights(rng, dtype, n):
+    """Weights on one long row: positive, with zeros over whole pieces, with
+    negatives (a sum of either sign), with a mask; weights that cancel at the
+    max, or a whole sum that cancels, go to the row kernel and its rules."""
+    x = logits(rng, (n,), dtype, scale=4.0)
+    b = rng.uniform(0.1, 3, n).astype(dtype)
+    check_ref(x, b=b)
+    b[: PIECE + 2] = 0
+    check_ref(x, b=b)
+    check_ref(x, b=b, where=rng.random(n) < 0.6)
+    for lo in (-1.0, -3.0):   # mostly positive, mostly negative
+        check_ref(x, b=rng.uniform(lo, 3 + lo, n).astype(dtype))
+    # the max twice, of weights 1 and -1, the rest far below: the plain sum
+    # of the row kernel's fallback, alone, among rows and down columns (its
+    # rounding errors kept: a chain of additions was 1e-3 off at n = 16385)
+    x = np.full(n, -30.0, dtype)
+    x[0] = x[-1] = 0.0
+    b = np.ones(n, dtype)
+    b[-1] = -1
+    check_ref(x, b=b)
+    rows, brows = np.tile(x, (2, 1)), np.tile(b, (2, 1))
+    check_ref(rows, -1, b=brows)
+    check_ref(np.ascontiguousarray(rows.T), 0, b=np.ascontiguousarray(brows.T))
+    # a sum that cancels exactly: 0, -inf with sign 0
+    x[:] = 0.0
+    b[: n // 2], b[n // 2: 2 * (n // 2)], b[2 * (n // 2):] = 1, -1, 0
+    got, sg = lse(x, b=b, return_sign=True)
+    assert got == -INF and sg == 0
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)

@@ -150,18 +150,20 @@ def test_same_bits_on_one_and_two_threads(isa, two_threads, name, shape, axis, d
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("masked", [False, True], ids=["plain", "where"])
-def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, masked, dtype):
+@pytest.mark.parametrize("kind", ["plain", "where", "b", "b where"])
+def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, kind, dtype):
     """One long row of logsumexp goes in pieces that the threads share: the
     pieces, and so the bits, do not depend on the number of threads."""
     x = _data((5 * 16384 + 3,), dtype)
-    mask = np.random.default_rng(2).random(x.shape) < 0.7 if masked else None
+    rng = np.random.default_rng(2)
+    mask = rng.random(x.shape) < 0.7 if "where" in kind else None
+    b = rng.uniform(0.1, 2, x.shape).astype(dtype) if "b" in kind else None
     csoftmax.set_num_threads(1)
-    one = csoftmax.logsumexp(x, where=mask)
+    one = csoftmax.logsumexp(x, b=b, where=mask)
     csoftmax.set_num_threads(2)
-    two = csoftmax.logsumexp(x, where=mask)
+    two = csoftmax.logsumexp(x, b=b, where=mask)
     assert np.asarray(one).tobytes() == np.asarray(two).tobytes()
-    want = reference.logsumexp(x, where=mask)
+    want = reference.logsumexp(x, b=b, where=mask)
     assert abs(float(two) - float(want)) <= 8 * np.finfo(dtype).eps * (1 + abs(float(want)))
 
 

@@ -4136,10 +4136,13 @@ static inline T CS_FN(lse_max)(const T *x, const T *b, const unsigned char *k, c
 /* A row whose result is not finite (a max or an entry that is not finite, a
    sum that cancels to 0): M' + log |sum_j b_j exp(x_j - M')| over its n
    entries (xs apart; the weights b, xs apart too, and the mask k,
-   contiguous, unless NULL), with
-   M' the max M where it is finite and 0 where not, and the sum's sign (nan
-   for a nan).  The sum is the plain one, in double: with exp(x_j - M), terms
-   at the max are the weights themselves, so weights that cancel there give 0
+   contiguous, unless NULL), with M' the max M where it is finite and 0
+   where not, and the sum's sign (nan for a nan).  The sum is the plain one,
+   in double, its rounding errors kept: weights that cancel at the max leave
+   a sum far below its terms, which a chain of n additions would bury under
+   n roundings of the largest (a row of 16385 entries, 1 and -1 at the max
+   and the rest 30 below it, was 1e-3 off).  With exp(x_j - M), terms at the
+   max are the weights themselves, so weights that cancel there give 0
    (-inf), not their rounding errors' residue.  An entry of weight 0, or
    masked, takes no part even where x is infinite or nan (0 * inf would make
    the sum nan). */
@@ -4147,10 +4150,12 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, con
                                          T M, double *sign)
 {
     const double sh = isfinite(M) ? (double)M : 0.0;
-    double tot = 0.0;
+    double tot = 0.0, err = 0.0;
     for (cs_intp j = 0; j < n; j++)
         if ((k == NULL || k[j]) && (b == NULL || b[j * xs] != 0))
-            tot += (b == NULL ? 1.0 : (double)b[j * xs]) * exp((double)x[j * xs] - sh);
+            cs_two_sum(&tot, &err, (b == NULL ? 1.0 : (double)b[j * xs]) * exp((double)x[j * xs] - sh));
+    if (isfinite(err))
+        tot += err;
     *sign = tot > 0 ? 1.0 : tot < 0 ? -1.0 : tot == 0 ? 0.0 : NAN;
     return log(fabs(tot)) + sh;
 }
@@ -4762,38 +4767,42 @@ static void CS_FN(logsumexp_rows)(const cs_task *t, cs_intp lo, cs_intp hi, void
     }
 }
 
-/* Units: pieces of one long row x of C entries without weights, `piece`
-   entries each (the mask t->mask unless NULL, each piece selected into
-   scratch first, piece entries).  pmax[p] = the piece's max m_p and, where
-   it is finite, psum[2 p], psum[2 p + 1] = its sums relative to it as
-   lse_sums takes them (float32: 0 and the whole sum; float64: the count of
-   entries equal to m_p and the sum over the others).  cs_lse_pieces_combine
-   then merges them as a row's sums.  A plain piece takes the next one's max
-   in its sum loop, as logsumexp_rows's rows do.  Where the row kernel took
-   such a row on one thread: Intel Xeon (family 6 model 207), x86-64-v4,
-   8.2M entries, two threads, ms, float32 1.8 against 4.0, with where= 3.0
-   against 5.7, float64 4.5 against 6.7. */
+/* Units: pieces of one long row x of C entries, `piece` entries each, with
+   the weights t->g and the mask t->mask unless NULL (contiguous; a piece
+   masked but not weighted is selected into scratch first, piece entries, as
+   logsumexp_rows selects such rows).  pmax[p] = the piece's max m_p (over
+   the entries that take part) and, where it is finite, psum[2 p],
+   psum[2 p + 1] = its sums relative to it as lse_sums takes them (float32:
+   0 and the whole sum; float64: the weights of the entries equal to m_p and
+   the sum over the others).  cs_lse_pieces_combine then merges them as a
+   row's sums.  A plain piece takes the next one's max in its sum loop, as
+   logsumexp_rows's rows do.  Where the row kernel took such a row on one
+   thread: Intel Xeon (family 6 model 207), x86-64-v4, 8.2M entries, two
+   threads, ms, float32 1.8 against 4.0, with where= 3.0 against 5.7,
+   float64 4.5 against 6.7. */
 static void CS_FN(logsumexp_pieces)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     T *sel = (T *)scratch, M = 0;
     int have = 0;   /* M is this piece's max, taken in the last one's sum loop */
     for (cs_intp p = lo; p < hi; p++) {
         const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
-        const T *x = CS_X(t) + j0;
-        if (t->mask != NULL) {
-            CS_FN(where_select)(x, n, t->mask + j0, n, sel, 1, n);
+        const T *x = CS_X(t) + j0, *b = t->g != NULL ? CS_G(t) + j0 : NULL;
+        const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
+        if (k != NULL && b == NULL) {
+            CS_FN(where_select)(x, n, k, n, sel, 1, n);
             x = sel;
+            k = NULL;
         }
         if (!have)
-            M = CS_FN(row_max)(x, n);
+            M = CS_FN(lse_max)(x, b, k, n);
         /* the next piece's max, where it is plain, in this unit and as long */
-        have = t->mask == NULL && p + 1 < hi && t->C - (j0 + n) >= n;
+        have = t->g == NULL && t->mask == NULL && p + 1 < hi && t->C - (j0 + n) >= n;
         const T *nx = have ? x + n : x;
         T nmax = 0;
         double c = 0.0, s = 0.0;
         t->pmax[p] = (double)M;
         if (isfinite(M))
-            CS_FN(lse_sums)(x, NULL, NULL, n, M, nx, &nmax, &c, &s);
+            CS_FN(lse_sums)(x, b, k, n, M, nx, &nmax, &c, &s);
         else if (have)
             nmax = CS_FN(row_max)(nx, n);
         t->psum[2 * p] = c;

@@ -81,17 +81,18 @@ static int cs_pieces_combine(cs_task *t, cs_intp npc)
     return 1;
 }
 
-/* logsumexp of one long row (no weights) from its npc pieces after
-   logsumexp_pieces, as lse_row takes a row's sums: M = max_p m_p, and each
-   piece's sums relative to m_p scaled by exp(m_p - M) -- float32 (f64 0),
-   M + log S; float64, the counts at M apart from the rest s (a piece below
-   M adds all of its sum to s), M + log m + log1p(s / m), so that a sum
-   dominated by its largest term keeps the others' part.  The additions keep
-   their rounding errors.  A piece all -inf adds nothing.  Returns 0 when the
-   pieces cannot be merged this way -- a piece holding +inf or nan, every
-   piece -inf, a result that is not finite -- and the row kernel must take
-   the row (its rules cover those). */
-static int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double *v)
+/* logsumexp of one long row from its npc pieces after logsumexp_pieces, as
+   lse_row takes a row's sums: M = max_p m_p, and each piece's sums relative
+   to m_p scaled by exp(m_p - M) -- float32 (f64 0), M + log |S|; float64,
+   the weights at M (m) apart from the rest s (a piece below M adds all of its
+   sum to s), M + log |m| + log1p(s / m), so that a sum dominated by its
+   largest term keeps the others' part.  The additions keep their rounding
+   errors.  A piece with no entry taking part (m_p = -inf) adds nothing.  *v
+   and its sign *sg.  Returns 0 when the pieces cannot be merged this way --
+   a piece holding +inf or nan, every piece -inf, a result that is not finite
+   (weights that cancel) -- and the row kernel must take the row (its rules
+   cover those). */
+static int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double *v, double *sg)
 {
     double M = -INFINITY;
     for (cs_intp p = 0; p < npc; p++) {
@@ -114,8 +115,18 @@ static int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double 
     }
     m += me;
     s += se;
-    *v = f64 ? log1p(s / m) + log(m) + M : log(s) + M;
-    return isfinite(*v);   /* a nan the pieces' max passed over gives nan here */
+    if (f64) {
+        if (s != 0.0)
+            s /= m;
+        *sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
+        if (s < -1.0)
+            s = -s - 2.0;
+        *v = log1p(s) + log(fabs(m)) + M;
+    } else {
+        *sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
+        *v = log(fabs(s)) + M;
+    }
+    return isfinite(*v);   /* (a nan the pieces' max passed over gives nan here) */
 }
 
 #endif /* CS_REDUCE_H */

@@ -584,15 +584,36 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
         t.x = x; t.xs0 = C; t.xs1 = 1; t.C = C;
         t.piece = piece; t.pmax = pmax; t.psum = psum; t.mask = masked ? k : NULL;
         run(ops, CS_K_logsumexp_pieces, dt, &t, npc, sel);
-        double v = NAN;
-        if (!cs_lse_pieces_combine(&t, npc, dt == CS_F64, &v)) {
+        double v = NAN, sg = NAN;
+        if (!cs_lse_pieces_combine(&t, npc, dt == CS_F64, &v, &sg) || sg != 1.0) {
             fprintf(stderr, "MISMATCH %s logsumexp_pieces: pieces not combined\n", level_name);
             failures++;
             continue;
         }
         check("logsumexp_pieces", dt, masked ? "lse where" : "lse", 0, v, lse);
     }
-    free(x); free(y); free(xm); free(sel); free(s); free(k); free(pmax); free(psum);
+    /* logsumexp_pieces with weights (and the mask): the pieces' weighted sums */
+    void *w = alloc(dt, C);
+    ld m = -INFINITY, sum = 0;
+    for (cs_intp j = 0; j < C; j++) {
+        set(w, dt, j, 0.5 + uniform());
+        if (k[j])
+            m = fmaxl(m, get(x, dt, j));
+    }
+    for (cs_intp j = 0; j < C; j++)
+        sum += k[j] ? get(w, dt, j) * expl(get(x, dt, j) - m) : 0;
+    cs_task t = {0};
+    t.x = x; t.xs0 = C; t.xs1 = 1; t.g = w; t.gs0 = C; t.gs1 = 1; t.C = C;
+    t.piece = piece; t.pmax = pmax; t.psum = psum; t.mask = k;
+    run(ops, CS_K_logsumexp_pieces, dt, &t, npc, NULL);
+    double v = NAN, sg = NAN;
+    if (!cs_lse_pieces_combine(&t, npc, dt == CS_F64, &v, &sg) || sg != 1.0) {
+        fprintf(stderr, "MISMATCH %s logsumexp_pieces: weighted pieces not combined\n", level_name);
+        failures++;
+    } else {
+        check("logsumexp_pieces", dt, "lse b where", 0, v, m + logl(sum));
+    }
+    free(x); free(y); free(xm); free(sel); free(s); free(k); free(pmax); free(psum); free(w);
 }
 
 /* label_scan: per unit of CS_SCAN labels, the first bad one and the ignored
