@@ -68,7 +68,7 @@ def reduction(shape, dtype, axis=-1):
     each peer; the baseline is one read of the array, ``x.max(axis)``."""
     def make(options):
         x = logits(shape, dtype)
-        out = np.empty(x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:], x.dtype)
+        out = np.empty(() if axis is None else x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:], x.dtype)
         impls = {
             "csoftmax": lambda: csoftmax.logsumexp(x, axis=axis),
             "csoftmax out=": lambda: csoftmax.logsumexp(x, axis=axis, out=out),
@@ -79,7 +79,8 @@ def reduction(shape, dtype, axis=-1):
             impls["scipy"] = lambda: scipy_special.logsumexp(x, axis=axis)
         if torch:
             t = torch.from_numpy(x)
-            impls["torch"] = lambda: torch.logsumexp(t, dim=axis)
+            dim = tuple(range(x.ndim)) if axis is None else axis
+            impls["torch"] = lambda: torch.logsumexp(t, dim=dim)
         if jax:
             xj = jnp.asarray(x)
             jax_fn = jax.jit(partial(jax.scipy.special.logsumexp, axis=axis))
@@ -95,3 +96,6 @@ for _dt in (F32, F64):
          targets=[Target("scipy", 0.1), Target("torch", 0.8)])
 case("logsumexp f32 (1000,8192) axis=0", reduction((1000, 8192), F32, axis=0), group="forward",
      targets=[Target("scipy", 0.15), Target("torch", 0.8)])
+# SciPy's default: the whole array as one sum, in pieces that the threads share
+case("logsumexp f32 (8192,1000) axis=None", reduction((8192, 1000), F32, axis=None), group="forward",
+     targets=[Target("scipy", 0.1), Target("torch", 0.8)])
