@@ -4367,6 +4367,43 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++)
             s[r] = c[r] = 0.0;
+        if (C <= CS_LSE_NARROW && nb <= 16 && nb % CS_VL == 0) {
+            /* A short block (16 rows: C = 33 to 64) a vector of rows at a
+               time down all C classes, its sums in registers, where the loop
+               across the block kept them in memory and ran two vectors a
+               class: the same additions in the same order.  Intel Xeon
+               (family 6 model 207), the call on one thread, 409600 entries,
+               medians of 9 interleaved bursts, x86-64-v4 C = 33 0.93-0.94
+               of the time, C = 48 0.84-0.89, C = 64 0.87-0.95; x86-64-v3
+               C = 48 0.94, C = 64 0.96; baseline even.  Longer blocks keep
+               the loop across them (C = 10, 96 rows: x86-64-v3 1.11 of the
+               time this way). */
+            for (cs_intp r0 = 0; r0 < nb; r0 += CS_VL) {
+                double sa[CS_VL], ca[CS_VL];
+                T mr[CS_VL];
+#pragma omp simd
+                for (int l = 0; l < CS_VL; l++) {
+                    sa[l] = ca[l] = 0.0;
+                    mr[l] = m[r0 + l];
+                }
+                for (cs_intp j = 0; j < C; j++) {
+                    const T *tj = tb + j * nb + r0;
+                    if (r0 == 0)
+                        CS_FN(prefetch_class)(px, pxs, pw, j);
+#pragma omp simd
+                    for (int l = 0; l < CS_VL; l++) {
+                        double ex = EXPNEG(tj[l] - mr[l]);
+                        sa[l] += tj[l] != mr[l] ? ex : 0.0;
+                        ca[l] += tj[l] == mr[l] ? 1.0 : 0.0;
+                    }
+                }
+#pragma omp simd
+                for (int l = 0; l < CS_VL; l++) {
+                    s[r0 + l] = sa[l];
+                    c[r0 + l] = ca[l];
+                }
+            }
+        } else
         for (cs_intp j0 = 0; j0 < C; j0 += CS_LSE_NARROW) {
             const cs_intp j1 = C - j0 > CS_LSE_NARROW ? j0 + CS_LSE_NARROW : C;
             double *acc = j0 == 0 ? s : p;
