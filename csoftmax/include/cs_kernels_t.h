@@ -4339,6 +4339,15 @@ static inline int CS_FN(lse_some_odd)(const double *v, cs_intp n)
     return some;
 }
 
+/* One entry x of a float64 row whose max is m into lse_lanes's sums: its
+   exponential into *s, or where it is the max, a count of 1 into *c. */
+CS_INLINE void CS_FN(lse_term)(T x, T m, double *s, double *c)
+{
+    double ex = EXPNEG(x - m);
+    *s += x != m ? ex : 0.0;
+    *c += x == m ? 1.0 : 0.0;
+}
+
 /* v[r] = log sum_j exp(t[j * nb + r]) for nb <= max(CS_TILE, CS_BLOCK) rows
    (or columns) laid out down t, m[r] their max; a v[r] that is not finite
    means the row must be done again (lse_fallback).  Returns whether any is
@@ -4391,11 +4400,8 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
                     if (r0 == 0)
                         CS_FN(prefetch_class)(px, pxs, pw, j);
 #pragma omp simd
-                    for (int l = 0; l < CS_VL; l++) {
-                        double ex = EXPNEG(tj[l] - mr[l]);
-                        sa[l] += tj[l] != mr[l] ? ex : 0.0;
-                        ca[l] += tj[l] == mr[l] ? 1.0 : 0.0;
-                    }
+                    for (int l = 0; l < CS_VL; l++)
+                        CS_FN(lse_term)(tj[l], mr[l], &sa[l], &ca[l]);
                 }
 #pragma omp simd
                 for (int l = 0; l < CS_VL; l++) {
@@ -4403,37 +4409,35 @@ CS_NOINLINE int CS_FN(lse_lanes)(const T *tb, cs_intp nb, cs_intp C, const T *m,
                     c[r0 + l] = ca[l];
                 }
             }
-        } else
-        for (cs_intp j0 = 0; j0 < C; j0 += CS_LSE_NARROW) {
-            const cs_intp j1 = C - j0 > CS_LSE_NARROW ? j0 + CS_LSE_NARROW : C;
-            double *acc = j0 == 0 ? s : p;
-            const cs_intp later = j0 == 0 ? 0 : nb;    /* p's rows, none for the first chunk */
+        } else {
+            for (cs_intp j0 = 0; j0 < C; j0 += CS_LSE_NARROW) {
+                const cs_intp j1 = C - j0 > CS_LSE_NARROW ? j0 + CS_LSE_NARROW : C;
+                double *acc = j0 == 0 ? s : p;
+                const cs_intp later = j0 == 0 ? 0 : nb;    /* p's rows, none for the first chunk */
 #pragma omp simd
-            for (cs_intp r = 0; r < later; r++)
-                p[r] = 0.0;
-            for (cs_intp j = j0; j < j1; j++) {
-                const T *tj = tb + j * nb;
-                CS_FN(prefetch_class)(px, pxs, pw, j);
+                for (cs_intp r = 0; r < later; r++)
+                    p[r] = 0.0;
+                for (cs_intp j = j0; j < j1; j++) {
+                    const T *tj = tb + j * nb;
+                    CS_FN(prefetch_class)(px, pxs, pw, j);
 #pragma omp simd
-                for (cs_intp r = 0; r < nb; r++) {
-                    double ex = EXPNEG(tj[r] - m[r]);
-                    acc[r] += tj[r] != m[r] ? ex : 0.0;
-                    c[r] += tj[r] == m[r] ? 1.0 : 0.0;
+                    for (cs_intp r = 0; r < nb; r++)
+                        CS_FN(lse_term)(tj[r], m[r], &acc[r], &c[r]);
                 }
+                if (j0 == CS_LSE_NARROW) {
+#pragma omp simd
+                    for (cs_intp r = 0; r < nb; r++)
+                        e[r] = 0.0;
+                }
+#pragma omp simd
+                for (cs_intp r = 0; r < later; r++)
+                    cs_two_sum(&s[r], &e[r], p[r]);
             }
-            if (j0 == CS_LSE_NARROW) {
+            if (C > CS_LSE_NARROW) {
 #pragma omp simd
                 for (cs_intp r = 0; r < nb; r++)
-                    e[r] = 0.0;
+                    s[r] += e[r];
             }
-#pragma omp simd
-            for (cs_intp r = 0; r < later; r++)
-                cs_two_sum(&s[r], &e[r], p[r]);
-        }
-        if (C > CS_LSE_NARROW) {
-#pragma omp simd
-            for (cs_intp r = 0; r < nb; r++)
-                s[r] += e[r];
         }
 #pragma omp simd
         for (cs_intp r = 0; r < nb; r++) {
