@@ -43,7 +43,7 @@ cdef int WHERE_ROWS[2]
 WHERE_ROWS[:] = [kernel_id("softmax_where_rows"), kernel_id("log_softmax_where_rows")]
 
 
-cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
+cdef bint _long_row(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) except -1 nogil:
     """One row of t.C > PIECE entries in pieces (each piece's max and sum,
     merged, then each piece finished), with a mask (t.mask) or none.  False,
     with x untouched, when the pieces cannot be merged (see
@@ -58,19 +58,20 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     t.psum = <double *>malloc(npc * sizeof(double))
     ok = t.pmax != NULL and t.psum != NULL
     if ok:
-        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, PIECE * (8 if dt == CS_F64 else 4) if t.mask != NULL else 0)
+        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL else 0)
         ok = cs_pieces_combine(t, npc)
     if ok:
         run(kernel(FINISH[log], dt), t, npc, nt, 0)
     free(t.pmax)
     free(t.psum)
+    t.pmax = t.psum = NULL
     return ok
 
 
-cdef int _rows(cs_task *t, int dt, bint log, int nt) except -1 nogil:
+cdef int _rows(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) except -1 nogil:
     """The t.N contiguous rows of t: one long row in pieces if it can be,
     else by the row kernel."""
-    if not (t.N == 1 and t.C > PIECE and _long_row(t, dt, log, nt)):
+    if not (t.N == 1 and t.C > PIECE and _long_row(t, dt, log, nt, itemsize)):
         run(kernel(ROWS[log], dt), t, t.N, nt, 0)
     return 0
 
@@ -95,16 +96,17 @@ def softmax(cnp.ndarray a, tuple axes, object out, bint log, int n_threads):
     t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
     t.C, t.N = p.C, p.outer
     cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
+    cdef cs_intp itemsize = cnp.PyArray_ITEMSIZE(a)
     if p.inner == 1:  # contiguous rows (a view's class stride is 1 then)
         if p.outer * p.C <= HOLD_GIL:
-            _rows(&t, dt, log, nt)
+            _rows(&t, dt, log, nt, itemsize)
         else:
             with nogil:
-                _rows(&t, dt, log, nt)
+                _rows(&t, dt, log, nt, itemsize)
         return y
-    cdef cs_intp units = tiles(&t, p.outer, p.inner, cnp.PyArray_ITEMSIZE(a), 1)  # a contiguous inner axis
+    cdef cs_intp units = tiles(&t, p.outer, p.inner, itemsize, 1)  # a contiguous inner axis
     with nogil:
-        run(kernel(COLS[log], dt), &t, units, nt, p.C * t.W * cnp.PyArray_ITEMSIZE(a))
+        run(kernel(COLS[log], dt), &t, units, nt, p.C * t.W * itemsize)
     return y
 
 
@@ -138,7 +140,7 @@ def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint 
             run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         else:
             with nogil:
-                if not (t.N == 1 and t.C > PIECE and _long_row(&t, dt, log, nt)):
+                if not (t.N == 1 and t.C > PIECE and _long_row(&t, dt, log, nt, itemsize)):
                     run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         return y
     cdef cs_intp units = tiles(&t, p.outer, p.inner, itemsize, 1)  # a contiguous inner axis

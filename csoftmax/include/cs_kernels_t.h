@@ -4260,17 +4260,7 @@ static inline double CS_FN(lse_row)(const T *x, const T *b, const unsigned char 
     double s, m, out = NAN, sg = NAN;
     if (isfinite(M)) {
         CS_FN(lse_sums)(x, b, k, n, M, nx, nmax, &m, &s);
-        if (sizeof(T) == 4) {
-            sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
-            out = log(fabs(s)) + (double)M;
-        } else {
-            if (s != 0.0)
-                s /= m;
-            sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
-            if (s < -1.0)
-                s = -s - 2.0;
-            out = log1p(s) + log(fabs(m)) + (double)M;
-        }
+        out = cs_lse_from_sums(sizeof(T) == 8, (double)M, m, s, &sg);
     }
     if (!isfinite(out))
         out = CS_FN(lse_fallback)(x, 1, b, k, n, M, &sg);

@@ -261,4 +261,25 @@ CS_INLINE double cs_log_sum(double s)
     return cs_from_bits_f64((cs_bits_f64(y) & keep) | (cs_bits_f64(s) & ~keep));
 }
 
+/* logsumexp's result from a row's sums taken with its max M out (a row's, or
+   a long row's pieces merged): float64 (f64), m the weights of the entries
+   equal to M and s the sum over the others, M + log |m| + log1p(s / m), so
+   that a sum dominated by its largest terms keeps the others' part (s / m
+   below -1: log |1 + s / m| through log1p as well); float32, s the whole sum
+   in double (m unused), M + log |s|.  *sg the sum's sign.  Not finite where
+   the sum cancels (m = 0, or a sum of 0). */
+CS_INLINE double cs_lse_from_sums(int f64, double M, double m, double s, double *sg)
+{
+    if (!f64) {
+        *sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
+        return log(fabs(s)) + M;
+    }
+    if (s != 0.0)
+        s /= m;
+    *sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
+    if (s < -1.0)
+        s = -s - 2.0;
+    return log1p(s) + log(fabs(m)) + M;
+}
+
 #endif /* CS_MATH_H */

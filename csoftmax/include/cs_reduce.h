@@ -82,13 +82,12 @@ static int cs_pieces_combine(cs_task *t, cs_intp npc)
 }
 
 /* logsumexp of one long row from its npc pieces after logsumexp_pieces, as
-   lse_row takes a row's sums: M = max_p m_p, and each piece's sums relative
-   to m_p scaled by exp(m_p - M) -- float32 (f64 0), M + log |S|; float64,
-   the weights at M (m) apart from the rest s (a piece below M adds all of its
-   sum to s), M + log |m| + log1p(s / m), so that a sum dominated by its
-   largest term keeps the others' part.  The additions keep their rounding
-   errors.  A piece with no entry taking part (m_p = -inf) adds nothing.  *v
-   and its sign *sg.  Returns 0 when the pieces cannot be merged this way --
+   lse_row takes a row's sums (cs_lse_from_sums): M = max_p m_p, and each
+   piece's sums relative to m_p scaled by exp(m_p - M); float64 (f64) keeps
+   the weights at M (m) apart from the rest s, a piece below M adding all of
+   its sum to s.  The additions keep their rounding errors.  A piece with no
+   entry taking part (m_p = -inf) adds nothing.  *v and its sign *sg.
+   Returns 0 when the pieces cannot be merged this way --
    a piece holding +inf or nan, every piece -inf, a result that is not finite
    (weights that cancel) -- and the row kernel must take the row (its rules
    cover those). */
@@ -110,22 +109,12 @@ static int cs_lse_pieces_combine(const cs_task *t, cs_intp npc, int f64, double 
             cs_two_sum(&m, &me, c);
             cs_two_sum(&s, &se, r);
         } else if (mp != -INFINITY) {
-            cs_two_sum(&s, &se, (c + r) * exp(mp - M));
+            const double e = exp(mp - M);
+            cs_two_sum(&s, &se, c * e);
+            cs_two_sum(&s, &se, r * e);
         }
     }
-    m += me;
-    s += se;
-    if (f64) {
-        if (s != 0.0)
-            s /= m;
-        *sg = (s + 1.0 > 0 ? 1.0 : s + 1.0 < 0 ? -1.0 : 0.0) * (m > 0 ? 1.0 : m < 0 ? -1.0 : 0.0);
-        if (s < -1.0)
-            s = -s - 2.0;
-        *v = log1p(s) + log(fabs(m)) + M;
-    } else {
-        *sg = s > 0 ? 1.0 : s < 0 ? -1.0 : 0.0;
-        *v = log(fabs(s)) + M;
-    }
+    *v = cs_lse_from_sums(f64, M, m + me, s + se, sg);
     return isfinite(*v);   /* (a nan the pieces' max passed over gives nan here) */
 }
 
