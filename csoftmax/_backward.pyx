@@ -3,12 +3,13 @@
 (outer, C, inner) view of the layout plan, as for the forward kernels (see
 _forward.pyx).
 """
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cimport numpy as cnp
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
-from csoftmax._kernels cimport cs_intp, cs_task
+from csoftmax._kernels cimport CS_PIECE, cs_intp, cs_sum, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
 from csoftmax._task cimport check_like, dtype_code
 
@@ -18,6 +19,31 @@ cdef int ROWS[2]
 cdef int COLS[2]
 ROWS[:] = [kernel_id("softmax_backward_rows"), kernel_id("log_softmax_backward_rows")]
 COLS[:] = [kernel_id("softmax_backward_cols"), kernel_id("log_softmax_backward_cols")]
+cdef int PIECES[2]
+cdef int FINISH[2]
+PIECES[:] = [kernel_id("softmax_backward_pieces"), kernel_id("log_softmax_backward_pieces")]
+FINISH[:] = [kernel_id("softmax_backward_piece_finish"), kernel_id("log_softmax_backward_piece_finish")]
+
+
+cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
+    """One row of t.C > CS_PIECE entries in pieces that the threads share, as
+    the forward's long row: each piece's sum (of g s; log: of g), the sums
+    added with their rounding errors kept, then each piece's output.  False
+    when memory is short: the row kernel takes the row then."""
+    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
+    cdef bint ok
+    t.piece = CS_PIECE
+    t.pmax = <double *>malloc(npc * sizeof(double))
+    t.psum = <double *>malloc(npc * sizeof(double))
+    ok = t.pmax != NULL and t.psum != NULL
+    if ok:
+        run(kernel(PIECES[log], dt), t, npc, nt, 0)
+        t.S = cs_sum(t.psum, NULL, npc)
+        run(kernel(FINISH[log], dt), t, npc, nt, 0)
+    free(t.pmax)
+    free(t.psum)
+    t.pmax = t.psum = NULL
+    return ok
 
 
 def backward(cnp.ndarray s, cnp.ndarray g, int axis, object out, bint log, int n_threads):
@@ -42,9 +68,10 @@ def backward(cnp.ndarray s, cnp.ndarray g, int axis, object out, bint log, int n
     t.y, t.ys0, t.ys1 = vy.data, vy.s0, vy.s1
     t.C, t.N = p.C, p.outer
     cdef int nt = threads_for(p.outer * p.C * p.inner, n_threads)
-    if p.inner == 1:  # contiguous rows
+    if p.inner == 1:  # contiguous rows; one long row in pieces
         with nogil:
-            run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
+            if not (p.outer == 1 and p.C > CS_PIECE and _long_row(&t, dt, log, nt)):
+                run(kernel(ROWS[log], dt), &t, p.outer, nt, 0)
         return y
     cdef cs_intp units = tiles(&t, p.outer, p.inner, cnp.PyArray_ITEMSIZE(s), 0)  # a contiguous inner axis
     with nogil:

@@ -4,7 +4,7 @@
 softmax and log_softmax run over the middle axis of an (outer, C, inner) view
 of the array (the layout plan of _alloc; copied only when it has no such
 view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
-tiles of columns, are spread over threads; one row longer than PIECE is split
+tiles of columns, are spread over threads; one row longer than CS_PIECE is split
 into pieces that the threads share.
 """
 from libc.stdlib cimport free, malloc
@@ -14,17 +14,11 @@ cimport numpy as cnp
 import numpy as np
 
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
-from csoftmax._kernels cimport CS_F64, CS_WHERE_BYTES, cs_intp, cs_lse_pieces_combine, cs_pieces_combine, cs_task
+from csoftmax._kernels cimport CS_F64, CS_PIECE, CS_WHERE_BYTES, cs_intp, cs_lse_pieces_combine, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
 from csoftmax._task cimport check_aligned, check_like, dtype_code, stride
 
 cnp.import_array()
-
-# A row longer than this is split into pieces of this length that threads
-# share (softmax over axis=None of a large array is one such row).  The pieces
-# are fixed, so the result does not depend on the number of threads.
-cdef enum:
-    PIECE = 16384
 
 # Rows of at most this many entries in all are computed holding the GIL
 # (NumPy's loops do likewise below 500): letting it go and taking it back
@@ -44,21 +38,21 @@ WHERE_ROWS[:] = [kernel_id("softmax_where_rows"), kernel_id("log_softmax_where_r
 
 
 cdef bint _long_row(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) except -1 nogil:
-    """One row of t.C > PIECE entries in pieces (each piece's max and sum,
+    """One row of t.C > CS_PIECE entries in pieces (each piece's max and sum,
     merged, then each piece finished), with a mask (t.mask) or none.  False,
     with x untouched, when the pieces cannot be merged (see
     cs_pieces_combine) or memory is short: the row kernel takes the row then.
     Unless y is x, the exponentials are kept in y between the passes.  A
     masked piece is selected into the thread's scratch first."""
-    cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
+    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
     cdef bint ok
-    t.piece = PIECE
+    t.piece = CS_PIECE
     t.keep = not log and t.x != <const void *>t.y
     t.pmax = <double *>malloc(npc * sizeof(double))
     t.psum = <double *>malloc(npc * sizeof(double))
     ok = t.pmax != NULL and t.psum != NULL
     if ok:
-        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL else 0)
+        run(kernel(PIECE_SUMEXP, dt), t, npc, nt, CS_PIECE * itemsize if t.mask != NULL else 0)
         ok = cs_pieces_combine(t, npc)
     if ok:
         run(kernel(FINISH[log], dt), t, npc, nt, 0)
@@ -71,7 +65,7 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) exce
 cdef int _rows(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) except -1 nogil:
     """The t.N contiguous rows of t: one long row in pieces if it can be,
     else by the row kernel."""
-    if not (t.N == 1 and t.C > PIECE and _long_row(t, dt, log, nt, itemsize)):
+    if not (t.N == 1 and t.C > CS_PIECE and _long_row(t, dt, log, nt, itemsize)):
         run(kernel(ROWS[log], dt), t, t.N, nt, 0)
     return 0
 
@@ -140,7 +134,7 @@ def softmax_where(cnp.ndarray a, tuple axes, object out, cnp.ndarray mask, bint 
             run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         else:
             with nogil:
-                if not (t.N == 1 and t.C > PIECE and _long_row(&t, dt, log, nt, itemsize)):
+                if not (t.N == 1 and t.C > CS_PIECE and _long_row(&t, dt, log, nt, itemsize)):
                     run(kernel(WHERE_ROWS[log], dt), &t, p.outer, nt, scratch)
         return y
     cdef cs_intp units = tiles(&t, p.outer, p.inner, itemsize, 1)  # a contiguous inner axis
@@ -154,20 +148,20 @@ cdef int LOGSUMEXP_PIECES = kernel_id("logsumexp_pieces")
 
 
 cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v, double *sg) except -1 nogil:
-    """logsumexp of one row of t.C > PIECE entries (weights and a mask, or
+    """logsumexp of one row of t.C > CS_PIECE entries (weights and a mask, or
     not), in pieces as softmax's long row: each piece's max and sums, merged
     into *v and its sign *sg.  False when they cannot be merged (see
     cs_lse_pieces_combine) or memory is short: the row kernel takes the row
     then.  A piece masked but not weighted is selected into the thread's
     scratch first."""
-    cdef cs_intp npc = (t.C + PIECE - 1) // PIECE
+    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
     cdef bint ok
-    t.piece = PIECE
+    t.piece = CS_PIECE
     t.pmax = <double *>malloc(npc * sizeof(double))
     t.psum = <double *>malloc(2 * npc * sizeof(double))
     ok = t.pmax != NULL and t.psum != NULL
     if ok:
-        run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, PIECE * itemsize if t.mask != NULL and t.g == NULL else 0)
+        run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, CS_PIECE * itemsize if t.mask != NULL and t.g == NULL else 0)
         ok = cs_lse_pieces_combine(t, npc, dt == CS_F64, v, sg)
     free(t.pmax)
     free(t.psum)
@@ -213,7 +207,7 @@ def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp
         t.sign = cnp.PyArray_DATA(sign)
     cdef int nt = threads_for(N * C, n_threads)
     cdef double v, sg
-    cdef bint pieces = N == 1 and C > PIECE
+    cdef bint pieces = N == 1 and C > CS_PIECE
     with nogil:
         if pieces:
             pieces = _lse_long_row(&t, dt, nt, cnp.PyArray_ITEMSIZE(x), &v, &sg)

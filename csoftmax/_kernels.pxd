@@ -3,7 +3,7 @@
 # kernels themselves are looked up by name through _runtime.kernel.
 cdef extern from "cs_kernels.h" nogil:
     ctypedef Py_ssize_t cs_intp
-    enum: CS_F32, CS_F64, CS_TILE, CS_WHERE_BYTES, CS_SCAN, CS_STREAM_BYTES
+    enum: CS_F32, CS_F64, CS_TILE, CS_WHERE_BYTES, CS_SCAN, CS_STREAM_BYTES, CS_PIECE
 
     ctypedef struct cs_task:
         const void *x

@@ -349,6 +349,37 @@ def test_layouts(isa, dtype, kind, rng):
         np.testing.assert_array_equal(g, g0, err_msg=name)
 
 
+PIECE = 16384  # one longer row is split into pieces of this length that the threads share
+
+
+@pytest.mark.parametrize("kind", FUNCS)
+@pytest.mark.parametrize("dtype", [F32, F64], ids=str)
+@pytest.mark.parametrize("n", [PIECE + 1, 3 * PIECE + 5])
+def test_long_row_in_pieces(isa, n, dtype, kind, rng):
+    """One long row goes in pieces: each piece's sum, the sums added, then
+    each piece's output.  Against the oracle; in place over s and over g with
+    the same bits; a piece holding a log-softmax entry above 0 (the general
+    exponential there); a nan or an inf among g reaching every entry, as the
+    row's sum does."""
+    func = FUNCS[kind][0]
+    a, g = make(rng, (n,), -1, dtype, kind)
+    got = check(kind, a, g, -1, dtype)
+    for which in ("s", "g"):
+        a2, g2 = a.copy(), g.copy()
+        target = a2 if which == "s" else g2
+        assert func(a2, g2, out=target) is target
+        np.testing.assert_array_equal(target, got, err_msg=f"in place over {which}")
+    if kind == "log_softmax":
+        a2 = a.copy()
+        a2[n - PIECE // 2] = 0.5
+        check(kind, a2, g, -1, dtype)
+    for special in (np.nan, np.inf):
+        g2 = g.copy()
+        g2[n - 2] = special
+        want = FUNCS[kind][1](a, g2)
+        np.testing.assert_array_equal(np.isnan(func(a, g2)), np.isnan(want))
+
+
 @pytest.mark.parametrize("kind", FUNCS)
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 @pytest.mark.parametrize("order, axis", [("C", -1), ("C", 0), ("F", -1), ("F", 0)])

@@ -16,7 +16,8 @@ import pytest
 import csoftmax
 from csoftmax import _runtime, reference
 
-from helpers import ASSERT, logits, run_python
+from helpers import ASSERT, assert_within, logits, run_python
+from test_backward import bound as backward_bound
 
 # Work of at least 8192 elements takes the multithreaded path.
 BIG = [
@@ -165,6 +166,24 @@ def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, k
     assert np.asarray(one).tobytes() == np.asarray(two).tobytes()
     want = reference.logsumexp(x, b=b, where=mask)
     assert abs(float(two) - float(want)) <= 8 * np.finfo(dtype).eps * (1 + abs(float(want)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", ["softmax_backward", "log_softmax_backward"])
+def test_backward_long_row_same_bits_on_one_and_two_threads(isa, two_threads, name, dtype):
+    """One long row of a backward pass goes in pieces that the threads
+    share: the same bits on one thread and two."""
+    x = _data((5 * 16384 + 3,), dtype)
+    s = (csoftmax.log_softmax if name == "log_softmax_backward" else csoftmax.softmax)(x)
+    g = np.random.default_rng(4).standard_normal(x.shape).astype(dtype)
+    f = getattr(csoftmax, name)
+    csoftmax.set_num_threads(1)
+    one = f(s, g)
+    csoftmax.set_num_threads(2)
+    two = f(s, g)
+    np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
+    kind = "log_softmax" if name == "log_softmax_backward" else "softmax"
+    assert_within(two, getattr(reference, name)(s, g), backward_bound(s, g, -1, dtype, kind))
 
 
 # narrow and mid-width rows whose threads' shares end in a block of one row,

@@ -35,6 +35,8 @@ typedef int64_t cs_i64a;
     X(softmax_cols) X(log_softmax_cols)                                       \
     X(piece_sumexp) X(softmax_piece_finish) X(log_softmax_piece_finish)       \
     X(softmax_backward_rows) X(log_softmax_backward_rows)                     \
+    X(softmax_backward_pieces) X(softmax_backward_piece_finish)               \
+    X(log_softmax_backward_pieces) X(log_softmax_backward_piece_finish)       \
     X(softmax_backward_cols) X(log_softmax_backward_cols)                     \
     X(jacobian_rows)                                                          \
     X(label_scan) X(ce_index_rows) X(ce_prob_rows)                            \
@@ -43,6 +45,12 @@ typedef int64_t cs_i64a;
 
 /* dtypes: the index into each field of cs_ops */
 enum { CS_F32 = 0, CS_F64 = 1 };
+
+/* One row longer than this is split into pieces of this length that the
+   threads share (softmax over axis=None of a large array is one such row).
+   The pieces are fixed, so the result does not depend on the number of
+   threads. */
+#define CS_PIECE 16384
 
 /* label_scan takes labels in units of this many. */
 #define CS_SCAN 16384
@@ -126,7 +134,8 @@ typedef struct cs_task {
     /* one long row in pieces of `piece` entries */
     cs_intp piece;
     double *pmax, *psum;        /* each piece's max and sum of exp(x - max) (logsumexp:
-                                   two sums a piece, see logsumexp_pieces) */
+                                   two sums a piece, see logsumexp_pieces; the
+                                   backward passes: see *_backward_pieces) */
     double M, S;                /* the row's, once combined */
     int keep;                   /* the exponentials are kept in y */
     /* logsumexp: the sign of each row's sum (or NULL), beside y */

@@ -616,6 +616,40 @@ static void test_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
     free(x); free(y); free(xm); free(sel); free(s); free(k); free(pmax); free(psum); free(w);
 }
 
+/* the backward passes over one long row in pieces: each piece's sum, the
+   sums added (cs_sum), then each piece's output; a log-softmax entry above 0
+   in one piece (the general exponential there) */
+static void test_backward_pieces(const cs_ops *ops, int dt, cs_intp C, cs_intp piece)
+{
+    void *x = randn(dt, C, 4.0), *g = randn(dt, C, 1.0), *s = alloc(dt, C), *y = alloc(dt, C);
+    ld *r = malloc(sizeof(ld) * C);
+    cs_intp npc = (C + piece - 1) / piece;
+    double *pmax = malloc(sizeof(double) * npc), *psum = malloc(sizeof(double) * npc);
+    ld lse = ref_row(x, dt, 0, 1, C, r);
+    for (int lg = 0; lg < 2; lg++) {
+        for (cs_intp j = 0; j < C; j++)
+            set(s, dt, j, lg ? get(x, dt, j) - lse : r[j]);
+        if (lg)
+            set(s, dt, C / 2, 0.25);
+        ld sum = 0;
+        for (cs_intp j = 0; j < C; j++)
+            sum += get(g, dt, j) * (lg ? 1.0L : get(s, dt, j));
+        cs_task t = {0};
+        t.x = s; t.xs0 = C; t.xs1 = 1; t.g = g; t.gs0 = C; t.gs1 = 1; t.y = y; t.ys0 = C; t.ys1 = 1; t.C = C;
+        t.piece = piece; t.pmax = pmax; t.psum = psum;
+        run(ops, lg ? CS_K_log_softmax_backward_pieces : CS_K_softmax_backward_pieces, dt, &t, npc, NULL);
+        t.S = cs_sum(psum, NULL, npc);
+        run(ops, lg ? CS_K_log_softmax_backward_piece_finish : CS_K_softmax_backward_piece_finish, dt, &t, npc,
+            NULL);
+        for (cs_intp j = 0; j < C; j++) {
+            ld sj = get(s, dt, j), gj = get(g, dt, j);
+            check(lg ? "log_softmax_backward_pieces" : "softmax_backward_pieces", dt, "dx", j, get(y, dt, j),
+                  lg ? gj - expl(sj) * sum : sj * (gj - sum));
+        }
+    }
+    free(x); free(g); free(s); free(y); free(r); free(pmax); free(psum);
+}
+
 /* label_scan: per unit of CS_SCAN labels, the first bad one and the ignored
    count, against a plain loop; bad labels at the ends of the range (-1, C, a
    very negative one) and at units' edges, none in some units */
@@ -681,6 +715,8 @@ int main(void)
             test_cols(ops, dt, 3, 9, 128, 32, 0);
             test_pieces(ops, dt, 37, 16);
             test_pieces(ops, dt, 1000, 128);
+            test_backward_pieces(ops, dt, 37, 16);
+            test_backward_pieces(ops, dt, 1000, 128);
             test_label_scan(ops, dt);
             test_log_backward_range(ops, dt, 16, 64);
             test_log_backward_range(ops, dt, 16, 1000);
