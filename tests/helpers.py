@@ -19,6 +19,9 @@ F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 FLOATS = [F32, F64]
 INF, NAN = np.inf, np.nan
 EPS64 = float(np.finfo(F64).eps)
+# CS_PIECE (cs_kernels.h): one slice longer than this goes in pieces of this
+# length that the threads share
+PIECE = 16384
 
 # softmax: relative error <= unit * (base + |x_i - max|), for normal results
 SOFTMAX_BOUND = {F64: (4.5e-16, 16), F32: (2.4e-7, 8)}

@@ -9,7 +9,7 @@ import csoftmax as cs
 from csoftmax import reference as ref
 
 from gradcheck import assert_grad_matches
-from helpers import EPS64, F16, F32, F64, FLOATS, assert_within, eps_of
+from helpers import EPS64, F16, F32, F64, FLOATS, PIECE, assert_within, eps_of
 
 FUNCS = {"softmax": (cs.softmax_backward, ref.softmax_backward, ref.softmax),
          "log_softmax": (cs.log_softmax_backward, ref.log_softmax_backward, ref.log_softmax)}
@@ -348,8 +348,6 @@ def test_layouts(isa, dtype, kind, rng):
         np.testing.assert_array_equal(a, a0, err_msg=name)
         np.testing.assert_array_equal(g, g0, err_msg=name)
 
-
-PIECE = 16384  # one longer row is split into pieces of this length that the threads share
 
 
 @pytest.mark.parametrize("kind", FUNCS)

@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 import csoftmax
 from csoftmax import reference
 
-from helpers import ASSERT, F16, F32, F64, FLOATS, INF, LD, NAN, axes_of, log_softmax_abs_bound, logits, \
+from helpers import ASSERT, F16, F32, F64, FLOATS, INF, LD, NAN, PIECE, axes_of, log_softmax_abs_bound, logits, \
     result_dtype, slice_max, softmax_rel_bound, spread
 
 NAMES = ["softmax", "log_softmax"]
@@ -783,8 +783,6 @@ def test_prop_log_softmax_is_log_of_softmax(case):
 
 
 # ------------------------------------------- one slice too long for a thread
-
-PIECE = 16384  # _forward.pyx: longer slices are split into pieces of this length
 
 
 @pytest.mark.parametrize("n", [PIECE + 1, 2 * PIECE, 5 * PIECE + 7])

@@ -29,7 +29,7 @@ import pytest
 import csoftmax
 from csoftmax import reference
 
-from helpers import F16, F32, F64, INF, LD, NAN, assert_within, logits
+from helpers import F16, F32, F64, INF, LD, NAN, PIECE, assert_within, logits
 
 pytestmark = [
     pytest.mark.usefixtures("isa"),
@@ -405,7 +405,7 @@ def test_accuracy_dominant_term_and_long_rows(rng, dtype):
     check_ref(x, -1)
 
 
-@pytest.mark.parametrize("C", [10, 65, 100, 256, 257, 1000, 3 * 16384 + 5])
+@pytest.mark.parametrize("C", [10, 65, 100, 256, 257, 1000, 3 * PIECE + 5])
 def test_float64_result_near_zero_keeps_its_relative_accuracy(C):
     # A row of one 0 and C - 1 entries of -40 sums to 1 + (C - 1) e^-40, which
     # float64 rounds to 1; the terms below the max are kept apart from those
@@ -441,8 +441,6 @@ def test_long_sums_of_equal_terms(dtype, n):
     assert_within(lse(cols, axis=0, b=np.ones_like(cols)), [want] * 3, bound)
     assert_within(lse(cols, axis=0, where=np.ones(cols.shape, bool)), [want] * 3, bound)
 
-
-PIECE = 16384  # _forward.pyx: one longer row is split into pieces of this length
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)

@@ -16,7 +16,7 @@ import pytest
 import csoftmax
 from csoftmax import _runtime, reference
 
-from helpers import ASSERT, assert_within, logits, run_python
+from helpers import ASSERT, PIECE, assert_within, logits, run_python
 from test_backward import bound as backward_bound
 
 # Work of at least 8192 elements takes the multithreaded path.
@@ -155,7 +155,7 @@ def test_same_bits_on_one_and_two_threads(isa, two_threads, name, shape, axis, d
 def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, kind, dtype):
     """One long row of logsumexp goes in pieces that the threads share: the
     pieces, and so the bits, do not depend on the number of threads."""
-    x = _data((5 * 16384 + 3,), dtype)
+    x = _data((5 * PIECE + 3,), dtype)
     rng = np.random.default_rng(2)
     mask = rng.random(x.shape) < 0.7 if "where" in kind else None
     b = rng.uniform(0.1, 2, x.shape).astype(dtype) if "b" in kind else None
@@ -173,7 +173,7 @@ def test_logsumexp_long_row_same_bits_on_one_and_two_threads(isa, two_threads, k
 def test_backward_long_row_same_bits_on_one_and_two_threads(isa, two_threads, name, dtype):
     """One long row of a backward pass goes in pieces that the threads
     share: the same bits on one thread and two."""
-    x = _data((5 * 16384 + 3,), dtype)
+    x = _data((5 * PIECE + 3,), dtype)
     s = (csoftmax.log_softmax if name == "log_softmax_backward" else csoftmax.softmax)(x)
     g = np.random.default_rng(4).standard_normal(x.shape).astype(dtype)
     f = getattr(csoftmax, name)
@@ -393,20 +393,20 @@ def test_long_slice_with_masked_pieces(isa, two_threads, name, dtype, masked):
     """Pieces of a long slice that are all -inf (a masked span; with where=,
     also a span where it is False) add nothing: 0 (log: -inf) there, the rest
     as the reference, the same bits on any number of threads and in place."""
-    x = _data((5 * 16384 + 3,), dtype)
-    x[16384:3 * 16384] = -np.inf
+    x = _data((5 * PIECE + 3,), dtype)
+    x[PIECE:3 * PIECE] = -np.inf
     x[-3:] = -np.inf
     mask = None
     if masked:
         mask = np.random.default_rng(3).random(x.shape) < 0.7
-        mask[3 * 16384:4 * 16384 + 5] = False
+        mask[3 * PIECE:4 * PIECE + 5] = False
     f = getattr(csoftmax, name)
     csoftmax.set_num_threads(1)
     one = f(x, where=mask)
     csoftmax.set_num_threads(2)
     two = f(x, where=mask)
     np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
-    np.testing.assert_array_equal(two[16384:3 * 16384], 0.0 if name == "softmax" else -np.inf)
+    np.testing.assert_array_equal(two[PIECE:3 * PIECE], 0.0 if name == "softmax" else -np.inf)
     ASSERT[name](two, getattr(reference, name)(x, where=mask), np.where(mask, x, -np.inf) if masked else x,
                  None, dtype)
     y = x.copy()

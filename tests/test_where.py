@@ -6,7 +6,7 @@ import pytest
 
 import csoftmax as cs
 from csoftmax import reference as ref
-from helpers import assert_log_softmax_close, assert_softmax_close
+from helpers import PIECE, assert_log_softmax_close, assert_softmax_close
 
 SHAPES_AXES = [((7,), None), ((5, 9), -1), ((5, 9), 0), ((4, 3, 6), 1), ((4, 3, 6), (0, 2)),
                ((3, 40), None), ((300, 70), -1), ((600, 12), -1), ((40, 1000), -1), ((5, 5000), -1)]
@@ -136,8 +136,6 @@ def test_a_call_large_enough_to_stream(isa, rng, C, dtype, log):
             assert_softmax_close(got[rows], ref.softmax(x[rows], axis=1, where=mask[rows]),
                                  effective(x[rows], mask[rows]), 1, dtype)
 
-
-PIECE = 16384  # _forward.pyx: one longer slice is split into pieces of this length
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
