@@ -2905,7 +2905,9 @@ CS_INLINE void CS_FN(expneg_fma_f16)(const cs_f16 *xp, cs_f16 *yp)
     CS_FMA16(r, kd, ln2, x);
     CS_FMA16(r, kd, ln2lo, r);
     cs_f16 q = CS_EXPNEG_Q_F32(r);
-    cs_f16 scale = (cs_f16)(((cs_i16)z << 23) + 0x3f800000);
+    /* 2^k from z's low bits, in unsigned ints: far below -87.5 the sum
+       leaves the int range (such lanes are set to 0 below) */
+    cs_f16 scale = (cs_f16)(((cs_u16)z << 23) + 0x3f800000U);
     cs_f16 y = (q * r + 1.0f) * scale;
     *yp = (cs_f16)((cs_i16)y & ~(x < -87.5f));
 }
