@@ -183,7 +183,7 @@ def test_every_width_to_700(isa, dtype, kind, rng):
     # every length of a row's last partial vector at every level; at
     # x86-64-v4, float32 rows go one at a time held in vector registers
     # (softmax_backward 37 to 640 entries, wider than 224 their first 192;
-    # log_softmax_backward 16 to 159 but 24), their last 16 entries as one
+    # log_softmax_backward 16 to 159), their last 16 entries as one
     # more vector over the whole ones: against the oracle, the same bits
     # with the rows padded apart (starting anywhere in a line), and in place
     # over s and over g.  For log_softmax one row holds entries above 0 (not

@@ -2872,11 +2872,14 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
    0.29 against 0.33, C = 72 0.31 against 0.37, C = 100 0.31 against 0.34,
    C = 128 0.28 against 0.30, C = 150 0.30 against 0.35, C = 159 0.28
    against 0.39.  Rows of 16 go four at a time (log_backward_regs4): 0.36
-   against 0.47 (one at a time, 0.48).  Not at C = 24 (0.47 against 0.45),
-   where the four-row path shares the test for an entry above 0 and has
-   the width as a constant, nor past 159, where the ten or more vectors of
-   l and g no longer fit beside the exponential's (C = 160 even, C = 192 0.34
-   against 0.29, C = 256 0.38 against 0.28). */
+   against 0.47 (one at a time, 0.48).  C = 24 too: on that AMD core the
+   four-row path, which shares the test for an entry above 0 and has the
+   width as a constant, was a little faster (0.45 against 0.47), but on an
+   Intel Xeon (family 6 model 207), interleaved, the call took 0.68-0.73 of
+   its time this way (0.47-0.51 against 0.67-0.74 ns an entry, one thread;
+   0.68-0.78 on two), wherever the arrays lay.  Not past 159, where the
+   ten or more vectors of l and g no longer fit beside the exponential's
+   (C = 160 even, C = 192 0.34 against 0.29, C = 256 0.38 against 0.28). */
 #if CS_TR && CS_VEC_BYTES >= 64
 /* a vector's two halves added in float, as 8 doubles (log_sum_lanes's pairs) */
 #define CS_PAIRS_D8(v) CS_CVT_D8(CS_SHUF(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + CS_SHUF(v, v, 8, 9, 10, 11, 12, 13, 14, 15))
@@ -3050,9 +3053,9 @@ static void CS_FN(log_softmax_backward_block)(const T *ls, cs_intp ss, const T *
        0.69 against 0.84, C = 64 0.58 against 0.65; float64 no slower; four
        at a time, C = 8 0.80 against 1.20, C = 16 0.61 against 0.80).
        Before all these, float32 rows of CS_LOG_REG_MIN to CS_LOG_REG_MAX
-       entries (but 24) at x86-64-v4 take log_regs_rows. */
+       entries at x86-64-v4 take log_regs_rows. */
 #if CS_TR && CS_VEC_BYTES >= 64
-    if (sizeof(T) == 4 && C >= CS_LOG_REG_MIN && C <= CS_LOG_REG_MAX && C != 24) {
+    if (sizeof(T) == 4 && C >= CS_LOG_REG_MIN && C <= CS_LOG_REG_MAX) {
         switch (C / 16) {   /* the whole vectors, a constant in each case */
 #define CS_LOG_REG_ROWS(K)                                               \
     case K:                                                              \
