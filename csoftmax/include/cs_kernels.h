@@ -151,6 +151,15 @@ typedef struct cs_task {
 
 typedef void (*cs_kernel)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch);
 
+/* Piece p of a long row (t->C entries, t->piece a piece): its first entry,
+   and its length in *n (the last piece may be short). */
+static inline cs_intp cs_piece_at(const cs_task *t, cs_intp p, cs_intp *n)
+{
+    const cs_intp j0 = p * t->piece;
+    *n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+    return j0;
+}
+
 enum {
 #define CS_KERNEL_ID(k) CS_K_##k,
     CS_KERNELS(CS_KERNEL_ID)

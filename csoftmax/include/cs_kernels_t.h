@@ -3822,7 +3822,8 @@ static void CS_FN(log_softmax_cols)(const cs_task *t, cs_intp lo, cs_intp hi, vo
 static void CS_FN(piece_sumexp)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
 {
     for (cs_intp p = lo; p < hi; p++) {
-        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         const T *x = CS_X(t) + j0;
         if (t->mask != NULL) {
             CS_FN(where_select)(x, n, t->mask + j0, n, (T *)scratch, 1, n);
@@ -3851,7 +3852,8 @@ static void CS_FN(softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_intp hi
 {
     (void)scratch;
     for (cs_intp p = lo; p < hi; p++) {
-        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         const T *x = CS_X(t) + j0;
         const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
         T *y = CS_Y(t) + j0;
@@ -3882,7 +3884,8 @@ static void CS_FN(log_softmax_piece_finish)(const cs_task *t, cs_intp lo, cs_int
     (void)scratch;
     T M = (T)t->M, L = (T)log(t->S);
     for (cs_intp p = lo; p < hi; p++) {
-        cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         const T *x = CS_X(t) + j0;
         const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
         T *y = CS_Y(t) + j0;
@@ -3912,7 +3915,8 @@ static void CS_FN(softmax_backward_pieces)(const cs_task *t, cs_intp lo, cs_intp
 {
     (void)scratch;
     for (cs_intp p = lo; p < hi; p++) {
-        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         t->psum[p] = CS_FN(row_dot)(CS_G(t) + j0, CS_X(t) + j0, n);
     }
 }
@@ -3922,7 +3926,8 @@ static void CS_FN(softmax_backward_piece_finish)(const cs_task *t, cs_intp lo, c
     (void)scratch;
     const T d = (T)t->S;
     for (cs_intp p = lo; p < hi; p++) {
-        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         CS_FN(bwd_out_row)(CS_X(t) + j0, CS_G(t) + j0, CS_Y(t) + j0, n, d);
     }
 }
@@ -3936,7 +3941,8 @@ static void CS_FN(log_softmax_backward_pieces)(const cs_task *t, cs_intp lo, cs_
 {
     (void)scratch;
     for (cs_intp p = lo; p < hi; p++) {
-        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         const T *l = CS_X(t) + j0, *g = CS_G(t) + j0;
         double sg = 0.0;
         int pos = 0;
@@ -3955,7 +3961,8 @@ static void CS_FN(log_softmax_backward_piece_finish)(const cs_task *t, cs_intp l
     (void)scratch;
     const T k = (T)t->S;
     for (cs_intp p = lo; p < hi; p++) {
-        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         if (CS_LOG_BWD_NEG && t->pmax[p] == 0)
             CS_FN(log_backward_fma_row)(CS_X(t) + j0, CS_G(t) + j0, CS_Y(t) + j0, n, k);
         else
@@ -4887,7 +4894,8 @@ static void CS_FN(logsumexp_pieces)(const cs_task *t, cs_intp lo, cs_intp hi, vo
     T *sel = (T *)scratch, M = 0;
     int have = 0;   /* M is this piece's max, taken in the last one's sum loop */
     for (cs_intp p = lo; p < hi; p++) {
-        const cs_intp j0 = p * t->piece, n = t->C - j0 < t->piece ? t->C - j0 : t->piece;
+        cs_intp n;
+        const cs_intp j0 = cs_piece_at(t, p, &n);
         const T *x = CS_X(t) + j0, *b = t->g != NULL ? CS_G(t) + j0 : NULL;
         const unsigned char *k = t->mask != NULL ? t->mask + j0 : NULL;
         if (k != NULL && b == NULL) {
