@@ -3,7 +3,6 @@
 (outer, C, inner) view of the layout plan, as for the forward kernels (see
 _forward.pyx).
 """
-from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cimport numpy as cnp
@@ -11,7 +10,7 @@ cimport numpy as cnp
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_PIECE, cs_intp, cs_sum, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
-from csoftmax._task cimport check_like, dtype_code
+from csoftmax._task cimport check_like, dtype_code, pieces_alloc, pieces_free
 
 cnp.import_array()
 
@@ -30,20 +29,16 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt) except -1 nogil:
     the forward's long row: each piece's sum (of g s; log: of g), the sums
     added with their rounding errors kept, then each piece's output.  False
     when memory is short: the row kernel takes the row then."""
-    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
-    cdef bint ok
-    t.piece = CS_PIECE
-    t.pmax = <double *>malloc(npc * sizeof(double))
-    t.psum = <double *>malloc(npc * sizeof(double))
-    ok = t.pmax != NULL and t.psum != NULL
-    if ok:
+    cdef cs_intp npc = pieces_alloc(t, 1)
+    if npc == 0:
+        return False
+    try:
         run(kernel(PIECES[log], dt), t, npc, nt, 0)
         t.S = cs_sum(t.psum, NULL, npc)
         run(kernel(FINISH[log], dt), t, npc, nt, 0)
-    free(t.pmax)
-    free(t.psum)
-    t.pmax = t.psum = NULL
-    return ok
+    finally:
+        pieces_free(t)
+    return True
 
 
 def backward(cnp.ndarray s, cnp.ndarray g, int axis, object out, bint log, int n_threads):

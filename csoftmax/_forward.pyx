@@ -7,7 +7,6 @@ view): contiguous rows (inner == 1) or a contiguous inner axis.  Rows, or
 tiles of columns, are spread over threads; one row longer than CS_PIECE is split
 into pieces that the threads share.
 """
-from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 cimport numpy as cnp
@@ -16,7 +15,7 @@ import numpy as np
 from csoftmax._alloc cimport Plan, View, operand, output, plan_init
 from csoftmax._kernels cimport CS_F64, CS_PIECE, CS_WHERE_BYTES, cs_intp, cs_lse_pieces_combine, cs_pieces_combine, cs_task
 from csoftmax._runtime cimport kernel, kernel_id, run, threads_for, tiles
-from csoftmax._task cimport check_aligned, check_like, dtype_code, stride
+from csoftmax._task cimport check_aligned, check_like, dtype_code, pieces_alloc, pieces_free, stride
 
 cnp.import_array()
 
@@ -44,21 +43,18 @@ cdef bint _long_row(cs_task *t, int dt, bint log, int nt, cs_intp itemsize) exce
     cs_pieces_combine) or memory is short: the row kernel takes the row then.
     Unless y is x, the exponentials are kept in y between the passes.  A
     masked piece is selected into the thread's scratch first."""
-    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
+    cdef cs_intp npc = pieces_alloc(t, 1)
     cdef bint ok
-    t.piece = CS_PIECE
+    if npc == 0:
+        return False
     t.keep = not log and t.x != <const void *>t.y
-    t.pmax = <double *>malloc(npc * sizeof(double))
-    t.psum = <double *>malloc(npc * sizeof(double))
-    ok = t.pmax != NULL and t.psum != NULL
-    if ok:
+    try:
         run(kernel(PIECE_SUMEXP, dt), t, npc, nt, CS_PIECE * itemsize if t.mask != NULL else 0)
         ok = cs_pieces_combine(t, npc)
-    if ok:
-        run(kernel(FINISH[log], dt), t, npc, nt, 0)
-    free(t.pmax)
-    free(t.psum)
-    t.pmax = t.psum = NULL
+        if ok:
+            run(kernel(FINISH[log], dt), t, npc, nt, 0)
+    finally:
+        pieces_free(t)
     return ok
 
 
@@ -154,19 +150,14 @@ cdef bint _lse_long_row(cs_task *t, int dt, int nt, cs_intp itemsize, double *v,
     cs_lse_pieces_combine) or memory is short: the row kernel takes the row
     then.  A piece masked but not weighted is selected into the thread's
     scratch first."""
-    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
-    cdef bint ok
-    t.piece = CS_PIECE
-    t.pmax = <double *>malloc(npc * sizeof(double))
-    t.psum = <double *>malloc(2 * npc * sizeof(double))
-    ok = t.pmax != NULL and t.psum != NULL
-    if ok:
+    cdef cs_intp npc = pieces_alloc(t, 2)
+    if npc == 0:
+        return False
+    try:
         run(kernel(LOGSUMEXP_PIECES, dt), t, npc, nt, CS_PIECE * itemsize if t.mask != NULL and t.g == NULL else 0)
-        ok = cs_lse_pieces_combine(t, npc, dt == CS_F64, v, sg)
-    free(t.pmax)
-    free(t.psum)
-    t.pmax = t.psum = NULL
-    return ok
+        return cs_lse_pieces_combine(t, npc, dt == CS_F64, v, sg)
+    finally:
+        pieces_free(t)
 
 
 def logsumexp(cnp.ndarray x, cnp.ndarray b, cnp.ndarray mask, cnp.ndarray y, cnp.ndarray sign, int n_threads):

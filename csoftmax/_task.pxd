@@ -2,9 +2,11 @@
 # their strides in elements.  The kernels load entries through typed pointers,
 # so an array read as it lies must be aligned (the Python layer copies one
 # that is not; check_aligned refuses it, should one get through).
+from libc.stdlib cimport free, malloc
+
 cimport numpy as cnp
 
-from csoftmax._kernels cimport CS_F32, CS_F64, cs_intp
+from csoftmax._kernels cimport CS_F32, CS_F64, CS_PIECE, cs_intp, cs_task
 
 
 cdef inline int dtype_code(cnp.ndarray a) except -1:
@@ -40,3 +42,24 @@ cdef inline int check_aligned(cnp.ndarray a, str what) except -1:
     if a is not None and not cnp.PyArray_ISALIGNED(a):
         raise ValueError(f"{what} must be aligned for its dtype (the kernel reads it as it lies)")
     return 0
+
+
+cdef inline void pieces_free(cs_task *t) noexcept nogil:
+    free(t.pmax)
+    free(t.psum)
+    t.pmax = t.psum = NULL
+
+
+cdef inline cs_intp pieces_alloc(cs_task *t, int sums) noexcept nogil:
+    """Splits t's one row of t.C entries into pieces of CS_PIECE and allocates
+    each piece's max and ``sums`` sums (t.pmax, t.psum; pieces_free releases
+    them): the number of pieces, or 0, with nothing held, when memory is
+    short."""
+    cdef cs_intp npc = (t.C + CS_PIECE - 1) // CS_PIECE
+    t.piece = CS_PIECE
+    t.pmax = <double *>malloc(npc * sizeof(double))
+    t.psum = <double *>malloc(sums * npc * sizeof(double))
+    if t.pmax == NULL or t.psum == NULL:
+        pieces_free(t)
+        return 0
+    return npc
