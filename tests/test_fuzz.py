@@ -24,7 +24,7 @@ import pytest
 import csoftmax as cs
 from csoftmax import _runtime, reference as ref
 
-from helpers import ASSERT as FORWARD_ASSERT, F16, F32, F64, assert_within, eps_of
+from helpers import ASSERT as FORWARD_ASSERT, F16, F32, F64, PIECE, assert_within, eps_of
 from test_backward import bound as backward_bound
 from test_jacobian import jacobian_bound
 from test_logsumexp import cond as lse_cond
@@ -45,6 +45,7 @@ ROW_STRIDED_LAYOUTS = [name for name in LAYOUTS if name not in ("F", "broadcast"
 VALUES = ["normal", "huge", "specials", "neginf_rows", "constant_rows"]
 SENTINEL = 12345.0
 BIG_STRIDED = 0.01   # of the softmax and log_softmax cases
+LONG_ROW = 0.03      # of the backward cases
 
 
 def f16_rounding(want, rdt):
@@ -226,7 +227,12 @@ def _draw(i, rng):
         c.update(args=[x, b, w], axis=axis, out=choose(rng, [None, None, "fresh", "wrong_dtype", "wrong_shape"]),
                  kw={"keepdims": bool(rng.random() < 0.3), "return_sign": bool(rng.random() < 0.5)})
     elif name in ("softmax_backward", "log_softmax_backward"):
-        shape = shape_for(rng)
+        if np.random.default_rng([i, 2]).random() < LONG_ROW:
+            # one vector longer than two pieces, which the threads share
+            # (drawn apart, so that the other cases stay as they were)
+            shape = (2 * PIECE + int(rng.integers(1, 100)),)
+        else:
+            shape = shape_for(rng)
         axis = int(rng.integers(-len(shape), len(shape)))
         z = values(rng, shape, c["values"], F64, axis)
         with np.errstate(all="ignore"):
