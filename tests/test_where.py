@@ -90,6 +90,38 @@ def test_special_rows_at_every_width(isa, rng, C, dtype):
         np.testing.assert_allclose(got, want.astype(dtype), rtol=tol, atol=tol, equal_nan=True, err_msg=fn.__name__)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_width_to_300(isa, rng, dtype):
+    """The mask's select goes a vector of mask bytes at a time, a row's last
+    entries as one more step over entries already selected: at every width,
+    rows that lie apart (selected one at a time) get the same bits as the
+    same rows back to back (one flat run), and the oracle's values; a masked
+    nan or +inf as the row's last entry takes no part."""
+    for C in range(1, 301):
+        x = (4 * rng.standard_normal((6, C))).astype(dtype)
+        mask = rng.random(x.shape) < 0.6
+        mask[:, 0] = True
+        mask[1, -1], x[1, -1] = False, np.nan
+        mask[2, -1], x[2, -1] = False, np.inf
+        padded = np.zeros((6, C + 5), dtype)
+        padded[:, 2:C + 2] = x
+        for fn, rfn, check in ((cs.softmax, ref.softmax, assert_softmax_close),
+                               (cs.log_softmax, ref.log_softmax, assert_log_softmax_close)):
+            got = fn(x, axis=1, where=mask)
+            np.testing.assert_array_equal(fn(padded[:, 2:C + 2], axis=1, where=mask), got,
+                                          err_msg=f"{fn.__name__} C = {C}, rows apart")
+            with np.errstate(all="ignore"):
+                check(got, rfn(x, axis=1, where=mask), effective(x, mask), 1, dtype)
+        lse = cs.logsumexp(x, axis=1, where=mask)
+        np.testing.assert_array_equal(cs.logsumexp(padded[:, 2:C + 2], axis=1, where=mask), lse,
+                                      err_msg=f"logsumexp C = {C}, rows apart")
+        with np.errstate(all="ignore"):
+            want = np.log(np.sum(np.where(mask, np.exp(x.astype(np.float64)), 0.0), axis=1))
+        eps = np.finfo(dtype).eps
+        np.testing.assert_allclose(lse, want, rtol=4 * eps, atol=8 * eps * np.abs(x[mask]).max(),
+                                   err_msg=f"logsumexp C = {C}")
+
+
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("C", [100, 300])
