@@ -199,10 +199,11 @@ CS_NOINLINE void CS_FN(select_run)(const T *x, const unsigned char *k, T *b, cs_
    from x).  Rows with no gaps between them go as one flat run: short rows
    one at a time left most of their entries to a scalar remainder, where the
    select became a branch on a random mask (logsumexp float32 C = 10: 4.5 ns
-   an entry).  The vector loop takes CS_VEC_BYTES entries a step (a vector of
-   mask bytes) and leaves the rest to a scalar loop; a run of that many or
-   more ends instead on one more step over its last CS_VEC_BYTES entries,
-   over some already written (the same values).  Intel Xeon (family 6
+   an entry).  GCC's vector loop takes CS_VEC_BYTES entries a step (a vector
+   of mask bytes) and leaves the rest to a scalar loop that branches on the
+   mask; a run of that many or more ends instead on one more step over its
+   last CS_VEC_BYTES entries, over some already written (the same values;
+   right whatever step a compiler takes).  Intel Xeon (family 6
    model 207), two threads, with out=, time against a scalar remainder:
    x86-64-v4 softmax float32 (8192, 1000) 0.95-0.98, float64 0.88,
    log_softmax float64 0.81-0.86, logsumexp float32 C = 100 0.85, rows of
