@@ -2846,10 +2846,11 @@ static void CS_FN(softmax_backward_block)(const T *s, cs_intp ss, const T *g, cs
     }
 }
 
-/* One row of log_softmax_backward: out = g - exp(log s) sum(g), the
-   exponential EXPNEG_FMA unless the row has an entry above 0 (see
-   CS_LOG_BWD_NEG).  Always inlined: W is a constant where the caller's is. */
-CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W)
+/* The sum of g over W entries, in double, and in *above whether l holds an
+   entry above 0: tested only where CS_LOG_BWD_NEG (elsewhere every row takes
+   EXP, and *above is 0).  Always inlined: W is a constant where the caller's
+   is. */
+CS_INLINE double CS_FN(log_backward_sum)(const T *lr, const T *gr, cs_intp W, int *above)
 {
     double sg = 0.0;
     int pos = 0;
@@ -2864,7 +2865,17 @@ CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W
         for (cs_intp j = 0; j < W; j++)
             sg += gr[j];
     }
-    T k = (T)sg;
+    *above = pos;
+    return sg;
+}
+
+/* One row of log_softmax_backward: out = g - exp(log s) sum(g), the
+   exponential EXPNEG_FMA unless the row has an entry above 0 (see
+   CS_LOG_BWD_NEG).  Always inlined: W is a constant where the caller's is. */
+CS_INLINE void CS_FN(log_backward_row)(const T *lr, const T *gr, T *o, cs_intp W)
+{
+    int pos;
+    T k = (T)CS_FN(log_backward_sum)(lr, gr, W, &pos);
     if (CS_LOG_BWD_NEG && !pos) {
 #pragma omp simd
         for (cs_intp j = 0; j < W; j++)
@@ -3962,7 +3973,7 @@ static void CS_FN(softmax_backward_piece_finish)(const cs_task *t, cs_intp lo, c
 
 /* The same for log_softmax_backward (x: the log-softmax output l):
    psum[p] = the piece's sum of g, pmax[p] = 1 where it holds an l above 0
-   (else 0); log_softmax_backward_piece_finish writes out = g - exp(l) k, k
+   (else 0; log_backward_sum's, as a row's); log_softmax_backward_piece_finish writes out = g - exp(l) k, k
    the pieces' sums added, the exponential EXPNEG_FMA in a piece with no l
    above 0 where CS_LOG_BWD_NEG (as the row kernels choose it). */
 static void CS_FN(log_softmax_backward_pieces)(const cs_task *t, cs_intp lo, cs_intp hi, void *scratch)
@@ -3971,15 +3982,8 @@ static void CS_FN(log_softmax_backward_pieces)(const cs_task *t, cs_intp lo, cs_
     for (cs_intp p = lo; p < hi; p++) {
         cs_intp n;
         const cs_intp j0 = cs_piece_at(t, p, &n);
-        const T *l = CS_X(t) + j0, *g = CS_G(t) + j0;
-        double sg = 0.0;
-        int pos = 0;
-#pragma omp simd reduction(+ : sg) reduction(| : pos)
-        for (cs_intp j = 0; j < n; j++) {
-            sg += g[j];
-            pos |= l[j] > 0;
-        }
-        t->psum[p] = sg;
+        int pos;
+        t->psum[p] = CS_FN(log_backward_sum)(CS_X(t) + j0, CS_G(t) + j0, n, &pos);
         t->pmax[p] = pos;
     }
 }
