@@ -423,6 +423,37 @@ def test_float64_result_near_zero_keeps_its_relative_accuracy(C):
     assert_within(lse(x[0, ::-1]), want, bound)   # alone, a long row's max in its last piece
 
 
+@pytest.mark.parametrize("C", [300, 1003])
+def test_float64_exponential_of_each_term(isa, rng, C):
+    # A row of a 0, one entry t and -inf elsewhere sums to 1 + e^t, and for
+    # t <= -37 e^t is below half an ulp of 1: log1p gives it back rounded
+    # once, so the result is the kernel's exponential of t itself.  Rows of
+    # 300 and more go one at a time (the t in any lane, the last steps'
+    # too).  With fused multiply-adds the argument reduction is exact: within
+    # one ulp, and at x86-64-v4, whose exponential picks 2^(j/16) from a
+    # table and rounds once at the end, within 0.5 ulp and the polynomial's
+    # 1.3e-17 (about 0.56 eps relative, where a table without its rounding
+    # errors added back would reach 0.9).  Without them (the baseline on
+    # x86-64) n fl(log 2) is rounded too: half an ulp of t more.  Below
+    # exp(-708.4), about the smallest normal number, the result may be
+    # flushed to 0: an absolute error below it.
+    n = 4000
+    t = -rng.uniform(37.0, 708.0, n)
+    t[:8] = [-37.0, -100.0, -700.0, -708.0, -708.39, -708.5, -720.0, -745.0]
+    pos = rng.integers(1, C, n)
+    pos[:16] = C - 1 - np.arange(16)                # in the last steps
+    x = np.full((n, C), -INF)
+    x[:, 0] = 0.0
+    x[np.arange(n), pos] = t
+    want = np.exp(t.astype(LD))
+    got = lse(x, axis=-1)
+    tiny = want < np.finfo(F64).tiny
+    assert np.all(np.abs(got[tiny] - want[tiny]) < np.finfo(F64).tiny)
+    rel = np.abs((got[~tiny] - want[~tiny]) / want[~tiny])
+    bound = eps(F64) * {"x86-64-v4": 0.6, "x86-64-v3": 1.0}.get(isa, 1.0 + np.abs(t[~tiny]) / 2)
+    assert np.all(rel <= bound), f"max {np.max(rel / eps(F64)):.3f} eps"
+
+
 @pytest.mark.parametrize("dtype", [F32, F64], ids=str)
 @pytest.mark.parametrize("n", [256, 1000, 119000])
 def test_long_sums_of_equal_terms(dtype, n):

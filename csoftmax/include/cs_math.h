@@ -141,8 +141,9 @@ CS_INLINE double cs_expneg_core_f64(double x, double z, double r)
        C = 1000 3.8 against 4.7).  Estrin's scheme (a chain of four) was no faster there on
        average and takes two more operations (llvm-mca puts it a fifth
        slower on an Intel Ice Lake core; the split, even with Horner's).  The
-       result stays within one ulp: at most 0.85 over 2e7 samples of
-       [-708, 0] with FMA (Horner's: 0.63), 0.95 over [-0.7, 0] without
+       result stays within about one ulp: at most 0.85 over 2e7 samples of
+       [-708, 0] with FMA (Horner's: 0.63; 1.19 at x = -0x1.b82560f4f04adp+7,
+       found by another draw of 2e7), 0.95 over [-0.7, 0] without
        (Horner's: 0.73; there the reduction adds its own error, above).  In
        float32 the chain is short (degree 5) and Estrin's scheme lost
        (C = 1000 0.58 against 0.55 ns an entry). */
@@ -182,6 +183,21 @@ CS_INLINE double cs_expneg_fma_f64(double x)
     r = fma(-kd, CS_LN2_LO_F64, r);
     return cs_expneg_core_f64(x, z, r);
 }
+
+/* The table of a float64 exponential that reduces by steps of ln2 / 16
+   (expneg_tab_d8 in cs_kernels_t.h): 2^(j/16) rounded to double for
+   j = 0..15, then each one's rounding error relative to it,
+   (2^(j/16) - fl(2^(j/16))) / fl(2^(j/16)), to be added back. */
+static const double cs_exp2_16ths[32] = {
+    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+    0.0, 0x1.79aa65d837b6dp-54, -0x1.01b15eaa59348p-55, 0x1.68efde3a8a894p-54,
+    0x1.34d754db0abb6p-55, 0x1.59f48a72a4c6dp-55, 0x1.690cebb7aafb0p-56, 0x1.063e1e21c5409p-54,
+    -0x1.3b3efbf5e2228p-54, -0x1.b32dcb94da51dp-56, 0x1.db72fc1f0eab4p-55, 0x1.1affc2b91ce27p-56,
+    0x1.c1a7792cb3387p-55, 0x1.36eae30af0cb3p-56, 0x1.4a385a63d07a7p-56, -0x1.ff7128fd391f0p-55,
+};
 
 /* exp(r) = 1 + r q(r) on the reduced argument r, q of degree 5 (|error| <
    1.2e-8 relative): q by Horner's rule, for a float or a vector of floats

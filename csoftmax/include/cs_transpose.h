@@ -37,6 +37,8 @@ typedef double cs_d4 __attribute__((vector_size(32)));
 typedef double cs_d8 __attribute__((vector_size(64)));
 typedef int cs_i16 __attribute__((vector_size(64)));
 typedef unsigned int cs_u16 __attribute__((vector_size(64)));
+typedef long long cs_l8 __attribute__((vector_size(64)));
+typedef unsigned long long cs_ul8 __attribute__((vector_size(64)));
 static inline cs_f4 cs_tr_get_f4(const float *p)
 {
     cs_f4 v;
