@@ -2668,26 +2668,41 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
 #define CS_BWD_REG_MAX (16 * CS_BWD_REGS)
 #define CS_BWD_HELD 12
 #define CS_BWD_REG_WIDE 640
-/* CS_CVT_D8, 8 floats to 8 doubles, and CS_FMA16, d = a b + c rounded
-   once in 16 lanes: where GCC has AVX-512 at hand (it defines the level's
-   macros inside its target region), each one instruction; elsewhere by
-   generic code (GCC 12 lowers that conversion to two conversions of 4 and
-   a shuffle). */
+/* CS_CVT_D8, 8 floats to 8 doubles; CS_FMA16 and CS_FMA8D, d = a b + c
+   rounded once in 16 float or 8 double lanes; CS_PERM16D, p = the 16
+   doubles of lo then hi, each lane's picked by the low 4 bits of that lane
+   of i: where GCC has AVX-512 at hand (it defines the level's macros inside
+   its target region), each one instruction; elsewhere by generic code, the
+   same values (GCC 12 lowers that conversion to two conversions of 4 and a
+   shuffle). */
 #undef CS_CVT_D8
 #undef CS_FMA16
+#undef CS_FMA8D
+#undef CS_PERM16D
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
 #define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
 #define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define CS_FMA8D(d, a, b, c) ((d) = (cs_d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+#define CS_PERM16D(p, lo, hi, i) ((p) = (cs_d8)_mm512_permutex2var_pd((__m512d)(lo), (__m512i)(i), (__m512d)(hi)))
 #else
 #define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
 /* lane by lane: one instruction where the compiler vectorises it, a call
    per lane at worst */
-#define CS_FMA16(d, a, b, c)                            \
+#define CS_FMA_LANES(d, a, b, c, V, n, f)               \
     do {                                                \
-        const cs_f16 a_ = (a), b_ = (b), c_ = (c);      \
-        for (int i_ = 0; i_ < 16; i_++)                 \
-            (d)[i_] = fmaf(a_[i_], b_[i_], c_[i_]);     \
+        const V a_ = (a), b_ = (b), c_ = (c);           \
+        for (int i_ = 0; i_ < (n); i_++)                \
+            (d)[i_] = f(a_[i_], b_[i_], c_[i_]);        \
+    } while (0)
+#define CS_FMA16(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_f16, 16, fmaf)
+#define CS_FMA8D(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_d8, 8, fma)
+#define CS_PERM16D(p, lo, hi, i)                                        \
+    do {                                                                \
+        const cs_d8 l_ = (lo), h_ = (hi);                               \
+        const cs_l8 i_ = (i);                                           \
+        for (int k_ = 0; k_ < 8; k_++)                                  \
+            (p)[k_] = (i_[k_] & 8) ? h_[i_[k_] & 7] : l_[i_[k_] & 7];   \
     } while (0)
 #endif
 /* The first n vectors of the rows a and b (16 entries each) into A and B,
@@ -4284,29 +4299,7 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, con
    exp(-708.41) (about DBL_MIN) the result is flushed to 0 (there n >> 4
    would leave the exponent range); -inf gives 0, nan stays nan.  The range
    reduction's multiply-adds are fused, as in cs_expneg_fma_f64.
-   CS_FMA8D and CS_PERM16D (p = lo, hi permuted by the low 4 bits of i's
-   lanes): each one instruction where GCC has AVX-512 at hand, else lane by
-   lane, the same values. */
-#undef CS_FMA8D
-#undef CS_PERM16D
-#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_FMA8D(d, a, b, c) ((d) = (cs_d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-#define CS_PERM16D(p, lo, hi, i) ((p) = (cs_d8)_mm512_permutex2var_pd((__m512d)(lo), (__m512i)(i), (__m512d)(hi)))
-#else
-#define CS_FMA8D(d, a, b, c)                            \
-    do {                                                \
-        const cs_d8 a_ = (a), b_ = (b), c_ = (c);       \
-        for (int i_ = 0; i_ < 8; i_++)                  \
-            (d)[i_] = fma(a_[i_], b_[i_], c_[i_]);      \
-    } while (0)
-#define CS_PERM16D(p, lo, hi, i)                                        \
-    do {                                                                \
-        const cs_d8 l_ = (lo), h_ = (hi);                               \
-        const cs_l8 i_ = (i);                                           \
-        for (int k_ = 0; k_ < 8; k_++)                                  \
-            (p)[k_] = (i_[k_] & 8) ? h_[i_[k_] & 7] : l_[i_[k_] & 7];   \
-    } while (0)
-#endif
+   CS_FMA8D and CS_PERM16D: see CS_FMA16. */
 /* the table's four vectors, loaded once by a loop that calls expneg_tab_d8 */
 typedef struct {
     cs_d8 hi0, hi1, lo0, lo1;
@@ -4347,18 +4340,19 @@ CS_INLINE void CS_FN(expneg_tab_d8)(const CS_FN(exp_tab) *t, const cs_d8 *xp, cs
 /* One step of lse_sums_d8: the 8 entries at x into sc (their exponentials
    less M, where not equal to M) and mc (a count of those equal to M), only
    the lanes set in keep; the next row's 8 at nx into nm's running max, as
-   a compare-select (a nan is passed over, as lse_sums's loop does). */
-CS_INLINE void CS_FN(lse_step_d8)(const CS_FN(exp_tab) *tab, const double *x, const double *nx, cs_d8 Mv,
-                                  cs_l8 keep, cs_d8 *sc, cs_d8 *mc, cs_d8 *nm)
+   a compare-select (a nan is passed over, as lse_sums's loop does).  (M
+   and keep through pointers, as expneg_tab_d8's vectors.) */
+CS_INLINE void CS_FN(lse_step_d8)(const CS_FN(exp_tab) *tab, const double *x, const double *nx, const cs_d8 *M,
+                                  const cs_l8 *keep, cs_d8 *sc, cs_d8 *mc, cs_d8 *nm)
 {
     cs_d8 v, w, e;
     memcpy(&v, x, sizeof v);
     memcpy(&w, nx, sizeof w);
-    const cs_d8 d = v - Mv, one = {1, 1, 1, 1, 1, 1, 1, 1};
+    const cs_d8 d = v - *M, one = {1, 1, 1, 1, 1, 1, 1, 1};
     CS_FN(expneg_tab_d8)(tab, &d, &e);
-    const cs_l8 eq = v == Mv, up = w > *nm;
-    *sc += (cs_d8)((cs_l8)e & keep & ~eq);
-    *mc += (cs_d8)((cs_l8)one & keep & eq);
+    const cs_l8 eq = v == *M, up = w > *nm;
+    *sc += (cs_d8)((cs_l8)e & *keep & ~eq);
+    *mc += (cs_d8)((cs_l8)one & *keep & eq);
     *nm = (cs_d8)(((cs_l8)w & up) | ((cs_l8)*nm & ~up));
 }
 
@@ -4385,9 +4379,11 @@ CS_INLINE void CS_FN(lse_sums_d8)(const double *x, cs_intp n, double M, const do
         cs_d8 sc = zero, mc = zero;
         cs_intp j = j0;
         for (; j + 8 <= j1; j += 8)
-            CS_FN(lse_step_d8)(&tab, x + j, nx + j, Mv, all, &sc, &mc, &nm);
-        if (j < j1)
-            CS_FN(lse_step_d8)(&tab, x + n - 8, nx + n - 8, Mv, lane >= 8 - (j1 - j), &sc, &mc, &nm);
+            CS_FN(lse_step_d8)(&tab, x + j, nx + j, &Mv, &all, &sc, &mc, &nm);
+        if (j < j1) {
+            const cs_l8 last = lane >= 8 - (j1 - j);
+            CS_FN(lse_step_d8)(&tab, x + n - 8, nx + n - 8, &Mv, &last, &sc, &mc, &nm);
+        }
         sc = sc + CS_SHUF(sc, sc, 4, 5, 6, 7, 0, 1, 2, 3);
         sc = sc + CS_SHUF(sc, sc, 2, 3, 0, 1, 6, 7, 4, 5);
         sc = sc + CS_SHUF(sc, sc, 1, 0, 3, 2, 5, 4, 7, 6);
