@@ -2705,6 +2705,17 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
             (p)[k_] = (i_[k_] & 8) ? h_[i_[k_] & 7] : l_[i_[k_] & 7];   \
     } while (0)
 #endif
+/* The total of the 8 lanes of *v: lanes 4 apart added, then 2, then 1
+   (through a pointer: a vector argument of 64 bytes has an ABI of its own
+   where AVX-512 is off). */
+CS_INLINE double CS_FN(d8_sum)(const cs_d8 *v)
+{
+    cs_d8 a = *v;
+    a = a + CS_SHUF(a, a, 4, 5, 6, 7, 0, 1, 2, 3);
+    a = a + CS_SHUF(a, a, 2, 3, 0, 1, 6, 7, 4, 5);
+    a = a + CS_SHUF(a, a, 1, 0, 3, 2, 5, 4, 7, 6);
+    return a[0];
+}
 /* The first n vectors of the rows a and b (16 entries each) into A and B,
    and their last 16 entries into Ae and Be: a row of C >= 16 entries held
    in vector registers (after inlining, n a constant). */
@@ -2991,10 +3002,7 @@ CS_INLINE int CS_FN(log_backward_regs)(const T *l0, const T *g0, T *o0, cs_intp 
         q += CS_PAIRS_D8(v);
         above |= Le > 0;
     }
-    q = q + CS_SHUF(q, q, 4, 5, 6, 7, 0, 1, 2, 3);
-    q = q + CS_SHUF(q, q, 2, 3, 0, 1, 6, 7, 4, 5);
-    q = q + CS_SHUF(q, q, 1, 0, 3, 2, 5, 4, 7, 6);
-    const float k = (float)q[0];
+    const float k = (float)CS_FN(d8_sum)(&q);
     CS_OR_LANES(above);
     if (above[0]) {
         *ka = (T)k;
@@ -4384,14 +4392,8 @@ CS_INLINE void CS_FN(lse_sums_d8)(const double *x, cs_intp n, double M, const do
             const cs_l8 last = lane >= 8 - (j1 - j);
             CS_FN(lse_step_d8)(&tab, x + n - 8, nx + n - 8, &Mv, &last, &sc, &mc, &nm);
         }
-        sc = sc + CS_SHUF(sc, sc, 4, 5, 6, 7, 0, 1, 2, 3);
-        sc = sc + CS_SHUF(sc, sc, 2, 3, 0, 1, 6, 7, 4, 5);
-        sc = sc + CS_SHUF(sc, sc, 1, 0, 3, 2, 5, 4, 7, 6);
-        mc = mc + CS_SHUF(mc, mc, 4, 5, 6, 7, 0, 1, 2, 3);
-        mc = mc + CS_SHUF(mc, mc, 2, 3, 0, 1, 6, 7, 4, 5);
-        mc = mc + CS_SHUF(mc, mc, 1, 0, 3, 2, 5, 4, 7, 6);
-        cs_two_sum(&s, &se, sc[0]);
-        cs_two_sum(&m, &me, mc[0]);
+        cs_two_sum(&s, &se, CS_FN(d8_sum)(&sc));
+        cs_two_sum(&m, &me, CS_FN(d8_sum)(&mc));
     }
     double best = nm[0];
     for (int l = 1; l < 8; l++)
