@@ -143,6 +143,44 @@ def test_narrow_rows_apart(isa, name, dtype, rng):
             check(name, x, -1)
 
 
+@pytest.mark.parametrize("C, axis", [(5, -1), (10, -1), (31, -1), (10, 0), (300, 0)])
+def test_float64_exponential_of_each_entry(isa, rng, C, axis):
+    # A softmax over a 0, one entry t and -inf elsewhere: for t <= -37, e^t is
+    # below half an ulp of 1, the sum comes out 1 exactly and the entry is
+    # the kernel's exponential of t itself.  Narrow rows (in blocks, their
+    # exponentials down the block's rows) and a strided class axis (tiles
+    # of columns, the last ones past the tile's whole vectors) share one
+    # exponential: at x86-64-v4 it picks 2^(j/16) from a table and rounds
+    # once at the end, within 0.5 ulp and the polynomial's 1.3e-17 (about
+    # 0.56 eps relative); elsewhere the general one, within one ulp with
+    # fused multiply-adds, half an ulp of t more without (the baseline on
+    # x86-64).  Below exp(-708.4) the result may be flushed to 0.
+    n = 4003
+    t = -rng.uniform(37.0, 708.0, n)
+    t[:8] = [-37.0, -100.0, -700.0, -708.0, -708.39, -708.5, -720.0, -745.0]
+    pos = rng.integers(1, C, n)
+    x = np.full((n, C), -INF)
+    x[:, 0] = 0.0
+    x[np.arange(n), pos] = t
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    y = csoftmax.softmax(x, axis=axis)
+    got = y[np.arange(n), pos] if axis == -1 else y[pos, np.arange(n)]
+    want = np.exp(t.astype(LD))
+    tiny = want < np.finfo(F64).tiny
+    assert np.all(np.abs(got[tiny] - want[tiny]) < np.finfo(F64).tiny)
+    rel = np.abs((got[~tiny] - want[~tiny]) / want[~tiny])
+    eps = np.finfo(F64).eps
+    bound = eps * {"x86-64-v4": 0.6, "x86-64-v3": 1.0}.get(isa, 1.0 + np.abs(t[~tiny]) / 2)
+    assert np.all(rel <= bound), f"max {np.max(rel / eps):.3f} eps"
+    if axis == 0:
+        # a column takes the same bits in any tile, in the tile's whole
+        # vectors or past them (13 columns: 8 and 5)
+        for j0 in range(0, 130, 13):
+            np.testing.assert_array_equal(csoftmax.softmax(np.ascontiguousarray(x[:, j0:j0 + 13]), axis=0),
+                                          y[:, j0:j0 + 13], err_msg=f"columns {j0}-{j0 + 13}")
+
+
 @pytest.mark.parametrize("C", [33, 100, 1000, 4099])
 @pytest.mark.parametrize("rows", [1, 3, 70])
 def test_wide_rows(isa, name, dtype, rng, rows, C):

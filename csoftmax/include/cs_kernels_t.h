@@ -301,11 +301,162 @@ static inline void CS_FN(narrow_expand)(const T *v, cs_intp nb, cs_intp C, T *e)
     }
 }
 
+#if CS_TR && CS_VEC_BYTES >= 64
+/* CS_CVT_D8, 8 floats to 8 doubles; CS_FMA16 and CS_FMA8D, d = a b + c
+   rounded once in 16 float or 8 double lanes; CS_PERM16D, p = the 16
+   doubles of lo then hi, each lane's picked by the low 4 bits of that lane
+   of i: where GCC has AVX-512 at hand (it defines the level's macros inside
+   its target region), each one instruction; elsewhere by generic code, the
+   same values (GCC 12 lowers that conversion to two conversions of 4 and a
+   shuffle). */
+#undef CS_CVT_D8
+#undef CS_FMA16
+#undef CS_FMA8D
+#undef CS_PERM16D
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
+#define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define CS_FMA8D(d, a, b, c) ((d) = (cs_d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
+#define CS_PERM16D(p, lo, hi, i) ((p) = (cs_d8)_mm512_permutex2var_pd((__m512d)(lo), (__m512i)(i), (__m512d)(hi)))
+#else
+#define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
+/* lane by lane: one instruction where the compiler vectorises it, a call
+   per lane at worst */
+#define CS_FMA_LANES(d, a, b, c, V, n, f)               \
+    do {                                                \
+        const V a_ = (a), b_ = (b), c_ = (c);           \
+        for (int i_ = 0; i_ < (n); i_++)                \
+            (d)[i_] = f(a_[i_], b_[i_], c_[i_]);        \
+    } while (0)
+#define CS_FMA16(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_f16, 16, fmaf)
+#define CS_FMA8D(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_d8, 8, fma)
+#define CS_PERM16D(p, lo, hi, i)                                        \
+    do {                                                                \
+        const cs_d8 l_ = (lo), h_ = (hi);                               \
+        const cs_l8 i_ = (i);                                           \
+        for (int k_ = 0; k_ < 8; k_++)                                  \
+            (p)[k_] = (i_[k_] & 8) ? h_[i_[k_] & 7] : l_[i_[k_] & 7];   \
+    } while (0)
+#endif
+/* exp(x) for x <= 0 or nan, 8 float64 lanes, by a table of 2^(j/16): with
+   n = round(16 x / ln2), x = (n / 16) ln2 + r, |r| <= ln2 / 32, and
+   exp(x) = 2^(n >> 4) 2^(j/16) exp(r), j = n & 15.  The 16 entries sit in
+   two vector registers and one two-source permute picks each lane's (its
+   rounding error, relative, from two more), so exp(r) on a sixteenth of the
+   range needs q of degree 5 where cs_expneg_core_f64 takes degree 10: 17
+   vector operations against 22.  exp(r) = 1 + r q(r), q fitted on
+   |r| <= 1.02 ln2 / 32 (Chebyshev, |error| < 1.3e-17 relative in 1 + r q);
+   the result T (1 + (r q + c)), T = fl(2^(j/16)) 2^(n >> 4) and c its
+   relative rounding error, rounds once: within 0.66 ulp over 2e7 samples of
+   [-708, 0] (cs_expneg_fma_f64 1.2, measured the same way).  Below
+   exp(-708.41) (about DBL_MIN) the result is flushed to 0 (there n >> 4
+   would leave the exponent range); -inf gives 0, nan stays nan.  The range
+   reduction's multiply-adds are fused, as in cs_expneg_fma_f64.
+   CS_FMA8D and CS_PERM16D: see CS_FMA16. */
+/* the table's four vectors, loaded once by a loop that calls expneg_tab_d8 */
+typedef struct {
+    cs_d8 hi0, hi1, lo0, lo1;
+} CS_FN(exp_tab);
+CS_INLINE void CS_FN(exp_tab_load)(CS_FN(exp_tab) *t)
+{
+    memcpy(&t->hi0, cs_exp2_16ths, sizeof t->hi0);
+    memcpy(&t->hi1, cs_exp2_16ths + 8, sizeof t->hi1);
+    memcpy(&t->lo0, cs_exp2_16ths + 16, sizeof t->lo0);
+    memcpy(&t->lo1, cs_exp2_16ths + 24, sizeof t->lo1);
+}
+CS_INLINE void CS_FN(expneg_tab_d8)(const CS_FN(exp_tab) *t, const cs_d8 *xp, cs_d8 *yp)
+{
+    const cs_d8 x = *xp, zero = {0};
+    const cs_d8 shift = zero + 0x1.8p52, l2e16 = zero + 0x1.71547652b82fep4;
+    const cs_d8 ln2 = zero - CS_LN2_F64 / 16, ln2lo = zero - CS_LN2_LO_F64 / 16;
+    cs_d8 z, r, p, c, q;
+    CS_FMA8D(z, x, l2e16, shift);                 /* low bits: n */
+    const cs_d8 kd = z - shift;
+    CS_FMA8D(r, kd, ln2, x);
+    CS_FMA8D(r, kd, ln2lo, r);
+    CS_PERM16D(p, t->hi0, t->hi1, (cs_l8)z);
+    CS_PERM16D(c, t->lo0, t->lo1, (cs_l8)z);
+    CS_FMA8D(q, zero + 0x1.6c17f96a3dbd8p-10, r, zero + 0x1.1112490f573e0p-7);
+    CS_FMA8D(q, q, r, zero + 0x1.55555554e05e3p-5);
+    CS_FMA8D(q, q, r, zero + 0x1.555555546b66ep-3);
+    CS_FMA8D(q, q, r, zero + 0x1.0000000000001p-1);
+    CS_FMA8D(q, q, r, zero + 0x1.0000000000003p+0);
+    CS_FMA8D(c, r, q, c);
+    /* n >> 4 into p's exponent, in unsigned ints: z's bits 4 to 15 hold it
+       in two's complement, and the exponent field stays >= 1 above the
+       flush */
+    p = (cs_d8)((cs_ul8)p + (((cs_ul8)z >> 4) << 52));
+    CS_FMA8D(p, p, c, p);
+    *yp = (cs_d8)((cs_l8)p & ~(x < -708.41));
+}
+/* expneg_tab_d8 in one lane: the same operations (fused multiply-adds
+   and the table's entries picked by index), so the same bits, for the
+   entries past a loop's whole vectors. */
+CS_INLINE double CS_FN(expneg_tab_1)(double x)
+{
+    const double shift = 0x1.8p52;
+    const double z = fma(x, 0x1.71547652b82fep4, shift);
+    const double kd = z - shift;
+    double r = fma(kd, -CS_LN2_F64 / 16, x);
+    r = fma(kd, -CS_LN2_LO_F64 / 16, r);
+    const uint64_t n = cs_bits_f64(z);
+    double q = fma(0x1.6c17f96a3dbd8p-10, r, 0x1.1112490f573e0p-7);
+    q = fma(q, r, 0x1.55555554e05e3p-5);
+    q = fma(q, r, 0x1.555555546b66ep-3);
+    q = fma(q, r, 0x1.0000000000001p-1);
+    q = fma(q, r, 0x1.0000000000003p+0);
+    const double c = fma(r, q, cs_exp2_16ths[16 + (n & 15)]);
+    const double p = cs_from_bits_f64(cs_bits_f64(cs_exp2_16ths[n & 15]) + ((n >> 4) << 52));
+    return x < -708.41 ? 0.0 : fma(p, c, p);
+}
+#endif
+
 /* s[k] += e = exp(x[k] - m[k]) for n entries, e stored in e[k] unless e is
    NULL (e may be x itself).  The vector step of every sum of exponentials
-   taken across rows or columns. */
+   taken across rows or columns: the narrow blocks' and the strided axis's.
+   float64 at x86-64-v4 takes expneg_tab_d8, 8 entries a step, the last
+   n % 8 by expneg_tab_1 (the same bits): its degree-5 polynomial costs
+   fewer multiply-adds than the general exponential's degree 10, which
+   bound these loops on an AMD Zen 4 core (one 512-bit multiply-add a
+   cycle; the cross-entropy's class indices, float64 (4096, 10), spent
+   about half its time in this loop).  Same core, calls with out=, 409600
+   entries or fewer, medians of 7 bursts in 5 interleaved rounds, us,
+   against the general exponential: the cross-entropy's class indices
+   (13000, 31) one thread 549-628 against 626-728, (4096, 10) two threads
+   32-44 against 34-47; softmax (13000, 31) one thread 434-452 against
+   473-516, (50000, 8) two threads 201-228 against 233-283; softmax over
+   axis 0 of (1000, 4096), from memory, even. */
 static inline void CS_FN(add_exp)(const T *x, const T *m, T *e, double *s, cs_intp n)
 {
+#if CS_TR && CS_VEC_BYTES >= 64
+    if (sizeof(T) == 8) {
+        const double *xd = (const double *)x, *md = (const double *)m;
+        double *ed = (double *)e;
+        CS_FN(exp_tab) tab;
+        CS_FN(exp_tab_load)(&tab);
+        const cs_intp nv = n & ~(cs_intp)7;
+        for (cs_intp k = 0; k < nv; k += 8) {
+            cs_d8 a, b, v, sk;
+            memcpy(&a, xd + k, sizeof a);
+            memcpy(&b, md + k, sizeof b);
+            a = a - b;
+            CS_FN(expneg_tab_d8)(&tab, &a, &v);
+            if (ed != NULL)
+                memcpy(ed + k, &v, sizeof v);
+            memcpy(&sk, s + k, sizeof sk);
+            sk += v;
+            memcpy(s + k, &sk, sizeof sk);
+        }
+        for (cs_intp k = nv; k < n; k++) {
+            const double v = CS_FN(expneg_tab_1)(xd[k] - md[k]);
+            if (ed != NULL)
+                ed[k] = v;
+            s[k] += v;
+        }
+        return;
+    }
+#endif
     if (e != NULL) {
 #pragma omp simd
 CS_FLOAT_LANES
@@ -2668,43 +2819,6 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
 #define CS_BWD_REG_MAX (16 * CS_BWD_REGS)
 #define CS_BWD_HELD 12
 #define CS_BWD_REG_WIDE 640
-/* CS_CVT_D8, 8 floats to 8 doubles; CS_FMA16 and CS_FMA8D, d = a b + c
-   rounded once in 16 float or 8 double lanes; CS_PERM16D, p = the 16
-   doubles of lo then hi, each lane's picked by the low 4 bits of that lane
-   of i: where GCC has AVX-512 at hand (it defines the level's macros inside
-   its target region), each one instruction; elsewhere by generic code, the
-   same values (GCC 12 lowers that conversion to two conversions of 4 and a
-   shuffle). */
-#undef CS_CVT_D8
-#undef CS_FMA16
-#undef CS_FMA8D
-#undef CS_PERM16D
-#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
-#include <immintrin.h>
-#define CS_CVT_D8(v) ((cs_d8)_mm512_cvtps_pd((__m256)(v)))
-#define CS_FMA16(d, a, b, c) ((d) = (cs_f16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
-#define CS_FMA8D(d, a, b, c) ((d) = (cs_d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
-#define CS_PERM16D(p, lo, hi, i) ((p) = (cs_d8)_mm512_permutex2var_pd((__m512d)(lo), (__m512i)(i), (__m512d)(hi)))
-#else
-#define CS_CVT_D8(v) __builtin_convertvector(v, cs_d8)
-/* lane by lane: one instruction where the compiler vectorises it, a call
-   per lane at worst */
-#define CS_FMA_LANES(d, a, b, c, V, n, f)               \
-    do {                                                \
-        const V a_ = (a), b_ = (b), c_ = (c);           \
-        for (int i_ = 0; i_ < (n); i_++)                \
-            (d)[i_] = f(a_[i_], b_[i_], c_[i_]);        \
-    } while (0)
-#define CS_FMA16(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_f16, 16, fmaf)
-#define CS_FMA8D(d, a, b, c) CS_FMA_LANES(d, a, b, c, cs_d8, 8, fma)
-#define CS_PERM16D(p, lo, hi, i)                                        \
-    do {                                                                \
-        const cs_d8 l_ = (lo), h_ = (hi);                               \
-        const cs_l8 i_ = (i);                                           \
-        for (int k_ = 0; k_ < 8; k_++)                                  \
-            (p)[k_] = (i_[k_] & 8) ? h_[i_[k_] & 7] : l_[i_[k_] & 7];   \
-    } while (0)
-#endif
 /* The total of the 8 lanes of *v: lanes 4 apart added, then 2, then 1
    (through a pointer: a vector argument of 64 bytes has an ABI of its own
    where AVX-512 is off). */
@@ -4293,58 +4407,6 @@ static inline double CS_FN(lse_fallback)(const T *x, cs_intp xs, const T *b, con
 }
 
 #if CS_TR && CS_VEC_BYTES >= 64
-/* exp(x) for x <= 0 or nan, 8 float64 lanes, by a table of 2^(j/16): with
-   n = round(16 x / ln2), x = (n / 16) ln2 + r, |r| <= ln2 / 32, and
-   exp(x) = 2^(n >> 4) 2^(j/16) exp(r), j = n & 15.  The 16 entries sit in
-   two vector registers and one two-source permute picks each lane's (its
-   rounding error, relative, from two more), so exp(r) on a sixteenth of the
-   range needs q of degree 5 where cs_expneg_core_f64 takes degree 10: 17
-   vector operations against 22.  exp(r) = 1 + r q(r), q fitted on
-   |r| <= 1.02 ln2 / 32 (Chebyshev, |error| < 1.3e-17 relative in 1 + r q);
-   the result T (1 + (r q + c)), T = fl(2^(j/16)) 2^(n >> 4) and c its
-   relative rounding error, rounds once: within 0.66 ulp over 2e7 samples of
-   [-708, 0] (cs_expneg_fma_f64 1.2, measured the same way).  Below
-   exp(-708.41) (about DBL_MIN) the result is flushed to 0 (there n >> 4
-   would leave the exponent range); -inf gives 0, nan stays nan.  The range
-   reduction's multiply-adds are fused, as in cs_expneg_fma_f64.
-   CS_FMA8D and CS_PERM16D: see CS_FMA16. */
-/* the table's four vectors, loaded once by a loop that calls expneg_tab_d8 */
-typedef struct {
-    cs_d8 hi0, hi1, lo0, lo1;
-} CS_FN(exp_tab);
-CS_INLINE void CS_FN(exp_tab_load)(CS_FN(exp_tab) *t)
-{
-    memcpy(&t->hi0, cs_exp2_16ths, sizeof t->hi0);
-    memcpy(&t->hi1, cs_exp2_16ths + 8, sizeof t->hi1);
-    memcpy(&t->lo0, cs_exp2_16ths + 16, sizeof t->lo0);
-    memcpy(&t->lo1, cs_exp2_16ths + 24, sizeof t->lo1);
-}
-CS_INLINE void CS_FN(expneg_tab_d8)(const CS_FN(exp_tab) *t, const cs_d8 *xp, cs_d8 *yp)
-{
-    const cs_d8 x = *xp, zero = {0};
-    const cs_d8 shift = zero + 0x1.8p52, l2e16 = zero + 0x1.71547652b82fep4;
-    const cs_d8 ln2 = zero - CS_LN2_F64 / 16, ln2lo = zero - CS_LN2_LO_F64 / 16;
-    cs_d8 z, r, p, c, q;
-    CS_FMA8D(z, x, l2e16, shift);                 /* low bits: n */
-    const cs_d8 kd = z - shift;
-    CS_FMA8D(r, kd, ln2, x);
-    CS_FMA8D(r, kd, ln2lo, r);
-    CS_PERM16D(p, t->hi0, t->hi1, (cs_l8)z);
-    CS_PERM16D(c, t->lo0, t->lo1, (cs_l8)z);
-    CS_FMA8D(q, zero + 0x1.6c17f96a3dbd8p-10, r, zero + 0x1.1112490f573e0p-7);
-    CS_FMA8D(q, q, r, zero + 0x1.55555554e05e3p-5);
-    CS_FMA8D(q, q, r, zero + 0x1.555555546b66ep-3);
-    CS_FMA8D(q, q, r, zero + 0x1.0000000000001p-1);
-    CS_FMA8D(q, q, r, zero + 0x1.0000000000003p+0);
-    CS_FMA8D(c, r, q, c);
-    /* n >> 4 into p's exponent, in unsigned ints: z's bits 4 to 15 hold it
-       in two's complement, and the exponent field stays >= 1 above the
-       flush */
-    p = (cs_d8)((cs_ul8)p + (((cs_ul8)z >> 4) << 52));
-    CS_FMA8D(p, p, c, p);
-    *yp = (cs_d8)((cs_l8)p & ~(x < -708.41));
-}
-
 /* One step of lse_sums_d8: the 8 entries at x into sc (their exponentials
    less M, where not equal to M) and mc (a count of those equal to M), only
    the lanes set in keep; the next row's 8 at nx into nm's running max, as
