@@ -390,33 +390,13 @@ CS_INLINE void CS_FN(expneg_tab_d8)(const CS_FN(exp_tab) *t, const cs_d8 *xp, cs
     CS_FMA8D(p, p, c, p);
     *yp = (cs_d8)((cs_l8)p & ~(x < -708.41));
 }
-/* expneg_tab_d8 in one lane: the same operations (fused multiply-adds
-   and the table's entries picked by index), so the same bits, for the
-   entries past a loop's whole vectors. */
-CS_INLINE double CS_FN(expneg_tab_1)(double x)
-{
-    const double shift = 0x1.8p52;
-    const double z = fma(x, 0x1.71547652b82fep4, shift);
-    const double kd = z - shift;
-    double r = fma(kd, -CS_LN2_F64 / 16, x);
-    r = fma(kd, -CS_LN2_LO_F64 / 16, r);
-    const uint64_t n = cs_bits_f64(z);
-    double q = fma(0x1.6c17f96a3dbd8p-10, r, 0x1.1112490f573e0p-7);
-    q = fma(q, r, 0x1.55555554e05e3p-5);
-    q = fma(q, r, 0x1.555555546b66ep-3);
-    q = fma(q, r, 0x1.0000000000001p-1);
-    q = fma(q, r, 0x1.0000000000003p+0);
-    const double c = fma(r, q, cs_exp2_16ths[16 + (n & 15)]);
-    const double p = cs_from_bits_f64(cs_bits_f64(cs_exp2_16ths[n & 15]) + ((n >> 4) << 52));
-    return x < -708.41 ? 0.0 : fma(p, c, p);
-}
 #endif
 
 /* s[k] += e = exp(x[k] - m[k]) for n entries, e stored in e[k] unless e is
    NULL (e may be x itself).  The vector step of every sum of exponentials
    taken across rows or columns: the narrow blocks' and the strided axis's.
    float64 at x86-64-v4 takes expneg_tab_d8, 8 entries a step, the last
-   n % 8 by expneg_tab_1 (the same bits): its degree-5 polynomial costs
+   n % 8 as one more step over a padded vector: its degree-5 polynomial costs
    fewer multiply-adds than the general exponential's degree 10, which
    bound these loops on an AMD Zen 4 core (one 512-bit multiply-add a
    cycle; the cross-entropy's class indices, float64 (4096, 10), spent
@@ -448,11 +428,19 @@ static inline void CS_FN(add_exp)(const T *x, const T *m, T *e, double *s, cs_in
             sk += v;
             memcpy(s + k, &sk, sizeof sk);
         }
-        for (cs_intp k = nv; k < n; k++) {
-            const double v = CS_FN(expneg_tab_1)(xd[k] - md[k]);
-            if (ed != NULL)
-                ed[k] = v;
-            s[k] += v;
+        if (nv < n) {
+            /* the last n - nv entries as the low lanes of one more step,
+               the others 0: the same operations, so the same bits */
+            cs_d8 a = {0}, b = {0}, v;
+            memcpy(&a, xd + nv, (size_t)(n - nv) * sizeof(double));
+            memcpy(&b, md + nv, (size_t)(n - nv) * sizeof(double));
+            a = a - b;
+            CS_FN(expneg_tab_d8)(&tab, &a, &v);
+            for (cs_intp k = nv; k < n; k++) {
+                if (ed != NULL)
+                    ed[k] = v[k - nv];
+                s[k] += v[k - nv];
+            }
         }
         return;
     }
