@@ -2800,7 +2800,20 @@ CS_NOINLINE void CS_FN(backward_out_back)(const T *sr, const T *gr, T *o, cs_int
    C = 56 0.136 against 0.148, C = 64 0.134 against 0.139, C = 128 0.141
    against 0.144 (same bits).  Wider rows keep the generic one: with
    CS_CVT_D8 there too, C = 300-512 were 2-6 % faster but C = 520-640 5-7 %
-   slower. */
+   slower.
+   With the three arrays 16 bytes past a line, as NumPy places them, every
+   load and store here is astride two lines; with all three on lines the
+   same calls take about a fifth less (C = 256 0.131 against 0.162 ns an
+   entry, 409600 entries from L3).  Taking such rows by whole lines instead
+   (the dot's lanes gathered by line and each chunk turned back into the
+   vector's order by one permute, so the same bits; the row's first and
+   last 16 entries loaded and stored unaligned over the lines' ends) was
+   measured and left (same conditions, ns an entry, against this code):
+   C = 128 0.152 against 0.160, C = 256 0.154 against 0.162, C = 384 0.145
+   against 0.156, C = 448 0.141 against 0.154, C = 640 0.160 against 0.170,
+   but C = 224 0.151 against 0.143, C = 512 0.163 against 0.158, C = 100
+   0.157 against 0.142 and C = 64 0.195 against 0.158: the permutes, two
+   loads and two stores more a row cost what the whole lines save. */
 #if CS_TR && CS_VEC_BYTES >= 64
 #define CS_BWD_REGS 14
 #define CS_BWD_REG_MIN 37
