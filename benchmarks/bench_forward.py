@@ -99,3 +99,5 @@ case("logsumexp f32 (1000,8192) axis=0", reduction((1000, 8192), F32, axis=0), g
 # SciPy's default: the whole array as one sum, in pieces that the threads share
 case("logsumexp f32 (8192,1000) axis=None", reduction((8192, 1000), F32, axis=None), group="forward",
      targets=[Target("scipy", 0.1), Target("torch", 0.8)])
+# a small call, where the time is the call's own, not the kernel's
+case("logsumexp f64 (10,) vector", reduction((10,), F64), group="forward")

@@ -212,16 +212,24 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     axes = normalize_axes(axis, x.ndim)
     lead = x.ndim - len(axes)
     ends = tuple(range(lead, x.ndim))
-    moved = np.moveaxis(x, axes, ends)
+    # the last axes (or none): x's own rows, no axes to move
+    trailing = axes == ends
+    moved = x if trailing else np.moveaxis(x, axes, ends)
     kept = moved.shape[:lead]
     C = prod(moved.shape[lead:])
     shape = tuple(1 if k in axes else n for k, n in enumerate(x.shape)) if keepdims else kept
     if out is not None:
         check_out(out, shape, rdt)
     n = prod(kept)
-    res = np.full(n, -np.inf, x.dtype)
-    sign = np.full(n, -1.0, x.dtype) if return_sign else None
-    if C and n and len(axes) == 1 and axes[0] < x.ndim - 1 and x.flags.c_contiguous and x.flags.aligned:
+    cols = C and n and len(axes) == 1 and not trailing and x.flags.c_contiguous and x.flags.aligned
+    if C and n and not cols:
+        # the row kernel writes every result
+        res = np.empty(n, x.dtype)
+        sign = np.empty(n, x.dtype) if return_sign else None
+    else:
+        res = np.full(n, -np.inf, x.dtype)
+        sign = np.full(n, -1.0, x.dtype) if return_sign else None
+    if cols:
         # one axis of a C-contiguous array, not the last: its (outer, C, inner)
         # view, reduced in place by tiles of columns (no transposed copy), the
         # weights and the mask likewise
@@ -229,10 +237,13 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
         _forward.logsumexp_cols(x.reshape(dims), _tiled(b, dims), None if mask is None else _tiled(mask.view(np.uint8), dims),
                                 res, sign, get_num_threads())
     elif C and n:
-        rows = np.require(moved.reshape(n, C), requirements=["C", "A"])
-        brows = None if b is None else np.require(np.moveaxis(b, axes, ends).reshape(n, C), requirements=["C", "A"])
+        # (np.require costs a microsecond even where it has nothing to do)
+        rows = x.reshape(n, C) if trailing and x.flags.c_contiguous and x.flags.aligned else \
+            np.require(moved.reshape(n, C), requirements=["C", "A"])
+        brows = None if b is None else \
+            np.require((b if trailing else np.moveaxis(b, axes, ends)).reshape(n, C), requirements=["C", "A"])
         mrows = None if mask is None else \
-            np.ascontiguousarray(np.moveaxis(mask, axes, ends).reshape(n, C)).view(np.uint8)
+            np.ascontiguousarray((mask if trailing else np.moveaxis(mask, axes, ends)).reshape(n, C)).view(np.uint8)
         _forward.logsumexp(rows, brows, mrows, res, sign, get_num_threads())
     res = finish(res.reshape(shape), out, rdt)
     if not return_sign:
