@@ -221,7 +221,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     if out is not None:
         check_out(out, shape, rdt)
     n = prod(kept)
-    cols = C and n and len(axes) == 1 and not trailing and x.flags.c_contiguous and x.flags.aligned
+    packed = x.flags.c_contiguous and x.flags.aligned
+    cols = C and n and len(axes) == 1 and not trailing and packed
     if C and n and not cols:
         # the row kernel writes every result
         res = np.empty(n, x.dtype)
@@ -238,7 +239,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
                                 res, sign, get_num_threads())
     elif C and n:
         # (np.require costs a microsecond even where it has nothing to do)
-        rows = x.reshape(n, C) if trailing and x.flags.c_contiguous and x.flags.aligned else \
+        rows = x.reshape(n, C) if trailing and packed else \
             np.require(moved.reshape(n, C), requirements=["C", "A"])
         brows = None if b is None else \
             np.require((b if trailing else np.moveaxis(b, axes, ends)).reshape(n, C), requirements=["C", "A"])
